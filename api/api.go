@@ -1,0 +1,101 @@
+// Package api is Herald's HTTP API: JSON over net/http with huma, which
+// validates requests against the same Go types it turns into the OpenAPI 3.1
+// document served at /openapi.json, so the document cannot drift from the
+// code. Every error is an RFC 9457 application/problem+json response, mapped
+// from herald.Error codes in one place (problem).
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/store"
+)
+
+// Producer is what the API needs from Kafka: a durable, acknowledged write.
+type Producer interface {
+	Produce(ctx context.Context, recs ...*kgo.Record) error
+	Ping(ctx context.Context) error
+}
+
+// MaxBodyBytes is the largest request body accepted (413 beyond it).
+const MaxBodyBytes = 1 << 20
+
+// Server serves the API. Fields must be set before Handler is called.
+type Server struct {
+	Store    *store.Store
+	Producer Producer
+	Logger   *slog.Logger
+	// Version is reported in the OpenAPI document.
+	Version string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ProduceTimeout bounds waiting for the broker on ingest (default 10s).
+	ProduceTimeout time.Duration
+
+	draining atomic.Bool
+}
+
+// Drain makes ingest answer 503 from now on, so a stopping server takes no
+// new work while it finishes what it has.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Handler returns the HTTP handler for the whole API.
+func (s *Server) Handler() http.Handler {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.ProduceTimeout == 0 {
+		s.ProduceTimeout = 10 * time.Second
+	}
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Herald", s.Version)
+	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +
+		"with a durable record of every delivery attempt."
+	cfg.CreateHooks = nil // no $schema links in responses
+	cfg.DocsPath = "/docs"
+	a := humago.New(mux, cfg)
+	s.registerHealth(a)
+	s.registerUsers(a)
+	s.registerGroups(a)
+	s.registerAlerts(a)
+	return s.middleware(mux)
+}
+
+// problem turns an error into the problem+json response for it. It is the
+// one place where error codes become HTTP statuses.
+func (s *Server) problem(ctx context.Context, err error) error {
+	var se huma.StatusError
+	if errors.As(err, &se) {
+		return err
+	}
+	msg := herald.ErrorMessage(err)
+	switch herald.ErrorCode(err) {
+	case herald.EINVALID:
+		return huma.Error422UnprocessableEntity(msg)
+	case herald.ENOTFOUND:
+		return huma.Error404NotFound(msg)
+	case herald.ECONFLICT:
+		return huma.Error409Conflict(msg)
+	case herald.EUNAVAILABLE:
+		return huma.Error503ServiceUnavailable(msg)
+	}
+	s.Logger.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "err", err)
+	return huma.Error500InternalServerError("internal error; see the server log for request " + RequestID(ctx))
+}
+
+// invalid is a 422 naming the offending field.
+func invalid(location, msg string, value any) error {
+	return huma.Error422UnprocessableEntity("validation failed", &huma.ErrorDetail{
+		Location: location, Message: msg, Value: value,
+	})
+}

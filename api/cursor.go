@@ -1,0 +1,26 @@
+package api
+
+import (
+	"encoding/base64"
+	"regexp"
+)
+
+var (
+	phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+// encodeCursor makes an opaque page cursor.
+func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// decodeCursor reverses encodeCursor; a cursor that is not one is a 422.
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", invalid("query.cursor", "not a cursor returned by this API", c)
+	}
+	return string(b), nil
+}

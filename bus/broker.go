@@ -1,0 +1,81 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// BrokerOptions configures the embedded broker.
+type BrokerOptions struct {
+	// Addr is the loopback host:port to listen on ("127.0.0.1:0" picks a
+	// free port).
+	Addr string
+	// DataDir is where topics, records and group offsets persist.
+	DataDir string
+	// Partitions is the partition count of every seeded topic.
+	Partitions int32
+	// Logger receives the broker's warnings and errors.
+	Logger *slog.Logger
+}
+
+// Broker is the embedded Kafka broker (franz-go's kfake) used in single-node
+// mode. It speaks the Kafka protocol, so kcat and other Kafka tools can use it.
+type Broker struct {
+	c *kfake.Cluster
+}
+
+// StartBroker starts the embedded broker, persisting under o.DataDir and
+// seeding every Herald topic so topic metadata survives a crash.
+func StartBroker(o BrokerOptions) (*Broker, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 4
+	}
+	// Listen ourselves so the configured host is honoured; kfake would bind
+	// 127.0.0.1 with the port alone.
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded broker: listen on %s: %w", o.Addr, err)
+	}
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
+		kfake.DataDir(o.DataDir),
+		kfake.SeedTopics(o.Partitions, Topics()...),
+		kfake.DefaultNumPartitions(int(o.Partitions)),
+		kfake.AllowAutoTopicCreation(),
+		kfake.WithLogger(kfakeLogger{o.Logger}),
+	)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("bus: embedded broker: %w", err)
+	}
+	return &Broker{c: c}, nil
+}
+
+// Addrs returns the addresses clients connect to.
+func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
+
+// Close stops the broker, writing its metadata to disk.
+func (b *Broker) Close() { b.c.Close() }
+
+type kfakeLogger struct{ l *slog.Logger }
+
+func (k kfakeLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	var lv slog.Level
+	switch level {
+	case kfake.LogLevelError:
+		lv = slog.LevelError
+	case kfake.LogLevelWarn:
+		lv = slog.LevelWarn
+	default:
+		return // info and debug log every request
+	}
+	k.l.Log(context.Background(), lv, fmt.Sprintf(msg, args...), "component", "broker")
+}

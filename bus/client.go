@@ -1,0 +1,190 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// ClientOptions configures a Kafka client.
+type ClientOptions struct {
+	Brokers  []string
+	ClientID string
+	Logger   *slog.Logger
+}
+
+func (o ClientOptions) kgoOpts() []kgo.Opt {
+	l := o.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return []kgo.Opt{
+		kgo.SeedBrokers(o.Brokers...),
+		kgo.ClientID(o.ClientID),
+		kgo.WithLogger(kslog.New(l.With("component", "kafka"))),
+		// Durability: every produce waits for all in-sync replicas and is
+		// idempotent (both franz-go defaults, stated for the reader).
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(1 << 20),
+	}
+}
+
+// Producer writes records and reports success only once the broker has
+// acknowledged them (acks=all, idempotent producer). Concurrent callers share
+// batches. It is safe for concurrent use.
+type Producer struct {
+	cl *kgo.Client
+}
+
+// NewProducer connects a producer.
+func NewProducer(o ClientOptions) (*Producer, error) {
+	cl, err := kgo.NewClient(o.kgoOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: producer: %w", err)
+	}
+	return &Producer{cl: cl}, nil
+}
+
+// Produce writes the records and waits until every one is acknowledged. The
+// first failure is returned; records are retried internally by franz-go until
+// ctx ends.
+func (p *Producer) Produce(ctx context.Context, recs ...*kgo.Record) error {
+	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("bus: produce: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that a broker answers.
+func (p *Producer) Ping(ctx context.Context) error {
+	if err := p.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("bus: ping: %w", err)
+	}
+	return nil
+}
+
+// Close flushes buffered records (bounded by ctx) and closes the client.
+func (p *Producer) Close(ctx context.Context) error {
+	err := p.cl.Flush(ctx)
+	p.cl.Close()
+	return err
+}
+
+// Handler processes one fetch's records. Returning an error means the batch
+// could not be handled (for example the store is down); the consumer retries
+// the same batch after a pause and never commits past it. Per-record failures
+// are the handler's to record, not to return.
+type Handler func(ctx context.Context, recs []*kgo.Record) error
+
+// ConsumerOptions configures a consumer group member.
+type ConsumerOptions struct {
+	ClientOptions
+	Group  string
+	Topics []string
+	// MaxPollRecords bounds one batch (default 500).
+	MaxPollRecords int
+}
+
+// Consumer is one member of a consumer group. It hands each fetch to its
+// handler as a batch and commits the batch's offsets after the handler
+// succeeds, so records are processed at least once.
+type Consumer struct {
+	cl   *kgo.Client
+	o    ConsumerOptions
+	log  *slog.Logger
+	done chan struct{}
+}
+
+// NewConsumer joins the group. New groups start from the earliest offset, so
+// records produced before the first member joined are not missed.
+func NewConsumer(o ConsumerOptions) (*Consumer, error) {
+	if o.MaxPollRecords <= 0 {
+		o.MaxPollRecords = 500
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := append(o.kgoOpts(),
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.Logger.Info("partitions assigned", "group", o.Group, "partitions", m)
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.Logger.Info("partitions revoked", "group", o.Group, "partitions", m)
+		}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer %s: %w", o.Group, err)
+	}
+	return &Consumer{cl: cl, o: o, log: o.Logger.With("group", o.Group), done: make(chan struct{})}, nil
+}
+
+// Run polls and handles batches until stop is cancelled. The batch being
+// handled when stop is cancelled is finished (with work, which should
+// outlive stop and bound the shutdown) and committed before Run returns.
+func (c *Consumer) Run(stop, work context.Context, h Handler) error {
+	defer close(c.done)
+	for {
+		fs := c.cl.PollRecords(stop, c.o.MaxPollRecords)
+		if stop.Err() != nil {
+			c.cl.AllowRebalance()
+			return nil
+		}
+		if fs.IsClientClosed() {
+			return errors.New("bus: consumer client closed")
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		})
+		recs := fs.Records()
+		if len(recs) > 0 {
+			if err := c.handle(work, h, recs); err != nil {
+				c.cl.AllowRebalance()
+				return err
+			}
+		}
+		c.cl.AllowRebalance()
+	}
+}
+
+// handle runs h until it succeeds (retrying with backoff) and commits.
+func (c *Consumer) handle(ctx context.Context, h Handler, recs []*kgo.Record) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := h(ctx, recs)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("bus: %s: batch abandoned at shutdown: %w", c.o.Group, err)
+		}
+		c.log.Error("batch failed; retrying", "records", len(recs), "topic", recs[0].Topic,
+			"partition", recs[0].Partition, "offset", recs[0].Offset, "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return fmt.Errorf("bus: %s: batch abandoned at shutdown: %w", c.o.Group, err)
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	if err := c.cl.CommitRecords(ctx, recs...); err != nil {
+		// The records will be seen again; handlers are idempotent.
+		c.log.Warn("commit failed", "err", err)
+	}
+	return nil
+}
+
+// Close leaves the group and closes the client. Call it after Run returns.
+func (c *Consumer) Close() { c.cl.Close() }

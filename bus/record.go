@@ -1,0 +1,34 @@
+package bus
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// HeaderSource names the topic/partition/offset a dead-lettered record came
+// from.
+const HeaderSource = "herald-source"
+
+// DeadLetter wraps a record that cannot be processed (undecodable, invalid)
+// for the dead-letter topic: it keeps the record's key, bytes and headers and
+// adds why it was rejected and where it came from.
+func DeadLetter(r *kgo.Record, reason error) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+2)
+	hs = append(hs, r.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(reason.Error())},
+		kgo.RecordHeader{Key: HeaderSource, Value: fmt.Appendf(nil, "%s/%d/%d", r.Topic, r.Partition, r.Offset)},
+	)
+	return &kgo.Record{Topic: TopicDLQ, Key: r.Key, Value: r.Value, Headers: hs}
+}
+
+// Header returns the value of the record's first header named key, or "".
+func Header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,335 @@
+// Package config is Herald's one typed configuration: defaults, a YAML file,
+// HERALD_* environment variables and command-line flags, in that order of
+// precedence (later wins), checked in one Validate step.
+//
+// Every key is reachable from the environment: the key's path, camelCase
+// split into words, upper-cased and joined by underscores, after HERALD_.
+// For example retry.maxAttempts is HERALD_RETRY_MAX_ATTEMPTS and dataDir is
+// HERALD_DATA_DIR. Lists are comma-separated: HERALD_RETRY_DELAYS=100ms,300ms.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/heraldproject/herald"
+)
+
+// Config is everything Herald can be told.
+type Config struct {
+	// DataDir holds the embedded broker's log and the SQLite database.
+	DataDir string `koanf:"dataDir"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `koanf:"shutdownTimeout"`
+	HTTP            HTTP          `koanf:"http"`
+	Kafka           Kafka         `koanf:"kafka"`
+	Log             Log           `koanf:"log"`
+	Routes          Routes        `koanf:"routes"`
+	Retry           Retry         `koanf:"retry"`
+	Deliver         Deliver       `koanf:"deliver"`
+	Webhook         Webhook       `koanf:"webhook"`
+	Slack           Slack         `koanf:"slack"`
+	Email           Email         `koanf:"email"`
+	SMS             SMS           `koanf:"sms"`
+}
+
+// HTTP configures the API server.
+type HTTP struct {
+	Addr string `koanf:"addr"`
+}
+
+// Kafka configures the broker.
+type Kafka struct {
+	// Addr is where the embedded broker listens (loopback).
+	Addr string `koanf:"addr"`
+	// Partitions is the partition count of each topic the embedded broker
+	// creates.
+	Partitions int `koanf:"partitions"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `koanf:"level"`  // debug, info, warn, error
+	Format string `koanf:"format"` // text or json
+}
+
+// Routes lists, per severity, the channels its alerts go to. An empty list
+// means every channel the recipient can be reached on.
+type Routes struct {
+	Info     []string `koanf:"info"`
+	Warning  []string `koanf:"warning"`
+	Error    []string `koanf:"error"`
+	Critical []string `koanf:"critical"`
+}
+
+// Retry bounds delivery attempts.
+type Retry struct {
+	MaxAttempts int             `koanf:"maxAttempts"`
+	Delays      []time.Duration `koanf:"delays"`
+}
+
+// Deliver configures the senders.
+type Deliver struct {
+	// Concurrency is how many recipients each channel sends to at once.
+	Concurrency int `koanf:"concurrency"`
+	// Timeout bounds one attempt.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Webhook configures the webhook channel.
+type Webhook struct {
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Slack configures the Slack channel.
+type Slack struct {
+	// APIURL is the Web API base (tests point it at a local server).
+	APIURL string `koanf:"apiUrl"`
+	// Token is the bot token used for users whose Slack contact names a
+	// channel but no token.
+	Token   string        `koanf:"token"`
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Email configures the SMTP channel. It is enabled when Host is set.
+type Email struct {
+	Host     string `koanf:"host"`
+	Port     int    `koanf:"port"`
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	From     string `koanf:"from"`
+	// TLS is none, opportunistic, starttls (mandatory) or tls (implicit).
+	TLS     string        `koanf:"tls"`
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// SMS configures the Twilio-style SMS channel. It is enabled when AccountSID
+// is set.
+type SMS struct {
+	URL        string        `koanf:"url"`
+	AccountSID string        `koanf:"accountSid"`
+	AuthToken  string        `koanf:"authToken"`
+	From       string        `koanf:"from"`
+	Timeout    time.Duration `koanf:"timeout"`
+}
+
+func defaults() map[string]any {
+	return map[string]any{
+		"dataDir":             "./herald-data",
+		"shutdownTimeout":     "15s",
+		"http.addr":           "127.0.0.1:8080",
+		"kafka.addr":          "127.0.0.1:9092",
+		"kafka.partitions":    4,
+		"log.level":           "info",
+		"log.format":          "text",
+		"retry.maxAttempts":   3,
+		"retry.delays":        []string{"1s", "5s"},
+		"deliver.concurrency": 32,
+		"deliver.timeout":     "30s",
+		"webhook.timeout":     "10s",
+		"slack.apiUrl":        "https://slack.com/api/",
+		"slack.timeout":       "10s",
+		"email.tls":           "opportunistic",
+		"email.timeout":       "15s",
+		"sms.url":             "https://api.twilio.com",
+		"sms.timeout":         "10s",
+	}
+}
+
+// Load reads defaults, then the YAML file at path (if not empty), then the
+// environment (environ, in os.Environ form), then overrides (flags the user
+// set, by key), and validates the result. Unknown HERALD_* variables are
+// errors, so a typo does not go unnoticed.
+func Load(path string, environ []string, overrides map[string]any) (*Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return nil, fmt.Errorf("config: defaults: %w", err)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	envKeys := EnvKeys()
+	listKeys := make(map[string]bool)
+	walk(reflect.TypeFor[Config](), "", func(key string, t reflect.Type) { listKeys[key] = t.Kind() == reflect.Slice })
+	var unknown []string
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      "HERALD_",
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, v string) (string, any) {
+			key, ok := envKeys[name]
+			if !ok {
+				if name != "HERALD_CONFIG" {
+					unknown = append(unknown, name)
+				}
+				return "", nil
+			}
+			if listKeys[key] {
+				return key, splitList(v)
+			}
+			return key, v
+		},
+	}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("config: unknown environment variables %s (see `herald config keys`)", strings.Join(unknown, ", "))
+	}
+	for key, v := range overrides {
+		if err := k.Set(key, v); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", key, err)
+		}
+	}
+	var c Config
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every setting and reports all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
+	if c.DataDir == "" {
+		bad("dataDir must not be empty")
+	}
+	for key, addr := range map[string]string{"http.addr": c.HTTP.Addr, "kafka.addr": c.Kafka.Addr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q is not host:port", key, addr)
+		}
+	}
+	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1024 {
+		bad("kafka.partitions must be between 1 and 1024, not %d", c.Kafka.Partitions)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format must be text or json, not %q", c.Log.Format)
+	}
+	if _, err := c.Routes.Map(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 100 {
+		bad("retry.maxAttempts must be between 1 and 100, not %d", c.Retry.MaxAttempts)
+	}
+	for _, d := range c.Retry.Delays {
+		if d <= 0 {
+			bad("retry.delays must be positive durations, not %s", d)
+		}
+	}
+	if c.Deliver.Concurrency < 1 {
+		bad("deliver.concurrency must be at least 1")
+	}
+	for key, d := range map[string]time.Duration{"shutdownTimeout": c.ShutdownTimeout, "deliver.timeout": c.Deliver.Timeout,
+		"webhook.timeout": c.Webhook.Timeout, "slack.timeout": c.Slack.Timeout, "email.timeout": c.Email.Timeout,
+		"sms.timeout": c.SMS.Timeout} {
+		if d <= 0 {
+			bad("%s must be a positive duration", key)
+		}
+	}
+	switch c.Email.TLS {
+	case "none", "opportunistic", "starttls", "tls":
+	default:
+		bad("email.tls must be none, opportunistic, starttls or tls, not %q", c.Email.TLS)
+	}
+	if c.Email.Host != "" && c.Email.From == "" {
+		bad("email.from is required when email.host is set")
+	}
+	if c.SMS.AccountSID != "" && (c.SMS.AuthToken == "" || c.SMS.From == "") {
+		bad("sms.authToken and sms.from are required when sms.accountSid is set")
+	}
+	return errors.Join(errs...)
+}
+
+// Map returns the routes as severity → channels, checking every name.
+func (r Routes) Map() (map[herald.Severity][]herald.Channel, error) {
+	out := make(map[herald.Severity][]herald.Channel)
+	for sev, names := range map[herald.Severity][]string{herald.SeverityInfo: r.Info, herald.SeverityWarning: r.Warning,
+		herald.SeverityError: r.Error, herald.SeverityCritical: r.Critical} {
+		for _, n := range names {
+			ch, err := herald.ParseChannel(strings.TrimSpace(n))
+			if err != nil {
+				return nil, fmt.Errorf("config: routes.%s: %w", sev, err)
+			}
+			out[sev] = append(out[sev], ch)
+		}
+	}
+	return out, nil
+}
+
+// EnvKeys maps every HERALD_* variable name to its config key.
+func EnvKeys() map[string]string {
+	out := make(map[string]string)
+	walk(reflect.TypeFor[Config](), "", func(key string, _ reflect.Type) { out[EnvName(key)] = key })
+	return out
+}
+
+// Keys lists every config key in declaration order.
+func Keys() []string {
+	var out []string
+	walk(reflect.TypeFor[Config](), "", func(key string, _ reflect.Type) { out = append(out, key) })
+	return out
+}
+
+func splitList(v string) []string {
+	var out []string
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func walk(t reflect.Type, prefix string, fn func(key string, t reflect.Type)) {
+	for f := range t.Fields() {
+		key := prefix + f.Tag.Get("koanf")
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+			walk(f.Type, key+".", fn)
+			continue
+		}
+		fn(key, f.Type)
+	}
+}
+
+// EnvName returns the environment variable for a config key:
+// "retry.maxAttempts" → "HERALD_RETRY_MAX_ATTEMPTS".
+func EnvName(key string) string {
+	var b strings.Builder
+	b.WriteString("HERALD")
+	for part := range strings.SplitSeq(key, ".") {
+		b.WriteByte('_')
+		rs := []rune(part)
+		for i, r := range rs {
+			if unicode.IsUpper(r) && i > 0 && (unicode.IsLower(rs[i-1]) || i+1 < len(rs) && unicode.IsLower(rs[i+1])) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}

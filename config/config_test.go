@@ -1,0 +1,85 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvName(t *testing.T) {
+	for key, want := range map[string]string{
+		"dataDir":           "HERALD_DATA_DIR",
+		"http.addr":         "HERALD_HTTP_ADDR",
+		"kafka.addr":        "HERALD_KAFKA_ADDR",
+		"retry.maxAttempts": "HERALD_RETRY_MAX_ATTEMPTS",
+		"retry.delays":      "HERALD_RETRY_DELAYS",
+		"slack.apiUrl":      "HERALD_SLACK_API_URL",
+		"sms.accountSid":    "HERALD_SMS_ACCOUNT_SID",
+		"shutdownTimeout":   "HERALD_SHUTDOWN_TIMEOUT",
+	} {
+		if got := EnvName(key); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "./herald-data" || c.HTTP.Addr != "127.0.0.1:8080" || c.Retry.MaxAttempts != 3 ||
+		!slices.Equal(c.Retry.Delays, []time.Duration{time.Second, 5 * time.Second}) {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.yaml")
+	yaml := "dataDir: /from/file\nhttp:\n  addr: 127.0.0.1:1111\nretry:\n  maxAttempts: 7\n  delays: [2s]\nroutes:\n  critical: [sms, email]\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HERALD_HTTP_ADDR=127.0.0.1:2222", "HERALD_RETRY_DELAYS=100ms,300ms", "PATH=/bin"}
+	c, err := Load(path, env, map[string]any{"dataDir": "/from/flag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/from/flag" {
+		t.Errorf("dataDir = %q, want the flag's", c.DataDir)
+	}
+	if c.HTTP.Addr != "127.0.0.1:2222" {
+		t.Errorf("http.addr = %q, want the env's", c.HTTP.Addr)
+	}
+	if c.Retry.MaxAttempts != 7 {
+		t.Errorf("retry.maxAttempts = %d, want the file's", c.Retry.MaxAttempts)
+	}
+	if !slices.Equal(c.Retry.Delays, []time.Duration{100 * time.Millisecond, 300 * time.Millisecond}) {
+		t.Errorf("retry.delays = %v", c.Retry.Delays)
+	}
+	if !slices.Equal(c.Routes.Critical, []string{"sms", "email"}) {
+		t.Errorf("routes.critical = %v", c.Routes.Critical)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want string
+	}{
+		{"HERALD_RETRY_MAX_ATTEMPTS=0", "retry.maxAttempts"},
+		{"HERALD_HTTP_ADDR=nonsense", "http.addr"},
+		{"HERALD_ROUTES_CRITICAL=pager", "routes.critical"},
+		{"HERALD_EMAIL_TLS=maybe", "email.tls"},
+		{"HERALD_DATADIR=/x", "unknown environment variables HERALD_DATADIR"},
+		{"HERALD_RETRY_DELAYS=soon", "retry.delays"},
+	} {
+		_, err := Load("", []string{tc.env}, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want mention of %q", tc.env, err, tc.want)
+		}
+	}
+}

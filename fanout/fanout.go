@@ -1,0 +1,198 @@
+// Package fanout turns accepted alerts into deliveries: it resolves each
+// alert's targets to users, picks channels per user, records the alert and its
+// deliveries in one transaction per batch, and produces one record per
+// delivery to the channel's topic, keyed by recipient.
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/route"
+	"github.com/heraldproject/herald/store"
+)
+
+// deliveryNamespace makes delivery ids deterministic UUIDv5 values.
+var deliveryNamespace = uuid.MustParse("4f1c2a6e-9d0b-4c3e-8a57-2f6d1e0b9c11")
+
+// DeliveryID returns the id of the delivery of alertID to recipientID over ch.
+// The same inputs always give the same id, so a redelivered alert record
+// cannot create a second delivery.
+func DeliveryID(alertID, recipientID string, ch herald.Channel) string {
+	return uuid.NewSHA1(deliveryNamespace, []byte(alertID+"\x00"+recipientID+"\x00"+string(ch))).String()
+}
+
+// Producer is what the fan-out stage needs from Kafka.
+type Producer interface {
+	Produce(ctx context.Context, recs ...*kgo.Record) error
+}
+
+// Fanout is the fan-out stage. Handle is its bus.Handler.
+type Fanout struct {
+	Store    *store.Store
+	Producer Producer
+	Router   *route.Router
+	Logger   *slog.Logger
+}
+
+// Handle processes one batch of alert records. Records that cannot be decoded
+// are dead-lettered (produced to the DLQ topic with the reason) rather than
+// blocking the partition.
+func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
+	var fos []*store.Fanout
+	var out []*kgo.Record
+	origin := make(map[*store.Fanout]*kgo.Record, len(recs))
+	for _, r := range recs {
+		a, err := decodeAlert(r)
+		if err != nil {
+			f.Logger.Warn("undecodable alert record dead-lettered", "topic", r.Topic, "partition", r.Partition,
+				"offset", r.Offset, "err", err)
+			out = append(out, bus.DeadLetter(r, err))
+			continue
+		}
+		fo, err := f.plan(ctx, a)
+		if err != nil {
+			return err
+		}
+		origin[fo] = r
+		fos = append(fos, fo)
+	}
+	if err := f.Store.RecordFanouts(ctx, fos); err != nil {
+		return fmt.Errorf("fanout: %w", err)
+	}
+	for _, fo := range fos {
+		r := origin[fo]
+		n := 0
+		for _, d := range fo.Deliveries {
+			if d.Status.Final() {
+				continue
+			}
+			rec, err := taskRecord(fo.Alert, d, r)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+			n++
+		}
+		f.Logger.Info("alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			"users", fo.UserCount, "deliveries", n, "unreachable", len(fo.Unreachable))
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := f.Producer.Produce(ctx, out...); err != nil {
+		return fmt.Errorf("fanout: %w", err)
+	}
+	return nil
+}
+
+// plan resolves recipients and chooses channels for one alert.
+func (f *Fanout) plan(ctx context.Context, a *herald.Alert) (*store.Fanout, error) {
+	ids := a.Recipients
+	if len(ids) == 0 {
+		targets := make([]herald.Target, 0, len(a.Targets))
+		for _, s := range a.Targets {
+			t, err := herald.ParseTarget(s)
+			if err != nil {
+				continue // validated at the API; other producers' junk targets reach nobody
+			}
+			targets = append(targets, t)
+		}
+		var err error
+		if ids, _, err = f.Store.Resolve(ctx, targets); err != nil {
+			return nil, fmt.Errorf("fanout: %w", err)
+		}
+	}
+	users, err := f.Store.UsersByID(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: %w", err)
+	}
+	fo := &store.Fanout{Alert: a, UserCount: len(ids)}
+	for _, id := range ids {
+		u, ok := users[id]
+		if !ok {
+			continue // deleted since the alert was accepted
+		}
+		c := f.Router.Choose(a, u)
+		if len(c.Channels) == 0 && len(c.Missing) == 0 {
+			fo.Unreachable = append(fo.Unreachable, u.Name)
+			continue
+		}
+		for _, ch := range c.Channels {
+			fo.Deliveries = append(fo.Deliveries, &herald.Delivery{
+				ID: DeliveryID(a.ID, u.ID, ch), AlertID: a.ID, RecipientID: u.ID, Recipient: u.Name,
+				Channel: ch, Status: herald.StatusPending,
+			})
+		}
+		for _, ch := range a.Channels {
+			if reason, ok := c.Missing[ch]; ok {
+				fo.Deliveries = append(fo.Deliveries, &herald.Delivery{
+					ID: DeliveryID(a.ID, u.ID, ch), AlertID: a.ID, RecipientID: u.ID, Recipient: u.Name,
+					Channel: ch, Status: herald.StatusDead, LastError: reason,
+				})
+			}
+		}
+	}
+	return fo, nil
+}
+
+// decodeAlert decodes and checks an alert record. Records written by other
+// tools may omit the id (one is derived from the record's position, so a
+// redelivery yields the same id) and the creation time.
+func decodeAlert(r *kgo.Record) (*herald.Alert, error) {
+	var a herald.Alert
+	if err := json.Unmarshal(r.Value, &a); err != nil {
+		return nil, fmt.Errorf("decode alert: %w", err)
+	}
+	if a.ID == "" {
+		a.ID = uuid.NewSHA1(deliveryNamespace, fmt.Appendf(nil, "%s/%d/%d", r.Topic, r.Partition, r.Offset)).String()
+	}
+	sev, err := herald.ParseSeverity(string(a.Severity))
+	if err != nil {
+		return nil, err
+	}
+	a.Severity = sev
+	if strings.TrimSpace(a.Message) == "" {
+		return nil, fmt.Errorf("alert %s has no message", a.ID)
+	}
+	if len(a.Targets) == 0 && len(a.Recipients) == 0 {
+		return nil, fmt.Errorf("alert %s has no target", a.ID)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = r.Timestamp
+	}
+	return &a, nil
+}
+
+func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record) (*kgo.Record, error) {
+	t := herald.DeliveryTask{
+		DeliveryID: d.ID, AlertID: a.ID, RecipientID: d.RecipientID, Recipient: d.Recipient, Channel: d.Channel,
+		Severity: a.Severity, Title: a.Title, Message: a.Message, Source: a.Source, Labels: a.Labels,
+		CreatedAt: a.CreatedAt, Attempt: d.Attempts,
+	}
+	v, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: encode delivery %s: %w", d.ID, err)
+	}
+	return &kgo.Record{
+		Topic: bus.DeliveryTopic(d.Channel),
+		Key:   []byte(d.RecipientID),
+		Value: v,
+		Headers: []kgo.RecordHeader{
+			{Key: bus.HeaderDeliveryID, Value: []byte(d.ID)},
+			{Key: bus.HeaderAlertID, Value: []byte(a.ID)},
+			{Key: bus.HeaderRequestID, Value: []byte(bus.Header(from, bus.HeaderRequestID))},
+		},
+		Timestamp: time.Now(),
+	}, nil
+}

@@ -1,0 +1,281 @@
+// Package herald holds the domain types shared by every part of Herald: alerts,
+// severities, targets, deliveries, users, groups, and the error type that every
+// layer returns and the HTTP layer maps to status codes in one place.
+package herald
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Severity orders alerts from least to most urgent.
+type Severity string
+
+// Severities, from least to most urgent. Debug is below Info and exists so log
+// levels (DEBUG, TRACE) map onto the same scale.
+const (
+	SeverityDebug    Severity = "debug"
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityError    Severity = "error"
+	SeverityCritical Severity = "critical"
+)
+
+var severityAliases = map[string]Severity{
+	"trace":    SeverityDebug,
+	"debug":    SeverityDebug,
+	"info":     SeverityInfo,
+	"normal":   SeverityInfo,
+	"warning":  SeverityWarning,
+	"warn":     SeverityWarning,
+	"error":    SeverityError,
+	"critical": SeverityCritical,
+	"fatal":    SeverityCritical,
+}
+
+// ParseSeverity accepts a severity or one of its aliases (normal, warn, fatal,
+// DEBUG, TRACE), case-insensitively, and returns the canonical severity.
+func ParseSeverity(s string) (Severity, error) {
+	if sev, ok := severityAliases[strings.ToLower(strings.TrimSpace(s))]; ok {
+		return sev, nil
+	}
+	return "", Errorf(EINVALID, "unknown severity %q: use info, warning, error or critical (aliases: normal, warn, fatal, debug, trace)", s)
+}
+
+// Rank orders severities: debug 0, info 1, warning 2, error 3, critical 4.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityDebug:
+		return 0
+	case SeverityInfo:
+		return 1
+	case SeverityWarning:
+		return 2
+	case SeverityError:
+		return 3
+	case SeverityCritical:
+		return 4
+	}
+	return -1
+}
+
+// Channel names a way of reaching a person.
+type Channel string
+
+// The channels Herald delivers over.
+const (
+	ChannelWebhook Channel = "webhook"
+	ChannelSlack   Channel = "slack"
+	ChannelEmail   Channel = "email"
+	ChannelSMS     Channel = "sms"
+)
+
+// Channels lists every channel in a stable order.
+var Channels = []Channel{ChannelWebhook, ChannelSlack, ChannelEmail, ChannelSMS}
+
+// ParseChannel returns the channel named s.
+func ParseChannel(s string) (Channel, error) {
+	for _, c := range Channels {
+		if string(c) == s {
+			return c, nil
+		}
+	}
+	return "", Errorf(EINVALID, "unknown channel %q: use webhook, slack, email or sms", s)
+}
+
+// NamePattern is what user and group names look like: they are addressed as
+// @name and @@name in alert targets, so they carry no spaces or '@'.
+const NamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+
+var nameRE = regexp.MustCompile(NamePattern)
+
+// ValidName reports whether s can name a user or a group.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// Target is one entry of an alert's target list: a user (@name) or a group
+// (@@name).
+type Target struct {
+	Name  string
+	Group bool
+}
+
+// ParseTarget parses "@alice" or "@@oncall".
+func ParseTarget(s string) (Target, error) {
+	var t Target
+	switch {
+	case strings.HasPrefix(s, "@@"):
+		t = Target{Name: s[2:], Group: true}
+	case strings.HasPrefix(s, "@"):
+		t = Target{Name: s[1:]}
+	default:
+		return t, Errorf(EINVALID, "target %q must be @user or @@group", s)
+	}
+	if !ValidName(t.Name) {
+		return t, Errorf(EINVALID, "target %q: name must match %s", s, NamePattern)
+	}
+	return t, nil
+}
+
+// String returns the target as written in an alert.
+func (t Target) String() string {
+	if t.Group {
+		return "@@" + t.Name
+	}
+	return "@" + t.Name
+}
+
+// SlackContact is how a user is reached on Slack: an incoming-webhook URL, or a
+// channel (or member id) posted to with chat.postMessage using Token, or the
+// globally configured bot token when Token is empty.
+type SlackContact struct {
+	WebhookURL string `json:"webhookUrl,omitempty"`
+	Channel    string `json:"channel,omitempty"`
+	Token      string `json:"token,omitempty"`
+}
+
+// Empty reports whether the contact names no way to reach Slack.
+func (s SlackContact) Empty() bool { return s.WebhookURL == "" && s.Channel == "" }
+
+// User is a person (or a system) that can be told about alerts.
+type User struct {
+	ID         string       `json:"id"`
+	Name       string       `json:"name"`
+	Email      string       `json:"email,omitempty"`
+	Phone      string       `json:"phone,omitempty"`
+	WebhookURL string       `json:"webhookUrl,omitempty"`
+	Slack      SlackContact `json:"slack,omitzero"`
+	Department string       `json:"department,omitempty"`
+	CreatedAt  time.Time    `json:"createdAt"`
+	UpdatedAt  time.Time    `json:"updatedAt"`
+}
+
+// Reaches reports whether the user has a contact for channel c.
+func (u *User) Reaches(c Channel) bool {
+	switch c {
+	case ChannelWebhook:
+		return u.WebhookURL != ""
+	case ChannelSlack:
+		return !u.Slack.Empty()
+	case ChannelEmail:
+		return u.Email != ""
+	case ChannelSMS:
+		return u.Phone != ""
+	}
+	return false
+}
+
+// Group is a named set of users, addressed as @@name.
+type Group struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// Alert is one accepted alert. It travels on the alerts topic as JSON and is
+// stored by the fan-out stage.
+type Alert struct {
+	ID       string            `json:"id"`
+	Severity Severity          `json:"severity"`
+	Title    string            `json:"title,omitempty"`
+	Message  string            `json:"message"`
+	Source   string            `json:"source,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Targets  []string          `json:"target"`
+	Channels []Channel         `json:"channels,omitempty"`
+	// Recipients are the user ids the targets resolved to when the alert was
+	// accepted; the fan-out stage resolves Targets itself when this is empty
+	// (records produced by other tools).
+	Recipients []string  `json:"recipients,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+// AlertRecord is a stored alert with what became of it.
+type AlertRecord struct {
+	Alert
+	// UserCount is how many distinct users the targets resolved to.
+	UserCount int
+	// Unreachable names the recipients who had no contact for any chosen
+	// channel, so no delivery could be made for them.
+	Unreachable []string
+	// StoredAt is when the fan-out stage recorded the alert.
+	StoredAt   time.Time
+	Deliveries []*Delivery
+}
+
+// DeliveryStatus is where a delivery stands.
+type DeliveryStatus string
+
+// Delivery statuses: pending until the first attempt ends, failed while it will
+// be retried, sent or dead at the end.
+const (
+	StatusPending DeliveryStatus = "pending"
+	StatusSent    DeliveryStatus = "sent"
+	StatusFailed  DeliveryStatus = "failed"
+	StatusDead    DeliveryStatus = "dead"
+)
+
+// Final reports whether no more attempts will be made.
+func (s DeliveryStatus) Final() bool { return s == StatusSent || s == StatusDead }
+
+// Delivery is one (alert, recipient, channel) and what became of it.
+type Delivery struct {
+	ID            string         `json:"id"`
+	AlertID       string         `json:"alertId"`
+	RecipientID   string         `json:"recipientId"`
+	Recipient     string         `json:"recipient"`
+	Channel       Channel        `json:"channel"`
+	Status        DeliveryStatus `json:"status"`
+	Attempts      int            `json:"attempts"`
+	LastError     string         `json:"lastError,omitempty"`
+	CreatedAt     time.Time      `json:"createdAt"`
+	UpdatedAt     time.Time      `json:"updatedAt"`
+	SentAt        *time.Time     `json:"sentAt,omitempty"`
+	NextAttemptAt *time.Time     `json:"nextAttemptAt,omitempty"`
+}
+
+// DeliveryTask is the record the fan-out stage produces on a channel's
+// deliveries topic for each delivery: everything the sender needs except the
+// recipient's contact details, which it reads fresh from the directory (so
+// secrets such as Slack tokens never travel through Kafka).
+type DeliveryTask struct {
+	DeliveryID  string            `json:"deliveryId"`
+	AlertID     string            `json:"alertId"`
+	RecipientID string            `json:"recipientId"`
+	Recipient   string            `json:"recipient"`
+	Channel     Channel           `json:"channel"`
+	Severity    Severity          `json:"severity"`
+	Title       string            `json:"title,omitempty"`
+	Message     string            `json:"message"`
+	Source      string            `json:"source,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	CreatedAt   time.Time         `json:"createdAt"`
+	// Attempt is the number of attempts already made.
+	Attempt int `json:"attempt"`
+}
+
+// Error codes. The HTTP layer maps each to one status code.
+const (
+	EINVALID     = "invalid"     // the caller sent something wrong (400/422)
+	ENOTFOUND    = "not_found"   // the thing asked for does not exist (404)
+	ECONFLICT    = "conflict"    // the request clashes with existing state (409)
+	EUNAVAILABLE = "unavailable" // a dependency is down or shutting down (503)
+	EINTERNAL    = "internal"    // a bug or an unexpected failure (500)
+)
+
+// Error is Herald's error type: a code for machines and a message for people.
+// Messages are safe to show to API callers.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}

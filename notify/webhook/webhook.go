@@ -1,0 +1,154 @@
+// Package webhook delivers alerts as JSON POSTs to the URL a user registered.
+//
+// Receivers get one request per delivery attempt. The Idempotency-Key header
+// carries the delivery id, which stays the same across retries, so a receiver
+// can drop the duplicates that at-least-once delivery produces.
+package webhook
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/heraldproject/herald/notify"
+)
+
+// Defaults for Config.
+const (
+	DefaultTimeout   = 10 * time.Second
+	DefaultUserAgent = "herald"
+)
+
+// Config tunes the webhook channel. The zero value is ready to use.
+type Config struct {
+	// Timeout bounds one delivery attempt, from dialing to reading the
+	// answer. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// UserAgent is sent in the User-Agent header. Empty means "herald".
+	UserAgent string
+}
+
+func (c Config) withDefaults() Config {
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.UserAgent = cmp.Or(c.UserAgent, DefaultUserAgent)
+	return c
+}
+
+// Payload is the JSON body of a webhook request.
+type Payload struct {
+	DeliveryID  string            `json:"deliveryId"`
+	AlertID     string            `json:"alertId"`
+	Recipient   string            `json:"recipient"`
+	RecipientID string            `json:"recipientId"`
+	Severity    string            `json:"severity"`
+	Title       string            `json:"title"`
+	Message     string            `json:"message"`
+	Source      string            `json:"source"`
+	Labels      map[string]string `json:"labels"`
+	CreatedAt   string            `json:"createdAt"`
+	Attempt     int               `json:"attempt"`
+}
+
+// NewPayload builds the request body for m. CreatedAt is RFC 3339 in UTC
+// with sub-second precision when there is any; labels are never null.
+func NewPayload(m *notify.Message) Payload {
+	p := Payload{
+		DeliveryID: m.DeliveryID,
+		AlertID:    m.AlertID,
+		Severity:   string(m.Severity),
+		Title:      m.Title,
+		Message:    m.Text,
+		Source:     m.Source,
+		Labels:     m.Labels,
+		CreatedAt:  m.CreatedAt.UTC().Format(time.RFC3339Nano),
+		Attempt:    m.Attempt,
+	}
+	if m.Recipient != nil {
+		p.Recipient = m.Recipient.Name
+		p.RecipientID = m.Recipient.ID
+	}
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	return p
+}
+
+// Notifier posts alerts to each recipient's WebhookURL. It is safe for
+// concurrent use.
+type Notifier struct {
+	cfg    Config
+	client *http.Client
+}
+
+// New returns a Notifier. A nil client gets a dedicated http.Client with
+// keep-alive, bounded connections per host, cfg.Timeout, and redirects not
+// followed (a 3xx answer is a permanent failure: fix the URL). A client
+// passed in is used as is, with cfg.Timeout still bounding each attempt.
+func New(cfg Config, client *http.Client) *Notifier {
+	cfg = cfg.withDefaults()
+	if client == nil {
+		client = newClient(cfg.Timeout)
+	}
+	return &Notifier{cfg: cfg, client: client}
+}
+
+func newClient(timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 100
+	t.MaxIdleConnsPerHost = 8
+	t.MaxConnsPerHost = 32
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = timeout
+	return &http.Client{
+		Transport: t,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Notify posts m as a Payload to m.Recipient.WebhookURL. Any 2xx answer is
+// success. Errors never contain the URL: it often embeds a secret.
+func (n *Notifier) Notify(ctx context.Context, m *notify.Message) (retry bool, err error) {
+	if m.Recipient == nil {
+		return false, errors.New("webhook: message has no recipient")
+	}
+	target := m.Recipient.WebhookURL
+	if target == "" {
+		return false, fmt.Errorf("recipient %s has no webhookUrl", m.Recipient.Name)
+	}
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false, fmt.Errorf("recipient %s has an invalid webhookUrl: it must be an absolute http or https URL", m.Recipient.Name)
+	}
+	retry, err = n.post(ctx, target, m)
+	return retry, notify.Redact(err, notify.URLSecrets(target)...)
+}
+
+func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (bool, error) {
+	body, err := json.Marshal(NewPayload(m))
+	if err != nil {
+		return false, fmt.Errorf("webhook: encode payload: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return notify.ClassifyTransportError(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", m.DeliveryID)
+	req.Header.Set("User-Agent", n.cfg.UserAgent)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return notify.ClassifyTransportError(err)
+	}
+	defer resp.Body.Close()
+	return notify.CheckResponse(resp)
+}

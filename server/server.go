@@ -1,0 +1,247 @@
+// Package server runs every Herald role in one process: the embedded broker,
+// the store, the HTTP API, the fan-out stage and one sender per channel. It is
+// the wiring; each part lives in its own package.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/api"
+	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/config"
+	"github.com/heraldproject/herald/deliver"
+	"github.com/heraldproject/herald/fanout"
+	"github.com/heraldproject/herald/notify"
+	"github.com/heraldproject/herald/route"
+	"github.com/heraldproject/herald/store"
+)
+
+// Server is a running Herald. Create it with Start; stop it with Close.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	broker  *bus.Broker
+	store   *store.Store
+	prod    *bus.Producer
+	api     *api.Server
+	http    *http.Server
+	httpLn  net.Listener
+	stop    context.CancelFunc // stops consumers polling
+	work    context.Context    // outlives stop; bounds the last batches
+	endWork context.CancelFunc
+	wg      sync.WaitGroup
+	cons    []*bus.Consumer
+	errs    chan error
+}
+
+// Start brings every part up and returns once the API is listening and the
+// consumers have been started. On error, whatever was started is stopped.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (s *Server, err error) {
+	s = &Server{cfg: cfg, log: log, errs: make(chan error, 16)}
+	defer func() {
+		if err != nil {
+			s.Close(context.Background())
+		}
+	}()
+	kafkaDir := filepath.Join(cfg.DataDir, "kafka")
+	s.broker, err = bus.StartBroker(bus.BrokerOptions{Addr: cfg.Kafka.Addr, DataDir: kafkaDir,
+		Partitions: int32(cfg.Kafka.Partitions), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	brokers := s.broker.Addrs()
+	dbPath := filepath.Join(cfg.DataDir, "herald.db")
+	s.store, err = store.Open(ctx, store.Options{DSN: dbPath, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s.prod, err = bus.NewProducer(bus.ClientOptions{Brokers: brokers, ClientID: "herald-producer", Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.prod.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("broker at %v does not answer: %w", brokers, err)
+	}
+
+	notifiers, enabled, err := notifiers(cfg)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := cfg.Routes.Map()
+	if err != nil {
+		return nil, err
+	}
+
+	var stopCtx context.Context
+	stopCtx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	s.work, s.endWork = context.WithCancel(context.WithoutCancel(ctx))
+
+	fo := &fanout.Fanout{Store: s.store, Producer: s.prod, Router: &route.Router{Routes: routes, Enabled: enabled},
+		Logger: log.With("stage", "fanout")}
+	if err := s.consume(stopCtx, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
+		return nil, err
+	}
+	for _, ch := range herald.Channels {
+		snd := &deliver.Sender{
+			Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod,
+			Retry:       deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
+			Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
+			Logger: log.With("stage", "deliver"), Now: time.Now,
+		}
+		if err := s.consume(stopCtx, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle); err != nil {
+			return nil, err
+		}
+	}
+
+	s.api = &api.Server{Store: s.store, Producer: s.prod, Logger: log.With("stage", "api"), Version: version}
+	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	s.http = &http.Server{
+		Handler:           s.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errs <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	log.Info("herald started",
+		"http", "http://"+s.httpLn.Addr().String(),
+		"kafka", brokers,
+		"data_dir", cfg.DataDir,
+		"store", dbPath,
+		"channels", enabled,
+		"openapi", "http://"+s.httpLn.Addr().String()+"/openapi.json")
+	return s, nil
+}
+
+func (s *Server) consume(stop context.Context, group string, topics []string, h bus.Handler) error {
+	c, err := bus.NewConsumer(bus.ConsumerOptions{
+		ClientOptions: bus.ClientOptions{Brokers: s.broker.Addrs(), ClientID: group, Logger: s.log},
+		Group:         group, Topics: topics,
+	})
+	if err != nil {
+		return err
+	}
+	s.cons = append(s.cons, c)
+	s.wg.Go(func() {
+		if err := c.Run(stop, s.work, h); err != nil {
+			s.errs <- fmt.Errorf("%s: %w", group, err)
+		}
+	})
+	return nil
+}
+
+// notifiers builds one notifier per channel. A channel that is not configured
+// gets a notifier that fails every delivery permanently, saying so, so that
+// records on its topic are drained into dead deliveries with a reason instead
+// of piling up.
+func notifiers(cfg *config.Config) (map[herald.Channel]notify.Notifier, []herald.Channel, error) {
+	ns, enabled, err := channelNotifiers(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ch := range herald.Channels {
+		if ns[ch] == nil {
+			reason := fmt.Errorf("channel %s is not configured on this server", ch)
+			ns[ch] = notify.NotifierFunc(func(context.Context, *notify.Message) (bool, error) { return false, reason })
+		}
+	}
+	return ns, enabled, nil
+}
+
+// Addr returns the address the API listens on.
+func (s *Server) Addr() string { return s.httpLn.Addr().String() }
+
+// KafkaAddrs returns the embedded broker's addresses.
+func (s *Server) KafkaAddrs() []string { return s.broker.Addrs() }
+
+// Err reports a part that failed while running (the HTTP server, a consumer).
+func (s *Server) Err() <-chan error { return s.errs }
+
+// Close stops gracefully: ingest answers 503, the HTTP server drains, the
+// consumers finish and commit the batch in hand, the producer flushes, and
+// the store and broker close. ctx bounds the whole stop; work still running
+// when it ends is abandoned uncommitted and redone after the next start.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	if s.api != nil {
+		s.api.Drain()
+	}
+	if s.http != nil {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := s.http.Shutdown(hctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		cancel()
+	}
+	if s.stop != nil {
+		s.stop()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.endWork()
+			<-done
+		}
+		s.endWork()
+	}
+	for _, c := range s.cons {
+		c.Close()
+	}
+	if s.prod != nil {
+		if err := s.prod.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("producer flush: %w", err))
+		}
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.broker != nil {
+		s.broker.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts Herald and serves until ctx is cancelled or a part fails, then
+// stops gracefully within cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) error {
+	s, err := Start(ctx, cfg, log, version)
+	if err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case runErr = <-s.Err():
+		log.Error("a part failed; shutting down", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := s.Close(sctx); err != nil {
+		return errors.Join(runErr, err)
+	}
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return runErr
+}

@@ -1,0 +1,231 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/store"
+)
+
+// forEachBackend runs the test against every store backend available here.
+// PostgreSQL joins this list with the scale-out work.
+func forEachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "herald.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		fn(t, s)
+	})
+}
+
+func user(name string) *herald.User {
+	return &herald.User{ID: "u-" + name, Name: name, WebhookURL: "http://127.0.0.1/" + name}
+}
+
+func TestDirectory(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		alice, bob := user("alice"), user("bob")
+		for _, u := range []*herald.User{alice, bob} {
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dup := user("alice")
+		dup.ID = "u-other"
+		if err := s.CreateUser(ctx, dup); herald.ErrorCode(err) != herald.ECONFLICT {
+			t.Fatalf("duplicate name: err = %v, want conflict", err)
+		}
+		got, err := s.User(ctx, alice.ID)
+		if err != nil || got.Name != "alice" || got.WebhookURL != alice.WebhookURL {
+			t.Fatalf("User = %+v, %v", got, err)
+		}
+		if _, err := s.User(ctx, "nope"); herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Fatalf("missing user: err = %v", err)
+		}
+		up, err := s.UpdateUser(ctx, bob.ID, func(u *herald.User) error { u.Email = "bob@example.com"; return nil })
+		if err != nil || up.Email != "bob@example.com" {
+			t.Fatalf("UpdateUser = %+v, %v", up, err)
+		}
+		if _, err := s.UpdateUser(ctx, bob.ID, func(u *herald.User) error { u.Name = "alice"; return nil }); herald.ErrorCode(err) != herald.ECONFLICT {
+			t.Fatalf("rename onto taken name: err = %v", err)
+		}
+
+		g := &herald.Group{ID: "g-oncall", Name: "oncall"}
+		if err := s.CreateGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // idempotent
+			if err := s.AddMember(ctx, g.ID, bob.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.AddMember(ctx, g.ID, alice.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddMember(ctx, g.ID, "u-ghost"); herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Fatalf("add unknown user: err = %v", err)
+		}
+		ms, err := s.Members(ctx, g.ID)
+		if err != nil || len(ms) != 2 || ms[0].Name != "alice" || ms[1].Name != "bob" {
+			t.Fatalf("Members = %v, %v", ms, err)
+		}
+
+		ids, unknown, err := s.Resolve(ctx, []herald.Target{{Name: "bob"}, {Name: "oncall", Group: true},
+			{Name: "carol"}, {Name: "ghosts", Group: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{bob.ID, alice.ID}; !slices.Equal(ids, want) {
+			t.Errorf("Resolve ids = %v, want %v (deduplicated, first reached first)", ids, want)
+		}
+		if want := []string{"@carol", "@@ghosts"}; !slices.Equal(unknown, want) {
+			t.Errorf("Resolve unknown = %v, want %v", unknown, want)
+		}
+
+		if err := s.RemoveMember(ctx, g.ID, bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteUser(ctx, alice.ID); err != nil {
+			t.Fatal(err)
+		}
+		if ms, _ := s.Members(ctx, g.ID); len(ms) != 0 {
+			t.Errorf("members after unsubscribe and delete = %v", ms)
+		}
+		if err := s.DeleteGroup(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteGroup(ctx, g.ID); herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Fatalf("delete twice: err = %v", err)
+		}
+	})
+}
+
+func TestListPaging(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		for i := range 5 {
+			if err := s.CreateUser(ctx, user(fmt.Sprintf("u%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var names []string
+		after := ""
+		for {
+			page, err := s.ListUsers(ctx, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, u := range page {
+				names = append(names, u.Name)
+			}
+			after = page[len(page)-1].Name
+		}
+		if want := []string{"u0", "u1", "u2", "u3", "u4"}; !slices.Equal(names, want) {
+			t.Fatalf("paged names = %v", names)
+		}
+	})
+}
+
+func TestFanoutRecords(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		mk := func(i int) *store.Fanout {
+			id := fmt.Sprintf("a%d", i)
+			return &store.Fanout{
+				Alert: &herald.Alert{ID: id, Severity: herald.SeverityError, Message: "m", Targets: []string{"@x"},
+					Labels: map[string]string{"k": "v"}, CreatedAt: base.Add(time.Duration(i) * time.Second)},
+				UserCount: 1,
+				Deliveries: []*herald.Delivery{{ID: id + "-d", AlertID: id, RecipientID: "u", Recipient: "x",
+					Channel: herald.ChannelWebhook}},
+			}
+		}
+		var fs []*store.Fanout
+		for i := range 5 {
+			fs = append(fs, mk(i))
+		}
+		if err := s.RecordFanouts(ctx, fs); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "a0-d", Status: herald.StatusSent, Attempts: 1, SentAt: &now}}); err != nil {
+			t.Fatal(err)
+		}
+		// A redelivered alert record is absorbed: the stored deliveries come back.
+		again := mk(0)
+		again.Deliveries[0].Channel = herald.ChannelSMS
+		if err := s.RecordFanouts(ctx, []*store.Fanout{again}); err != nil {
+			t.Fatal(err)
+		}
+		if d := again.Deliveries; len(d) != 1 || d[0].Channel != herald.ChannelWebhook || d[0].Status != herald.StatusSent {
+			t.Fatalf("re-recorded deliveries = %+v", d[0])
+		}
+		// Sent is final: a late failure report cannot move it back.
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "a0-d", Status: herald.StatusFailed, Attempts: 2}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.Alert(ctx, "a0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Labels["k"] != "v" || len(a.Deliveries) != 1 || a.Deliveries[0].Status != herald.StatusSent || a.Deliveries[0].SentAt == nil {
+			t.Fatalf("alert = %+v, delivery = %+v", a, a.Deliveries[0])
+		}
+		// Newest first, paged by cursor.
+		var ids []string
+		var cur *store.AlertCursor
+		for {
+			page, err := s.ListAlerts(ctx, cur, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, a := range page {
+				ids = append(ids, a.ID)
+			}
+			last := page[len(page)-1]
+			cur = &store.AlertCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		if want := []string{"a4", "a3", "a2", "a1", "a0"}; !slices.Equal(ids, want) {
+			t.Fatalf("alert order = %v", ids)
+		}
+		counts, err := s.DeliveryCounts(ctx, []string{"a0", "a1"})
+		if err != nil || counts["a0"][herald.StatusSent] != 1 || counts["a1"][herald.StatusPending] != 1 {
+			t.Fatalf("counts = %v, %v", counts, err)
+		}
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s, err := store.Open(ctx, store.Options{DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, user("alice")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = store.Open(ctx, store.Options{DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.User(ctx, "u-alice"); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = uuid.Must(uuid.NewV7()).String()
 		}
 		w.Header().Set("X-Request-Id", id)
+		// Herald reads JSON only. curl -d sends a form content type by
+		// default; read such bodies (and unlabelled ones) as the JSON they are.
+		if ct := r.Header.Get("Content-Type"); r.ContentLength != 0 &&
+			(ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded")) {
+			r.Header.Set("Content-Type", "application/json")
+		}
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {

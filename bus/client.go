@@ -26,7 +26,8 @@ func (o ClientOptions) kgoOpts() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(o.Brokers...),
 		kgo.ClientID(o.ClientID),
-		kgo.WithLogger(kslog.New(l.With("component", "kafka"))),
+		// The client's info logs narrate every rebalance; keep warnings up.
+		kgo.WithLogger(kslog.New(slog.New(atLeast{l.Handler(), slog.LevelWarn}).With("component", "kafka"))),
 		// Durability: every produce waits for all in-sync replicas and is
 		// idempotent (both franz-go defaults, stated for the reader).
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -188,3 +189,21 @@ func (c *Consumer) handle(ctx context.Context, h Handler, recs []*kgo.Record) er
 
 // Close leaves the group and closes the client. Call it after Run returns.
 func (c *Consumer) Close() { c.cl.Close() }
+
+// atLeast drops records below a level before they reach h.
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (a atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= a.min && a.Handler.Enabled(ctx, l)
+}
+
+func (a atLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return atLeast{a.Handler.WithAttrs(as), a.min}
+}
+
+func (a atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{a.Handler.WithGroup(name), a.min}
+}

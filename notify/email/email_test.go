@@ -17,6 +17,8 @@ import (
 
 const password = "hunter2-SECRET"
 
+var _ notify.Notifier = (*email.Notifier)(nil)
+
 func newServer(t *testing.T, opts smtptest.Options) *smtptest.Server {
 	t.Helper()
 	s := smtptest.NewServer(opts)

@@ -32,14 +32,15 @@ func color(s herald.Severity) string {
 	return "#9E9E9E"
 }
 
-// attachment renders m as a Slack attachment colored by severity. Text from
-// the alert is escaped, so it cannot mention users or channels or form links.
+// attachment renders m as a Slack attachment colored by severity: the text,
+// source and labels, and the ids in the footer. The subject goes in the
+// message's own text, which notifications show. Text from the alert is
+// escaped, so it cannot mention users or channels or form links.
 func attachment(m *notify.Message) goslack.Attachment {
 	esc := slackutilsx.EscapeMessage
 	a := goslack.Attachment{
 		Color:    color(m.Severity),
 		Fallback: notify.Subject(m),
-		Title:    esc(notify.Subject(m)),
 		Text:     esc(notify.Truncate(strings.TrimSpace(m.Text), maxTextRunes)),
 		Footer:   esc("Herald · alert " + m.AlertID + " · delivery " + m.DeliveryID),
 	}

@@ -24,6 +24,8 @@ const (
 	userToken = "xoxb-user-1111-SECRETuser"
 )
 
+var _ notify.Notifier = (*slack.Notifier)(nil)
+
 func newServer(t *testing.T) *slacktest.Server {
 	t.Helper()
 	s := slacktest.NewServer()

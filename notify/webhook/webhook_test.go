@@ -19,6 +19,8 @@ import (
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
 
+var _ notify.Notifier = (*webhook.Notifier)(nil)
+
 func newReceiver(t *testing.T) *webhooktest.Receiver {
 	t.Helper()
 	r := webhooktest.NewReceiver()

@@ -34,13 +34,15 @@ type Message struct {
 	Received time.Time
 }
 
+// backend starts a session per connection.
 type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	return &session{s: b.s, conn: c}, nil
 }
 
-// session is one SMTP connection.
+// session is one SMTP connection. It implements smtp.Session and
+// smtp.AuthSession.
 type session struct {
 	s    *Server
 	conn *smtp.Conn

@@ -199,7 +199,7 @@ func (s *Server) registerUsers(a huma.API) {
 		OperationID: "update-user", Method: http.MethodPatch, Path: "/v1/users/{id}", Tags: tags,
 		Summary: "Change a user", Description: "Fields present are set (an empty string clears one); absent fields are kept.",
 	}, func(ctx context.Context, in *struct {
-		idPath
+		ID   string `path:"id" maxLength:"64"`
 		Body UserPatch
 	}) (*userBody, error) {
 		p := in.Body

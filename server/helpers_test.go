@@ -41,25 +41,25 @@ func testConfig(t *testing.T, dataDir string, extra ...string) *config.Config {
 	return cfg
 }
 
-// herald is a running server under test with a small HTTP client.
-type herald struct {
+// instance is a running server under test with a small HTTP client.
+type instance struct {
 	t    *testing.T
 	srv  *server.Server
 	base string
 }
 
-func start(t *testing.T, cfg *config.Config) *herald {
+func start(t *testing.T, cfg *config.Config) *instance {
 	t.Helper()
 	s, err := server.Start(context.Background(), cfg, testLogger(t), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &herald{t: t, srv: s, base: "http://" + s.Addr()}
+	h := &instance{t: t, srv: s, base: "http://" + s.Addr()}
 	t.Cleanup(func() { h.stop() })
 	return h
 }
 
-func (h *herald) stop() {
+func (h *instance) stop() {
 	if h.srv == nil {
 		return
 	}
@@ -73,7 +73,7 @@ func (h *herald) stop() {
 
 // do sends a request with a JSON body (or raw bytes) and decodes the JSON
 // answer into out (if not nil). It returns the status and the raw body.
-func (h *herald) do(method, path string, body any, out any) (int, []byte) {
+func (h *instance) do(method, path string, body any, out any) (int, []byte) {
 	h.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -114,7 +114,7 @@ func (h *herald) do(method, path string, body any, out any) (int, []byte) {
 }
 
 // must is do that fails the test unless the status is want.
-func (h *herald) must(want int, method, path string, body any, out any) []byte {
+func (h *instance) must(want int, method, path string, body any, out any) []byte {
 	h.t.Helper()
 	code, raw := h.do(method, path, body, out)
 	if code != want {
@@ -128,14 +128,14 @@ type idOut struct {
 	UserCount int    `json:"userCount"`
 }
 
-func (h *herald) createUser(body map[string]any) string {
+func (h *instance) createUser(body map[string]any) string {
 	h.t.Helper()
 	var out idOut
 	h.must(http.StatusCreated, "POST", "/v1/users", body, &out)
 	return out.ID
 }
 
-func (h *herald) createGroup(name string, members ...string) string {
+func (h *instance) createGroup(name string, members ...string) string {
 	h.t.Helper()
 	var out idOut
 	h.must(http.StatusCreated, "POST", "/v1/groups", map[string]any{"name": name}, &out)
@@ -163,7 +163,7 @@ type alertOut struct {
 }
 
 // waitAlert polls GET /v1/alerts/{id} until done says the alert is finished.
-func (h *herald) waitAlert(id string, done func(*alertOut) bool) *alertOut {
+func (h *instance) waitAlert(id string, done func(*alertOut) bool) *alertOut {
 	h.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var last []byte
@@ -187,4 +187,13 @@ func allFinal(a *alertOut) bool {
 		}
 	}
 	return len(a.Deliveries) > 0
+}
+
+// testOut is where tests print their measurements: stdout under -v, else
+// nowhere.
+func testOut(t *testing.T) io.Writer {
+	if testing.Verbose() {
+		return os.Stdout
+	}
+	return io.Discard
 }

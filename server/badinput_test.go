@@ -1,0 +1,170 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadInput sends every endpoint malformed JSON, wrong types, unknown
+// fields, unknown targets, oversized bodies and other mistakes. Each must be a
+// clear 4xx application/problem+json naming the problem, never a 5xx, and no
+// rejected alert may be half-accepted.
+func TestBadInput(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir()))
+	alice := h.createUser(map[string]any{"name": "alice", "webhookUrl": "http://127.0.0.1:1/hook"})
+	group := h.createGroup("ops", alice)
+
+	big := `{"name":"` + strings.Repeat("x", 1<<20) + `"}`
+	bigAlert := `{"target":["@alice"],"severity":"info","message":"` + strings.Repeat("x", 1<<20) + `"}`
+	manyTargets, _ := json.Marshal(map[string]any{"target": strings.Split(strings.Repeat("@alice,", 1001), ",")[:1001],
+		"severity": "info", "message": "m"})
+	manyLabels := map[string]string{}
+	for i := range 65 {
+		manyLabels[fmt.Sprint("k", i)] = "v"
+	}
+
+	cases := []struct {
+		name, method, path string
+		body               string
+		header             map[string]string
+		status             int
+		mention            string
+	}{
+		// users
+		{"user malformed json", "POST", "/v1/users", `{"name":`, nil, 400, "unexpected end of JSON"},
+		{"user wrong type", "POST", "/v1/users", `{"name":5}`, nil, 422, "expected string"},
+		{"user unknown field", "POST", "/v1/users", `{"name":"x","nickname":"y"}`, nil, 422, "nickname"},
+		{"user missing name", "POST", "/v1/users", `{}`, nil, 422, "name"},
+		{"user empty body", "POST", "/v1/users", ``, nil, 400, "body"},
+		{"user array body", "POST", "/v1/users", `[]`, nil, 422, "expected object"},
+		{"user bad name", "POST", "/v1/users", `{"name":"has space"}`, nil, 422, "name"},
+		{"user bad email", "POST", "/v1/users", `{"name":"x","email":"nope"}`, nil, 422, "email"},
+		{"user bad phone", "POST", "/v1/users", `{"name":"x","phone":"555-1234"}`, nil, 422, "phone"},
+		{"user webhook scheme", "POST", "/v1/users", `{"name":"x","webhookUrl":"ftp://host/x"}`, nil, 422, "http or https"},
+		{"user slack both", "POST", "/v1/users", `{"name":"x","slack":{"webhookUrl":"https://hooks.example.com/a","channel":"C1"}}`, nil, 422, "not both"},
+		{"user duplicate", "POST", "/v1/users", `{"name":"alice"}`, nil, 409, "already exists"},
+		{"user oversized", "POST", "/v1/users", big, nil, 413, "too large"},
+		{"user not json", "POST", "/v1/users", `name=alice`, map[string]string{"Content-Type": "text/plain"}, 415, "content type"},
+		{"get missing user", "GET", "/v1/users/nope", "", nil, 404, "nope"},
+		{"delete missing user", "DELETE", "/v1/users/nope", "", nil, 404, "nope"},
+		{"patch missing user", "PATCH", "/v1/users/nope", `{"email":"a@b.co"}`, nil, 404, "nope"},
+		{"patch bad phone", "PATCH", "/v1/users/" + alice, `{"phone":"12"}`, nil, 422, "phone"},
+		{"patch wrong type", "PATCH", "/v1/users/" + alice, `{"email":true}`, nil, 422, "expected string"},
+		{"patch unknown field", "PATCH", "/v1/users/" + alice, `{"id":"other"}`, nil, 422, "id"},
+		{"list users limit 0", "GET", "/v1/users?limit=0", "", nil, 422, "limit"},
+		{"list users limit text", "GET", "/v1/users?limit=abc", "", nil, 422, "limit"},
+		{"list users bad cursor", "GET", "/v1/users?cursor=***", "", nil, 422, "cursor"},
+		// groups
+		{"group malformed json", "POST", "/v1/groups", `{"name":"g"`, nil, 400, "unexpected end of JSON"},
+		{"group unknown field", "POST", "/v1/groups", `{"name":"g","owner":"x"}`, nil, 422, "owner"},
+		{"group bad name", "POST", "/v1/groups", `{"name":"@@g"}`, nil, 422, "name"},
+		{"group duplicate", "POST", "/v1/groups", `{"name":"ops"}`, nil, 409, "already exists"},
+		{"group wrong type", "POST", "/v1/groups", `{"name":"g","description":[]}`, nil, 422, "expected string"},
+		{"get missing group", "GET", "/v1/groups/nope", "", nil, 404, "nope"},
+		{"delete missing group", "DELETE", "/v1/groups/nope", "", nil, 404, "nope"},
+		{"subscribe missing group", "PUT", "/v1/groups/nope/members/" + alice, "", nil, 404, "group"},
+		{"subscribe missing user", "PUT", "/v1/groups/" + group + "/members/nope", "", nil, 404, "user"},
+		{"unsubscribe missing user", "DELETE", "/v1/groups/" + group + "/members/nope", "", nil, 404, "user"},
+		// alerts
+		{"alert malformed json", "POST", "/v1/alerts", `{"target":["@alice"]`, nil, 400, "unexpected end of JSON"},
+		{"alert target not array", "POST", "/v1/alerts", `{"target":"@alice","severity":"info","message":"m"}`, nil, 422, "expected array"},
+		{"alert empty targets", "POST", "/v1/alerts", `{"target":[],"severity":"info","message":"m"}`, nil, 422, "target"},
+		{"alert unknown user", "POST", "/v1/alerts", `{"target":["@alice","@ghost"],"severity":"info","message":"m"}`, nil, 422, "@ghost"},
+		{"alert unknown group", "POST", "/v1/alerts", `{"target":["@@ghosts"],"severity":"info","message":"m"}`, nil, 422, "@@ghosts"},
+		{"alert bad target", "POST", "/v1/alerts", `{"target":["alice"],"severity":"info","message":"m"}`, nil, 422, "@user or @@group"},
+		{"alert bad severity", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"urgent","message":"m"}`, nil, 422, "severity"},
+		{"alert severity number", "POST", "/v1/alerts", `{"target":["@alice"],"severity":3,"message":"m"}`, nil, 422, "expected string"},
+		{"alert missing message", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info"}`, nil, 422, "message"},
+		{"alert blank message", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"   "}`, nil, 422, "blank"},
+		{"alert long message", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"` + strings.Repeat("x", 16385) + `"}`, nil, 422, "message"},
+		{"alert long title", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m","title":"` + strings.Repeat("t", 513) + `"}`, nil, 422, "title"},
+		{"alert bad channel", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m","channels":["pager"]}`, nil, 422, "pager"},
+		{"alert channel twice", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m","channels":["sms","sms"]}`, nil, 422, "twice"},
+		{"alert too many labels", "POST", "/v1/alerts", mustJSON(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "m", "labels": manyLabels}), nil, 422, "labels"},
+		{"alert label not string", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m","labels":{"a":1}}`, nil, 422, "expected string"},
+		{"alert unknown field", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m","priority":1}`, nil, 422, "priority"},
+		{"alert too many targets", "POST", "/v1/alerts", string(manyTargets), nil, 422, "target"},
+		{"alert oversized", "POST", "/v1/alerts", bigAlert, nil, 413, "too large"},
+		{"alert long idempotency key", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`,
+			map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, 422, "Idempotency-Key"},
+		{"get missing alert", "GET", "/v1/alerts/nope", "", nil, 404, "nope"},
+		{"list alerts bad cursor", "GET", "/v1/alerts?cursor=bm9wZQ", "", nil, 422, "cursor"},
+		{"list alerts limit too big", "GET", "/v1/alerts?limit=100000", "", nil, 422, "limit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = bytes.NewReader([]byte(tc.body))
+			}
+			req, err := http.NewRequest(tc.method, h.base+tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.method == "POST" || tc.method == "PATCH" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, truncate(raw))
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type %q, want application/problem+json", ct)
+			}
+			var p struct {
+				Title  string `json:"title"`
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
+			if err := json.Unmarshal(raw, &p); err != nil || p.Status != tc.status || p.Title == "" {
+				t.Errorf("not a problem document: %s (%v)", truncate(raw), err)
+			}
+			if !strings.Contains(strings.ToLower(string(raw)), strings.ToLower(tc.mention)) {
+				t.Errorf("problem does not mention %q: %s", tc.mention, truncate(raw))
+			}
+		})
+	}
+
+	// Nothing rejected was half-accepted: a valid alert sent after all the
+	// rejected ones is the only alert Herald ever records.
+	var acc idOut
+	h.must(http.StatusAccepted, "POST", "/v1/alerts", map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "ok"}, &acc)
+	h.waitAlert(acc.ID, func(*alertOut) bool { return true })
+	time.Sleep(200 * time.Millisecond)
+	var list struct {
+		Alerts []alertOut `json:"alerts"`
+	}
+	h.must(http.StatusOK, "GET", "/v1/alerts", nil, &list)
+	if len(list.Alerts) != 1 || list.Alerts[0].ID != acc.ID {
+		t.Fatalf("alerts recorded = %+v, want only %s", list.Alerts, acc.ID)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func truncate(b []byte) string {
+	if len(b) > 400 {
+		return string(b[:400]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/notify/webhook/webhooktest"
+)
+
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve", "--help"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, flag := range []string{"--data-dir", "--http-addr", "--kafka-addr", "--config", "HERALD_DATA_DIR"} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("serve --help does not mention %s", flag)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"config", "keys"}, nil, &out, &errOut); code != 0 {
+		t.Fatal(errOut.String())
+	}
+	for _, s := range []string{"retry.maxAttempts", "HERALD_RETRY_MAX_ATTEMPTS", "HERALD_RETRY_DELAYS", "HERALD_KAFKA_ADDR"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("config keys does not list %s", s)
+		}
+	}
+}
+
+func TestBadConfigExits(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"serve"}, []string{"HERALD_RETRY_MAX_ATTEMPTS=zero"}, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "retry.maxAttempts") {
+		t.Fatalf("exit %d, stderr %q: want a failure naming retry.maxAttempts", code, errOut.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// child is a `herald serve` process.
+type child struct {
+	cmd       *exec.Cmd
+	base      string
+	kafka     string
+	stderr    *syncBuffer
+	exited    chan error
+	exitError error
+}
+
+// syncBuffer is a bytes.Buffer the child's output can be written to while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startChild(t *testing.T, bin, dataDir string, env ...string) *child {
+	t.Helper()
+	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	c := &child{base: "http://" + httpAddr, kafka: kafkaAddr, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	c.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", httpAddr, "--kafka-addr", kafkaAddr)
+	c.cmd.Env = append(os.Environ(), env...)
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.exited <- c.cmd.Wait() }()
+	t.Cleanup(func() { _ = c.cmd.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(c.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return c
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("herald did not become ready: %s", c.stderr)
+	return nil
+}
+
+func (c *child) post(t *testing.T, path, body string) map[string]any {
+	t.Helper()
+	resp, err := http.Post(c.base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, raw)
+	}
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+// TestBinary builds herald and drives it from outside, as a new user would:
+// the flags the README names, HTTP, standard Kafka clients against the
+// embedded broker, SIGTERM, and a restart on the same data dir.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "herald")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	dir := t.TempDir()
+
+	c := startChild(t, bin, dir)
+	for _, want := range []string{"herald started", c.base, c.kafka, dir} {
+		if !strings.Contains(c.stderr.String(), want) {
+			t.Errorf("startup log does not say %q:\n%s", want, c.stderr)
+		}
+	}
+	c.post(t, "/v1/users", fmt.Sprintf(`{"name":"alice","webhookUrl":%q}`, hook.URL()))
+
+	// A Kafka client (what kcat does) lists Herald's topics and produces to
+	// them: an alert without an id is fanned out like one posted over HTTP;
+	// garbage becomes a dead letter and does not block the partition.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: bus.TopicAlerts, Key: []byte("k"), Value: []byte("this is not json")},
+		&kgo.Record{Topic: bus.TopicAlerts, Key: []byte("k"), Value: []byte(`{"target":["@alice"],"severity":"error","message":"from a kafka tool"}`)},
+	)
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hook.WaitFor(ctx, 1); err != nil {
+		t.Fatalf("alert produced with a Kafka client was not delivered: %v", err)
+	}
+	if got := hook.Received()[0].Payload.Message; got != "from a kafka tool" {
+		t.Errorf("delivered message %q", got)
+	}
+	dl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka), kgo.ConsumeTopics(bus.TopicDLQ), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	fs := dl.PollFetches(ctx)
+	recs := fs.Records()
+	if len(recs) != 1 || string(recs[0].Value) != "this is not json" || !strings.Contains(bus.Header(recs[0], bus.HeaderError), "decode alert") {
+		t.Fatalf("dead letters = %v (errors %v)", recs, fs.Errors())
+	}
+
+	// SIGTERM: a clean, bounded stop.
+	start := time.Now()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, c.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not exit within 20s of SIGTERM")
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+
+	// Same data dir: the user is still there.
+	c = startChild(t, bin, dir)
+	resp, err := http.Get(c.base + "/v1/users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), `"name":"alice"`) {
+		t.Fatalf("after restart: %s", raw)
+	}
+	// The OpenAPI document is served and names every route.
+	resp, err = http.Get(c.base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi: %v %q", err, doc.OpenAPI)
+	}
+	for path, methods := range map[string][]string{
+		"/v1/users": {"get", "post"}, "/v1/users/{id}": {"get", "patch", "delete"},
+		"/v1/groups": {"get", "post"}, "/v1/groups/{id}": {"get", "delete"},
+		"/v1/groups/{id}/members/{userId}": {"put", "delete"},
+		"/v1/alerts": {"get", "post"}, "/v1/alerts/{id}": {"get"}, "/healthz": {"get"}, "/readyz": {"get"},
+	} {
+		for _, m := range methods {
+			if _, ok := doc.Paths[path][m]; !ok {
+				t.Errorf("openapi.json lacks %s %s", strings.ToUpper(m), path)
+			}
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package herald_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/heraldproject/herald"
+)
+
+func TestParseSeverity(t *testing.T) {
+	for in, want := range map[string]herald.Severity{
+		"info": herald.SeverityInfo, "normal": herald.SeverityInfo, "WARN": herald.SeverityWarning,
+		"warning": herald.SeverityWarning, "Error": herald.SeverityError, "critical": herald.SeverityCritical,
+		"fatal": herald.SeverityCritical, "DEBUG": herald.SeverityDebug, "TRACE": herald.SeverityDebug,
+		" info ": herald.SeverityInfo,
+	} {
+		got, err := herald.ParseSeverity(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSeverity(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "urgent", "crit", "5"} {
+		if _, err := herald.ParseSeverity(in); herald.ErrorCode(err) != herald.EINVALID {
+			t.Errorf("ParseSeverity(%q) err = %v, want invalid", in, err)
+		}
+	}
+	if !(herald.SeverityDebug.Rank() < herald.SeverityInfo.Rank() && herald.SeverityInfo.Rank() < herald.SeverityWarning.Rank() &&
+		herald.SeverityWarning.Rank() < herald.SeverityError.Rank() && herald.SeverityError.Rank() < herald.SeverityCritical.Rank()) {
+		t.Error("severities are not ordered debug < info < warning < error < critical")
+	}
+}
+
+func TestParseTarget(t *testing.T) {
+	for in, want := range map[string]herald.Target{
+		"@alice": {Name: "alice"}, "@@oncall": {Name: "oncall", Group: true}, "@a.b-c_d": {Name: "a.b-c_d"},
+	} {
+		got, err := herald.ParseTarget(in)
+		if err != nil || got != want || got.String() != in {
+			t.Errorf("ParseTarget(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "alice", "@", "@@", "@@@x", "@has space", "@-x"} {
+		if _, err := herald.ParseTarget(in); err == nil {
+			t.Errorf("ParseTarget(%q) accepted", in)
+		}
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	err := herald.Errorf(herald.ENOTFOUND, "user %q not found", "x")
+	wrapped := fmt.Errorf("store: %w", err)
+	if herald.ErrorCode(wrapped) != herald.ENOTFOUND || herald.ErrorMessage(wrapped) != `user "x" not found` {
+		t.Errorf("code %q message %q", herald.ErrorCode(wrapped), herald.ErrorMessage(wrapped))
+	}
+	errPlain := errors.New("disk I/O error at /var/lib/x")
+	if herald.ErrorCode(errPlain) != herald.EINTERNAL || herald.ErrorMessage(errPlain) != "internal error" {
+		t.Error("a plain error must be internal and not leak its text")
+	}
+	if herald.ErrorCode(nil) != "" {
+		t.Error("nil has no code")
+	}
+}

@@ -236,7 +236,7 @@ func TestBinary(t *testing.T) {
 		"/v1/users": {"get", "post"}, "/v1/users/{id}": {"get", "patch", "delete"},
 		"/v1/groups": {"get", "post"}, "/v1/groups/{id}": {"get", "delete"},
 		"/v1/groups/{id}/members/{userId}": {"put", "delete"},
-		"/v1/alerts": {"get", "post"}, "/v1/alerts/{id}": {"get"}, "/healthz": {"get"}, "/readyz": {"get"},
+		"/v1/alerts":                       {"get", "post"}, "/v1/alerts/{id}": {"get"}, "/healthz": {"get"}, "/readyz": {"get"},
 	} {
 		for _, m := range methods {
 			if _, ok := doc.Paths[path][m]; !ok {

@@ -188,8 +188,10 @@ type Alert struct {
 	// Recipients are the user ids the targets resolved to when the alert was
 	// accepted; the fan-out stage resolves Targets itself when this is empty
 	// (records produced by other tools).
-	Recipients []string  `json:"recipients,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
+	Recipients []string `json:"recipients,omitempty"`
+	// IdempotencyKey is the client's Idempotency-Key header, if any.
+	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
+	CreatedAt      time.Time `json:"createdAt"`
 }
 
 // AlertRecord is a stored alert with what became of it.
@@ -234,6 +236,50 @@ type Delivery struct {
 	UpdatedAt     time.Time      `json:"updatedAt"`
 	SentAt        *time.Time     `json:"sentAt,omitempty"`
 	NextAttemptAt *time.Time     `json:"nextAttemptAt,omitempty"`
+	// DeadLetterID names the dead letter of a dead delivery.
+	DeadLetterID string `json:"deadLetterId,omitempty"`
+	// BudgetBase is the number of attempts made before the last replay; the
+	// retry budget counts attempts beyond it.
+	BudgetBase int `json:"-"`
+}
+
+// Attempt is one try at a delivery and how it ended.
+type Attempt struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	// Error is empty for the attempt that succeeded.
+	Error string `json:"error,omitempty"`
+}
+
+// Dead letter kinds.
+const (
+	// DeadDelivery is a delivery that failed permanently or ran out of
+	// attempts.
+	DeadDelivery = "delivery"
+	// DeadRecord is a record that could not be decoded or processed.
+	DeadRecord = "record"
+)
+
+// DeadLetter is a delivery or record Herald gave up on, with why.
+type DeadLetter struct {
+	ID          string
+	Kind        string
+	DeliveryID  string
+	AlertID     string
+	Channel     Channel
+	RecipientID string
+	Recipient   string
+	Reason      string
+	Attempts    int
+	// Source is topic/partition/offset of the record that died.
+	Source     string
+	Key        []byte
+	Payload    []byte
+	CreatedAt  time.Time
+	ReplayedAt *time.Time
+	Replays    int
+	// History lists every attempt of a dead delivery.
+	History []Attempt
 }
 
 // DeliveryTask is the record the fan-out stage produces on a channel's

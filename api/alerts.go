@@ -44,6 +44,7 @@ type AlertInput struct {
 
 type alertAccepted struct {
 	Location string `header:"Location"`
+	Replayed string `header:"Idempotent-Replayed" doc:"true when the Idempotency-Key matched an earlier alert"`
 	Body     struct {
 		ID        string `json:"id" doc:"the alert id; GET /v1/alerts/{id} shows its deliveries once fanned out"`
 		UserCount int    `json:"userCount" doc:"distinct users the targets resolved to"`
@@ -60,7 +61,8 @@ type DeliveryOutput struct {
 	Attempts      int        `json:"attempts"`
 	LastError     string     `json:"lastError,omitempty"`
 	SentAt        *time.Time `json:"sentAt,omitempty"`
-	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty" doc:"when a failed delivery will be tried again"`
+	DeadLetterID  string     `json:"deadLetterId,omitempty" doc:"the dead letter of a dead delivery"`
 	CreatedAt     time.Time  `json:"createdAt"`
 	UpdatedAt     time.Time  `json:"updatedAt"`
 }
@@ -176,12 +178,29 @@ func (s *Server) registerAlerts(a huma.API) {
 		if err != nil {
 			return nil, err
 		}
+		al.CreatedAt = s.Now().UTC()
 		if in.IdempotencyKey != "" {
-			al.ID = uuid.NewSHA1(idempotencyNamespace, []byte(in.IdempotencyKey)).String()
+			prev, err := s.Store.AlertByIdempotencyKey(ctx, in.IdempotencyKey)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			if prev != nil && al.CreatedAt.Sub(prev.CreatedAt) < s.IdempotencyWindow {
+				out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
+				out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
+				return out, nil
+			}
+			// The same key yields the same id until an alert with it is
+			// recorded, so concurrent retries collapse into one alert; after
+			// the window a new id is chained from the last one.
+			seed := in.IdempotencyKey
+			if prev != nil {
+				seed += "\x00" + prev.ID
+			}
+			al.ID = uuid.NewSHA1(idempotencyNamespace, []byte(seed)).String()
+			al.IdempotencyKey = in.IdempotencyKey
 		} else {
 			al.ID = uuid.Must(uuid.NewV7()).String()
 		}
-		al.CreatedAt = s.Now().UTC()
 		v, err := json.Marshal(al)
 		if err != nil {
 			return nil, s.problem(ctx, err)
@@ -221,8 +240,8 @@ func (s *Server) registerAlerts(a huma.API) {
 			out.Counts[string(d.Status)]++
 			out.Deliveries = append(out.Deliveries, DeliveryOutput{ID: d.ID, Recipient: d.Recipient,
 				RecipientID: d.RecipientID, Channel: string(d.Channel), Status: string(d.Status), Attempts: d.Attempts,
-				LastError: d.LastError, SentAt: d.SentAt, NextAttemptAt: d.NextAttemptAt, CreatedAt: d.CreatedAt,
-				UpdatedAt: d.UpdatedAt})
+				LastError: d.LastError, SentAt: d.SentAt, NextAttemptAt: d.NextAttemptAt, DeadLetterID: d.DeadLetterID,
+				CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt})
 		}
 		return &alertBody{Body: out}, nil
 	})

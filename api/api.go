@@ -41,6 +41,9 @@ type Server struct {
 	Now func() time.Time
 	// ProduceTimeout bounds waiting for the broker on ingest (default 10s).
 	ProduceTimeout time.Duration
+	// IdempotencyWindow is how long an Idempotency-Key keeps returning the
+	// first alert's id (default 24h).
+	IdempotencyWindow time.Duration
 
 	draining atomic.Bool
 }
@@ -57,6 +60,9 @@ func (s *Server) Handler() http.Handler {
 	if s.ProduceTimeout == 0 {
 		s.ProduceTimeout = 10 * time.Second
 	}
+	if s.IdempotencyWindow == 0 {
+		s.IdempotencyWindow = 24 * time.Hour
+	}
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Herald", s.Version)
 	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +
@@ -68,6 +74,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerUsers(a)
 	s.registerGroups(a)
 	s.registerAlerts(a)
+	s.registerDeadLetters(a)
 	return s.middleware(mux)
 }
 

@@ -18,6 +18,8 @@ type BrokerOptions struct {
 	DataDir string
 	// Partitions is the partition count of every seeded topic.
 	Partitions int32
+	// Topics are the topics to seed (see Topics).
+	Topics []string
 	// Logger receives the broker's warnings and errors.
 	Logger *slog.Logger
 }
@@ -47,7 +49,7 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
 		kfake.DataDir(o.DataDir),
-		kfake.SeedTopics(o.Partitions, Topics()...),
+		kfake.SeedTopics(o.Partitions, o.Topics...),
 		kfake.DefaultNumPartitions(int(o.Partitions)),
 		kfake.AllowAutoTopicCreation(),
 		kfake.WithLogger(kfakeLogger{o.Logger}),

@@ -4,7 +4,12 @@
 // fetch as one batch and commits offsets only after the batch is handled.
 package bus
 
-import "github.com/heraldproject/herald"
+import (
+	"strings"
+	"time"
+
+	"github.com/heraldproject/herald"
+)
 
 // Topic names.
 const (
@@ -16,17 +21,38 @@ const (
 	// deliveriesPrefix + channel name carries one record per delivery, keyed
 	// by recipient id.
 	deliveriesPrefix = "herald.deliveries."
+	// retryPrefix + tier name carries deliveries waiting to be retried.
+	retryPrefix = "herald.retry."
 )
+
+// RetryTopic returns the delay-tier topic for delay d, e.g. herald.retry.10s
+// or herald.retry.5m.
+func RetryTopic(d time.Duration) string { return retryPrefix + TierName(d) }
+
+// TierName is a compact duration: 100ms, 1s, 1m30s, 5m, 1h.
+func TierName(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // DeliveryTopic returns the topic that carries deliveries for channel c.
 func DeliveryTopic(c herald.Channel) string { return deliveriesPrefix + string(c) }
 
-// Topics lists every topic Herald uses. The embedded broker seeds them all at
-// start so they survive a crash.
-func Topics() []string {
+// Topics lists every topic Herald uses with the given retry tiers. The
+// embedded broker seeds them all at start so they survive a crash.
+func Topics(tiers []time.Duration) []string {
 	ts := []string{TopicAlerts, TopicDLQ}
 	for _, c := range herald.Channels {
 		ts = append(ts, DeliveryTopic(c))
+	}
+	for _, d := range tiers {
+		ts = append(ts, RetryTopic(d))
 	}
 	return ts
 }
@@ -42,4 +68,13 @@ const (
 	HeaderRequestID = "herald-request-id"
 	// HeaderError carries the reason a record was dead-lettered.
 	HeaderError = "herald-error"
+	// HeaderDue carries when a delayed record is due (Unix milliseconds).
+	HeaderDue = "herald-due"
+	// HeaderReturnTopic names the topic a delayed record goes back to.
+	HeaderReturnTopic = "herald-return-topic"
+	// HeaderDeadLetterID names the dead letter a DLQ record is.
+	HeaderDeadLetterID = "herald-dead-letter-id"
+	// HeaderReplay marks a delivery record produced by a replay; its value is
+	// the dead letter being replayed.
+	HeaderReplay = "herald-replay"
 )

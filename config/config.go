@@ -39,6 +39,9 @@ type Config struct {
 	Routes          Routes        `koanf:"routes"`
 	Retry           Retry         `koanf:"retry"`
 	Deliver         Deliver       `koanf:"deliver"`
+	Breaker         Breaker       `koanf:"breaker"`
+	Limits          Limits        `koanf:"limits"`
+	Idempotency     Idempotency   `koanf:"idempotency"`
 	Webhook         Webhook       `koanf:"webhook"`
 	Slack           Slack         `koanf:"slack"`
 	Email           Email         `koanf:"email"`
@@ -88,6 +91,51 @@ type Deliver struct {
 	Timeout time.Duration `koanf:"timeout"`
 }
 
+// Breaker configures the circuit breaker kept per endpoint.
+type Breaker struct {
+	// Failures is how many transient failures in a row open the breaker
+	// (0 turns breakers off).
+	Failures int `koanf:"failures"`
+	// OpenTimeout is how long an open breaker refuses before it lets one
+	// probe through.
+	OpenTimeout time.Duration `koanf:"openTimeout"`
+}
+
+// Limit is a token bucket: messages per second for a whole channel (Rate)
+// and per endpoint (PerEndpoint), 0 meaning unlimited, with Burst.
+type Limit struct {
+	Rate        float64 `koanf:"rate"`
+	PerEndpoint float64 `koanf:"perEndpoint"`
+	Burst       int     `koanf:"burst"`
+}
+
+// Limits are the token buckets of each channel.
+type Limits struct {
+	Webhook Limit `koanf:"webhook"`
+	Slack   Limit `koanf:"slack"`
+	Email   Limit `koanf:"email"`
+	SMS     Limit `koanf:"sms"`
+}
+
+// For returns the limit of channel c.
+func (l Limits) For(c herald.Channel) Limit {
+	switch c {
+	case herald.ChannelSlack:
+		return l.Slack
+	case herald.ChannelEmail:
+		return l.Email
+	case herald.ChannelSMS:
+		return l.SMS
+	}
+	return l.Webhook
+}
+
+// Idempotency configures Idempotency-Key handling on ingest.
+type Idempotency struct {
+	// Window is how long a key keeps returning the first alert's id.
+	Window time.Duration `koanf:"window"`
+}
+
 // Webhook configures the webhook channel.
 type Webhook struct {
 	Timeout time.Duration `koanf:"timeout"`
@@ -127,24 +175,29 @@ type SMS struct {
 
 func defaults() map[string]any {
 	return map[string]any{
-		"dataDir":             "./herald-data",
-		"shutdownTimeout":     "15s",
-		"http.addr":           "127.0.0.1:8080",
-		"kafka.addr":          "127.0.0.1:9092",
-		"kafka.partitions":    4,
-		"log.level":           "info",
-		"log.format":          "text",
-		"retry.maxAttempts":   3,
-		"retry.delays":        []string{"1s", "5s"},
-		"deliver.concurrency": 32,
-		"deliver.timeout":     "30s",
-		"webhook.timeout":     "10s",
-		"slack.apiUrl":        "https://slack.com/api/",
-		"slack.timeout":       "10s",
-		"email.tls":           "opportunistic",
-		"email.timeout":       "15s",
-		"sms.url":             "https://api.twilio.com",
-		"sms.timeout":         "10s",
+		"dataDir":                  "./herald-data",
+		"shutdownTimeout":          "15s",
+		"http.addr":                "127.0.0.1:8080",
+		"kafka.addr":               "127.0.0.1:9092",
+		"kafka.partitions":         4,
+		"log.level":                "info",
+		"log.format":               "text",
+		"retry.maxAttempts":        5,
+		"retry.delays":             []string{"1s", "10s", "1m", "5m"},
+		"breaker.failures":         5,
+		"breaker.openTimeout":      "30s",
+		"limits.slack.perEndpoint": 1,
+		"limits.slack.burst":       3,
+		"idempotency.window":       "24h",
+		"deliver.concurrency":      32,
+		"deliver.timeout":          "30s",
+		"webhook.timeout":          "10s",
+		"slack.apiUrl":             "https://slack.com/api/",
+		"slack.timeout":            "10s",
+		"email.tls":                "opportunistic",
+		"email.timeout":            "15s",
+		"sms.url":                  "https://api.twilio.com",
+		"sms.timeout":              "10s",
 	}
 }
 
@@ -236,9 +289,21 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 100 {
 		bad("retry.maxAttempts must be between 1 and 100, not %d", c.Retry.MaxAttempts)
 	}
+	if len(c.Retry.Delays) == 0 || len(c.Retry.Delays) > 16 {
+		bad("retry.delays must list 1 to 16 durations")
+	}
 	for _, d := range c.Retry.Delays {
 		if d <= 0 {
 			bad("retry.delays must be positive durations, not %s", d)
+		}
+	}
+	if c.Breaker.Failures < 0 {
+		bad("breaker.failures must not be negative")
+	}
+	for _, ch := range herald.Channels {
+		l := c.Limits.For(ch)
+		if l.Rate < 0 || l.PerEndpoint < 0 || l.Burst < 0 {
+			bad("limits.%s must not be negative", ch)
 		}
 	}
 	if c.Deliver.Concurrency < 1 {
@@ -246,7 +311,8 @@ func (c *Config) Validate() error {
 	}
 	for key, d := range map[string]time.Duration{"shutdownTimeout": c.ShutdownTimeout, "deliver.timeout": c.Deliver.Timeout,
 		"webhook.timeout": c.Webhook.Timeout, "slack.timeout": c.Slack.Timeout, "email.timeout": c.Email.Timeout,
-		"sms.timeout": c.SMS.Timeout} {
+		"sms.timeout": c.SMS.Timeout, "breaker.openTimeout": c.Breaker.OpenTimeout,
+		"idempotency.window": c.Idempotency.Window} {
 		if d <= 0 {
 			bad("%s must be a positive duration", key)
 		}

@@ -11,14 +11,16 @@ import (
 
 func TestEnvName(t *testing.T) {
 	for key, want := range map[string]string{
-		"dataDir":           "HERALD_DATA_DIR",
-		"http.addr":         "HERALD_HTTP_ADDR",
-		"kafka.addr":        "HERALD_KAFKA_ADDR",
-		"retry.maxAttempts": "HERALD_RETRY_MAX_ATTEMPTS",
-		"retry.delays":      "HERALD_RETRY_DELAYS",
-		"slack.apiUrl":      "HERALD_SLACK_API_URL",
-		"sms.accountSid":    "HERALD_SMS_ACCOUNT_SID",
-		"shutdownTimeout":   "HERALD_SHUTDOWN_TIMEOUT",
+		"dataDir":                  "HERALD_DATA_DIR",
+		"http.addr":                "HERALD_HTTP_ADDR",
+		"kafka.addr":               "HERALD_KAFKA_ADDR",
+		"retry.maxAttempts":        "HERALD_RETRY_MAX_ATTEMPTS",
+		"retry.delays":             "HERALD_RETRY_DELAYS",
+		"slack.apiUrl":             "HERALD_SLACK_API_URL",
+		"sms.accountSid":           "HERALD_SMS_ACCOUNT_SID",
+		"shutdownTimeout":          "HERALD_SHUTDOWN_TIMEOUT",
+		"limits.slack.perEndpoint": "HERALD_LIMITS_SLACK_PER_ENDPOINT",
+		"breaker.openTimeout":      "HERALD_BREAKER_OPEN_TIMEOUT",
 	} {
 		if got := EnvName(key); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", key, got, want)
@@ -31,8 +33,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DataDir != "./herald-data" || c.HTTP.Addr != "127.0.0.1:8080" || c.Retry.MaxAttempts != 3 ||
-		!slices.Equal(c.Retry.Delays, []time.Duration{time.Second, 5 * time.Second}) {
+	if c.DataDir != "./herald-data" || c.HTTP.Addr != "127.0.0.1:8080" || c.Retry.MaxAttempts != 5 ||
+		!slices.Equal(c.Retry.Delays, []time.Duration{time.Second, 10 * time.Second, time.Minute, 5 * time.Minute}) ||
+		c.Limits.Slack.PerEndpoint != 1 || c.Idempotency.Window != 24*time.Hour {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

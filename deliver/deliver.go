@@ -1,8 +1,10 @@
 // Package deliver is the sending stage: it consumes one channel's deliveries
-// topic, skips deliveries already sent (dedupe across crashes and
-// redeliveries), sends through the channel's notifier with a bounded retry,
-// and records every attempt's outcome before the batch's offsets are
-// committed.
+// topic, skips deliveries already final (dedupe across crashes and
+// redeliveries), honours backpressure (Retry-After, a circuit breaker and
+// token buckets per endpoint), makes one attempt per record, and records every
+// outcome before the batch's offsets are committed. A transient failure goes
+// to a delay-tier topic and comes back when due, so no partition waits behind
+// it; a permanent failure, or the last attempt, becomes a dead letter.
 package deliver
 
 import (
@@ -13,9 +15,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldproject/herald"
@@ -24,7 +29,7 @@ import (
 	"github.com/heraldproject/herald/store"
 )
 
-// Producer is what the sender needs from Kafka (for dead letters).
+// Producer is what the sender needs from Kafka.
 type Producer interface {
 	Produce(ctx context.Context, recs ...*kgo.Record) error
 }
@@ -34,17 +39,31 @@ type Retry struct {
 	// MaxAttempts is the total number of attempts, the first included.
 	MaxAttempts int
 	// Delays[i] is the wait after attempt i+1 fails; the last entry repeats.
+	// Each delay is a tier with its own topic (bus.RetryTopic).
 	Delays []time.Duration
 }
 
 func (r Retry) delay(attempt int) time.Duration {
-	if len(r.Delays) == 0 {
-		return time.Second
-	}
-	d := r.Delays[min(attempt-1, len(r.Delays)-1)]
+	d := r.Delays[min(max(attempt, 1)-1, len(r.Delays)-1)]
 	// ±20% jitter so retries of many deliveries do not arrive together.
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
+
+// tier picks the delay tier for a wait: the shortest tier at least as long,
+// else the longest. A record waits in its tier until its own due time.
+func (r Retry) tier(wait time.Duration) time.Duration {
+	tiers := slices.Clone(r.Delays)
+	slices.Sort(tiers)
+	for _, t := range tiers {
+		if t >= wait {
+			return t
+		}
+	}
+	return tiers[len(tiers)-1]
+}
+
+// deadLetterNamespace makes dead letter ids deterministic.
+var deadLetterNamespace = uuid.MustParse("b7e0f3a2-61c4-4d8e-9a35-0c2e7d1f4b68")
 
 // Sender delivers one channel's records. Handle is its bus.Handler.
 type Sender struct {
@@ -53,152 +72,264 @@ type Sender struct {
 	Store    *store.Store
 	Producer Producer
 	Retry    Retry
+	Limits   Limits
 	// Concurrency bounds how many recipients are sent to at once; records for
-	// one recipient are always sent in order.
+	// one recipient are always handled in order.
 	Concurrency int
 	// Timeout bounds one attempt.
 	Timeout time.Duration
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	once sync.Once
+	bp   *backpressure
 }
 
-type task struct {
-	herald.DeliveryTask
-	rec *kgo.Record
+// outcome is what handling one record decided: a store update and records
+// to produce (retry or dead letter). Nothing is persisted until the whole
+// batch is decided.
+type outcome struct {
+	update *store.DeliveryUpdate
+	recs   []*kgo.Record
 }
 
-// Handle sends one batch. It returns an error only when an outcome could not
-// be recorded or work was interrupted by shutdown; the batch is then handled
-// again, and deliveries already sent are skipped.
+// Handle sends one batch. Records for different recipients are handled
+// concurrently; then every retry and dead-letter record is produced, then
+// every outcome is recorded in one transaction, and only then does the
+// consumer commit. It returns an error when outcomes could not be produced or
+// recorded, or when shutdown interrupted an attempt; the batch is then
+// handled again and deliveries already sent are skipped.
 func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
-	var poison []*kgo.Record
-	byKey := make(map[string][]*task)
+	s.once.Do(func() { s.bp = newBackpressure(s.Limits) })
+	byKey := make(map[string][]*kgo.Record)
 	var order []string
 	for _, r := range recs {
-		var t task
-		if err := json.Unmarshal(r.Value, &t.DeliveryTask); err != nil || t.DeliveryID == "" {
-			err = cmp.Or(err, errors.New("delivery record has no deliveryId"))
-			s.Logger.Warn("undecodable delivery record dead-lettered", "topic", r.Topic, "partition", r.Partition,
-				"offset", r.Offset, "err", err)
-			poison = append(poison, bus.DeadLetter(r, fmt.Errorf("decode delivery: %w", err)))
-			continue
-		}
-		t.rec = r
 		k := string(r.Key)
 		if _, ok := byKey[k]; !ok {
 			order = append(order, k)
 		}
-		byKey[k] = append(byKey[k], &t)
+		byKey[k] = append(byKey[k], r)
 	}
-	if len(poison) > 0 {
-		if err := s.Producer.Produce(ctx, poison...); err != nil {
-			return fmt.Errorf("deliver: dead-letter: %w", err)
-		}
-	}
-	sem := make(chan struct{}, max(s.Concurrency, 1))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
+	var (
+		mu   sync.Mutex
+		outs []outcome
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, max(s.Concurrency, 1))
+	)
 	for _, k := range order {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			for _, t := range byKey[k] {
-				if err := s.deliver(ctx, t); err != nil {
-					mu.Lock()
+			seen := make(map[string]bool)
+			for _, r := range byKey[k] {
+				o, err := s.handle(ctx, r, seen)
+				mu.Lock()
+				if err != nil {
 					errs = append(errs, err)
-					mu.Unlock()
+				} else {
+					outs = append(outs, o)
+				}
+				mu.Unlock()
+				if err != nil {
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// deliver makes the remaining attempts at one delivery and records each.
-func (s *Sender) deliver(ctx context.Context, t *task) error {
-	log := s.Logger.With("delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
-		"topic", t.rec.Topic, "partition", t.rec.Partition, "offset", t.rec.Offset,
-		"request_id", bus.Header(t.rec, bus.HeaderRequestID))
-	d, err := s.Store.Delivery(ctx, t.DeliveryID)
-	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		log.Warn("delivery record for an unknown delivery dead-lettered")
-		return s.Producer.Produce(ctx, bus.DeadLetter(t.rec, errors.New("unknown delivery id")))
-	}
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if d.Status.Final() {
-		log.Debug("delivery already final; skipped", "status", d.Status)
-		return nil
+	var produce []*kgo.Record
+	var updates []store.DeliveryUpdate
+	for _, o := range outs {
+		produce = append(produce, o.recs...)
+		if o.update != nil {
+			updates = append(updates, *o.update)
+		}
+	}
+	if len(produce) > 0 {
+		if err := s.Producer.Produce(ctx, produce...); err != nil {
+			return fmt.Errorf("deliver: %w", err)
+		}
+	}
+	if len(updates) > 0 {
+		if err := s.Store.UpdateDeliveries(ctx, updates); err != nil {
+			return fmt.Errorf("deliver: %w", err)
+		}
+	}
+	return nil
+}
+
+// handle decides one record.
+func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool) (outcome, error) {
+	var t herald.DeliveryTask
+	if err := json.Unmarshal(r.Value, &t); err != nil || t.DeliveryID == "" {
+		err = cmp.Or(err, errors.New("no deliveryId"))
+		s.Logger.Warn("undecodable delivery record dead-lettered", "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, "err", err)
+		return outcome{recs: []*kgo.Record{bus.DeadLetter(r, fmt.Errorf("decode delivery: %w", err))}}, nil
+	}
+	if seen[t.DeliveryID] {
+		return outcome{}, nil // the same delivery twice in one batch
+	}
+	seen[t.DeliveryID] = true
+	log := s.Logger.With("delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
+		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "request_id", bus.Header(r, bus.HeaderRequestID))
+
+	d, err := s.Store.Delivery(ctx, t.DeliveryID)
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		log.Warn("record for an unknown delivery dead-lettered")
+		return outcome{recs: []*kgo.Record{bus.DeadLetter(r, errors.New("unknown delivery id "+t.DeliveryID))}}, nil
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	base := d.BudgetBase
+	var newBase *int
+	switch {
+	case d.Status == herald.StatusSent:
+		log.Debug("already sent; skipped")
+		return outcome{}, nil
+	case d.Status == herald.StatusDead:
+		replay := bus.Header(r, bus.HeaderReplay)
+		if replay == "" || replay != d.DeadLetterID {
+			log.Debug("already dead; skipped")
+			return outcome{}, nil
+		}
+		base = d.Attempts // a replay starts a new retry budget
+		newBase = &base
+		log.Info("replaying dead letter", "dead_letter_id", replay)
 	}
 	u, err := s.Store.User(ctx, t.RecipientID)
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return s.dead(ctx, log, t, d.Attempts, "recipient was deleted before delivery")
+		return s.dead(log, r, &t, d, d.Attempts, newBase, nil, "recipient was deleted before delivery"), nil
 	}
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
-	m := &notify.Message{
-		DeliveryID: t.DeliveryID, AlertID: t.AlertID, Recipient: u, Severity: t.Severity, Title: t.Title,
-		Text: t.Message, Source: t.Source, Labels: t.Labels, CreatedAt: t.CreatedAt,
+	now := s.Now()
+	ep := endpoint(s.Channel, u)
+	if wait := s.bp.notBefore(ep, now); wait > 0 {
+		log.Debug("endpoint asked to wait (Retry-After); deferred", "wait", wait)
+		return s.later(r, &t, d, newBase, wait, "endpoint asked to wait (Retry-After)"), nil
 	}
-	attempts := d.Attempts
-	for {
-		attempts++
-		m.Attempt = attempts
-		actx, cancel := context.WithTimeout(ctx, cmp.Or(s.Timeout, 30*time.Second))
+	for _, l := range s.bp.limitersFor(ep) {
+		if err := l.Wait(ctx); err != nil {
+			return outcome{}, fmt.Errorf("deliver %s: rate limit: %w", t.DeliveryID, err)
+		}
+	}
+
+	m := &notify.Message{DeliveryID: t.DeliveryID, AlertID: t.AlertID, Recipient: u, Severity: t.Severity,
+		Title: t.Title, Text: t.Message, Source: t.Source, Labels: t.Labels, CreatedAt: t.CreatedAt}
+	attempt := d.Attempts + 1
+	m.Attempt = attempt
+	retry, sendErr := s.send(ctx, ep, m)
+	if ctx.Err() != nil {
+		return outcome{}, fmt.Errorf("deliver %s: interrupted: %w", t.DeliveryID, ctx.Err())
+	}
+	if errors.Is(sendErr, gobreaker.ErrOpenState) || errors.Is(sendErr, gobreaker.ErrTooManyRequests) {
+		wait := cmp.Or(s.Limits.BreakerOpen, time.Second)
+		log.Debug("circuit breaker open; deferred", "wait", wait)
+		return s.later(r, &t, d, newBase, wait, "circuit breaker open for this endpoint"), nil
+	}
+	now = s.Now()
+	if sendErr == nil {
+		sent := now.UTC()
+		log.Info("delivery sent", "attempt", attempt, "latency", now.Sub(t.CreatedAt))
+		return outcome{update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusSent, Attempts: attempt,
+			SentAt: &sent, BudgetBase: newBase, Attempt: &herald.Attempt{Attempt: attempt, At: sent}}}, nil
+	}
+	reason := sendErr.Error()
+	history := &herald.Attempt{Attempt: attempt, At: now.UTC(), Error: reason}
+	ra, hasRA := notify.RetryAfter(sendErr)
+	if hasRA {
+		s.bp.hold(ep, now.Add(ra))
+	}
+	if !retry {
+		return s.dead(log, r, &t, d, attempt, newBase, history, reason), nil
+	}
+	if attempt-base >= s.Retry.MaxAttempts {
+		return s.dead(log, r, &t, d, attempt, newBase, history,
+			fmt.Sprintf("gave up after %d attempts: %s", attempt-base, reason)), nil
+	}
+	wait := s.Retry.delay(attempt - base)
+	if hasRA && ra > wait {
+		wait = ra
+	}
+	next := now.Add(wait).UTC()
+	log.Warn("delivery attempt failed; will retry", "attempt", attempt, "err", reason, "next_attempt_at", next)
+	t.Attempt = attempt
+	return outcome{
+		update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusFailed, Attempts: attempt,
+			LastError: reason, NextAttemptAt: &next, BudgetBase: newBase, Attempt: history},
+		recs: []*kgo.Record{s.retryRecord(r, &t, next, wait)},
+	}, nil
+}
+
+// send makes one attempt through the endpoint's breaker.
+func (s *Sender) send(ctx context.Context, ep string, m *notify.Message) (bool, error) {
+	actx, cancel := context.WithTimeout(ctx, cmp.Or(s.Timeout, 30*time.Second))
+	defer cancel()
+	cb := s.bp.breaker(ep)
+	if cb == nil {
+		return s.Notifier.Notify(actx, m)
+	}
+	retry, err := cb.Execute(func() (bool, error) {
 		retry, err := s.Notifier.Notify(actx, m)
-		cancel()
-		if ctx.Err() != nil {
-			// Shutting down: leave the delivery as it was; the record is
-			// handled again after restart.
-			return fmt.Errorf("deliver %s: interrupted: %w", t.DeliveryID, ctx.Err())
+		if err != nil && !retry {
+			return false, errPermanent{err}
 		}
-		now := s.Now().UTC()
-		if err == nil {
-			log.Info("delivery sent", "attempt", attempts, "latency", now.Sub(t.CreatedAt))
-			return s.Store.UpdateDeliveries(ctx, []store.DeliveryUpdate{{
-				ID: t.DeliveryID, Status: herald.StatusSent, Attempts: attempts, SentAt: &now,
-			}})
-		}
-		if !retry || attempts >= s.Retry.MaxAttempts {
-			reason := err.Error()
-			if retry {
-				reason = fmt.Sprintf("gave up after %d attempts: %s", attempts, reason)
-			}
-			return s.dead(ctx, log, t, attempts, reason)
-		}
-		wait := s.Retry.delay(attempts)
-		if ra, ok := notify.RetryAfter(err); ok && ra > wait {
-			wait = ra
-		}
-		next := now.Add(wait)
-		log.Warn("delivery attempt failed; will retry", "attempt", attempts, "err", err, "next_attempt_at", next)
-		if err := s.Store.UpdateDeliveries(ctx, []store.DeliveryUpdate{{
-			ID: t.DeliveryID, Status: herald.StatusFailed, Attempts: attempts, LastError: err.Error(), NextAttemptAt: &next,
-		}}); err != nil {
-			return err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return fmt.Errorf("deliver %s: interrupted: %w", t.DeliveryID, ctx.Err())
-		}
+		return retry, err
+	})
+	var p errPermanent
+	if errors.As(err, &p) {
+		return false, p.error
+	}
+	return retry, err
+}
+
+// later puts the record back on a delay tier without counting an attempt
+// (the endpoint was not asked).
+func (s *Sender) later(r *kgo.Record, t *herald.DeliveryTask, d *herald.Delivery, newBase *int, wait time.Duration, why string) outcome {
+	next := s.Now().Add(wait).UTC()
+	status := d.Status
+	if status == herald.StatusDead { // a replay deferred before its first attempt
+		status = herald.StatusPending
+	}
+	return outcome{
+		update: &store.DeliveryUpdate{ID: d.ID, Status: status, Attempts: d.Attempts, LastError: cmp.Or(d.LastError, why),
+			NextAttemptAt: &next, BudgetBase: newBase},
+		recs: []*kgo.Record{s.retryRecord(r, t, next, wait)},
 	}
 }
 
-// dead records the delivery as dead and hands it to the dead-letter topic.
-func (s *Sender) dead(ctx context.Context, log *slog.Logger, t *task, attempts int, reason string) error {
-	log.Warn("delivery dead", "attempts", attempts, "reason", reason)
-	// Dead-letter first: a crash between the two repeats the dead letter
-	// rather than losing it.
-	if err := s.Producer.Produce(ctx, bus.DeadLetter(t.rec, errors.New(reason))); err != nil {
-		return err
+func (s *Sender) retryRecord(r *kgo.Record, t *herald.DeliveryTask, due time.Time, wait time.Duration) *kgo.Record {
+	v, err := json.Marshal(t)
+	if err != nil { // a DeliveryTask always encodes
+		v = r.Value
 	}
-	return s.Store.UpdateDeliveries(ctx, []store.DeliveryUpdate{{
-		ID: t.DeliveryID, Status: herald.StatusDead, Attempts: attempts, LastError: reason,
-	}})
+	next := &kgo.Record{Key: r.Key, Value: v, Headers: r.Headers}
+	return bus.Delayed(next, bus.RetryTopic(s.Retry.tier(wait)), bus.DeliveryTopic(s.Channel), due)
+}
+
+// dead ends a delivery: a dead letter on the DLQ topic and in the store, and
+// the delivery marked dead with its id.
+func (s *Sender) dead(log *slog.Logger, r *kgo.Record, t *herald.DeliveryTask, d *herald.Delivery, attempts int,
+	newBase *int, history *herald.Attempt, reason string) outcome {
+	id := uuid.NewSHA1(deadLetterNamespace, fmt.Appendf(nil, "%s/%d", t.DeliveryID, attempts)).String()
+	log.Warn("delivery dead", "attempts", attempts, "reason", reason, "dead_letter_id", id)
+	dlq := bus.DeadLetter(r, errors.New(reason))
+	dlq.Headers = append(dlq.Headers, kgo.RecordHeader{Key: bus.HeaderDeadLetterID, Value: []byte(id)})
+	return outcome{
+		update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusDead, Attempts: attempts, LastError: reason,
+			BudgetBase: newBase, Attempt: history, DeadLetter: &herald.DeadLetter{
+				ID: id, Kind: herald.DeadDelivery, DeliveryID: t.DeliveryID, AlertID: t.AlertID, Channel: s.Channel,
+				RecipientID: t.RecipientID, Recipient: d.Recipient, Reason: reason, Attempts: attempts,
+				Source: fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset), Key: r.Key, Payload: r.Value,
+				CreatedAt: s.Now().UTC(),
+			}},
+		recs: []*kgo.Record{dlq},
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldproject/herald/api"
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/config"
+	"github.com/heraldproject/herald/deadletter"
 	"github.com/heraldproject/herald/deliver"
 	"github.com/heraldproject/herald/fanout"
 	"github.com/heraldproject/herald/notify"
@@ -40,6 +41,7 @@ type Server struct {
 	endWork context.CancelFunc
 	wg      sync.WaitGroup
 	cons    []*bus.Consumer
+	delays  []*bus.Delay
 	errs    chan error
 }
 
@@ -54,7 +56,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}()
 	kafkaDir := filepath.Join(cfg.DataDir, "kafka")
 	s.broker, err = bus.StartBroker(bus.BrokerOptions{Addr: cfg.Kafka.Addr, DataDir: kafkaDir,
-		Partitions: int32(cfg.Kafka.Partitions), Logger: log})
+		Partitions: int32(cfg.Kafka.Partitions), Topics: bus.Topics(cfg.Retry.Delays), Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +93,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		return nil, err
 	}
 	for _, ch := range herald.Channels {
+		l := cfg.Limits.For(ch)
 		snd := &deliver.Sender{
 			Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod,
-			Retry:       deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
+			Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
+			Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
+				BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
 			Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
 			Logger: log.With("stage", "deliver"), Now: time.Now,
 		}
@@ -101,8 +106,28 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			return nil, err
 		}
 	}
+	rec := &deadletter.Recorder{Store: s.store, Logger: log.With("stage", "dlq")}
+	if err := s.consume(stopCtx, "herald-dlq", []string{bus.TopicDLQ}, rec.Handle); err != nil {
+		return nil, err
+	}
+	for _, d := range cfg.Retry.Delays {
+		dl, err := bus.NewDelay(bus.DelayOptions{
+			ClientOptions: bus.ClientOptions{Brokers: brokers, ClientID: "herald-delay", Logger: log},
+			Topic:         bus.RetryTopic(d), Producer: s.prod,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.delays = append(s.delays, dl)
+		s.wg.Go(func() {
+			if err := dl.Run(stopCtx, s.work); err != nil {
+				s.errs <- fmt.Errorf("delay %s: %w", bus.RetryTopic(d), err)
+			}
+		})
+	}
 
-	s.api = &api.Server{Store: s.store, Producer: s.prod, Logger: log.With("stage", "api"), Version: version}
+	s.api = &api.Server{Store: s.store, Producer: s.prod, Logger: log.With("stage", "api"), Version: version,
+		IdempotencyWindow: cfg.Idempotency.Window}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
@@ -205,6 +230,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	for _, c := range s.cons {
 		c.Close()
+	}
+	for _, d := range s.delays {
+		d.Close()
 	}
 	if s.prod != nil {
 		if err := s.prod.Close(ctx); err != nil {

@@ -27,7 +27,7 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	now := nanos(s.now())
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		insAlert, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, severity, title, message, source, labels,
-			targets, channels, user_count, unreachable, created_at, stored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+			targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("store: record fanouts: %w", err)
@@ -44,7 +44,7 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 			a := f.Alert
 			res, err := insAlert.ExecContext(ctx, a.ID, a.Severity, a.Title, a.Message, a.Source,
 				jsonText(a.Labels, "{}"), jsonText(a.Targets, "[]"), jsonText(a.Channels, "[]"),
-				f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now)
+				f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now, a.IdempotencyKey)
 			if err != nil {
 				return fmt.Errorf("store: record alert %s: %w", a.ID, err)
 			}
@@ -83,14 +83,14 @@ type querier interface {
 }
 
 const deliveryColumns = `id, alert_id, recipient_id, recipient_name, channel, status, attempts, last_error,
-	created_at, updated_at, sent_at, next_attempt_at`
+	created_at, updated_at, sent_at, next_attempt_at, dead_letter_id, budget_base`
 
 func scanDelivery(row scanner) (*herald.Delivery, error) {
 	var d herald.Delivery
 	var created, updated int64
 	var sent, next sql.NullInt64
 	if err := row.Scan(&d.ID, &d.AlertID, &d.RecipientID, &d.Recipient, &d.Channel, &d.Status, &d.Attempts,
-		&d.LastError, &created, &updated, &sent, &next); err != nil {
+		&d.LastError, &created, &updated, &sent, &next, &d.DeadLetterID, &d.BudgetBase); err != nil {
 		return nil, err
 	}
 	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
@@ -238,6 +238,13 @@ type DeliveryUpdate struct {
 	LastError     string
 	SentAt        *time.Time
 	NextAttemptAt *time.Time
+	// BudgetBase, when set, moves the start of the retry budget (replay).
+	BudgetBase *int
+	// Attempt, when set, is added to the delivery's attempt history.
+	Attempt *herald.Attempt
+	// DeadLetter, when set, is recorded with the update (and named by the
+	// delivery's deadLetterId).
+	DeadLetter *herald.DeadLetter
 }
 
 // UpdateDeliveries records attempt outcomes, all in one transaction. A
@@ -246,17 +253,84 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 	now := nanos(s.now())
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?,
-			sent_at = COALESCE(?, sent_at), next_attempt_at = ?, updated_at = ? WHERE id = ? AND status <> 'sent'`)
+			sent_at = COALESCE(?, sent_at), next_attempt_at = ?, updated_at = ?, dead_letter_id = ?,
+			budget_base = COALESCE(?, budget_base) WHERE id = ? AND status <> 'sent'`)
 		if err != nil {
 			return fmt.Errorf("store: update deliveries: %w", err)
 		}
 		defer st.Close()
+		att, err := tx.PrepareContext(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, at, error)
+			VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET at = excluded.at, error = excluded.error`)
+		if err != nil {
+			return fmt.Errorf("store: update deliveries: %w", err)
+		}
+		defer att.Close()
+		var dls []*herald.DeadLetter
 		for _, u := range us {
+			dlID := ""
+			if u.DeadLetter != nil {
+				dlID = u.DeadLetter.ID
+				dls = append(dls, u.DeadLetter)
+			}
+			var base sql.NullInt64
+			if u.BudgetBase != nil {
+				base = sql.NullInt64{Int64: int64(*u.BudgetBase), Valid: true}
+			}
 			if _, err := st.ExecContext(ctx, u.Status, u.Attempts, u.LastError, nullNanos(u.SentAt),
-				nullNanos(u.NextAttemptAt), now, u.ID); err != nil {
+				nullNanos(u.NextAttemptAt), now, dlID, base, u.ID); err != nil {
 				return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
 			}
+			if a := u.Attempt; a != nil {
+				if _, err := att.ExecContext(ctx, u.ID, a.Attempt, nanos(a.At), a.Error); err != nil {
+					return fmt.Errorf("store: record attempt of %s: %w", u.ID, err)
+				}
+			}
 		}
-		return nil
+		return insertDeadLetters(ctx, tx, dls)
 	})
+}
+
+// Attempts returns a delivery's attempt history, oldest first.
+func (s *Store) Attempts(ctx context.Context, deliveryID string) ([]herald.Attempt, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT attempt, at, error FROM delivery_attempts WHERE delivery_id = ?
+		ORDER BY attempt`, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("store: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []herald.Attempt
+	for rows.Next() {
+		var a herald.Attempt
+		var at int64
+		if err := rows.Scan(&a.Attempt, &at, &a.Error); err != nil {
+			return nil, fmt.Errorf("store: attempts: %w", err)
+		}
+		a.At = fromNanos(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// IdempotentAlert is the newest alert recorded for an Idempotency-Key.
+type IdempotentAlert struct {
+	ID        string
+	UserCount int
+	CreatedAt time.Time
+}
+
+// AlertByIdempotencyKey returns the newest alert recorded with the key, or
+// nil.
+func (s *Store) AlertByIdempotencyKey(ctx context.Context, key string) (*IdempotentAlert, error) {
+	var a IdempotentAlert
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, user_count, created_at FROM alerts WHERE idempotency_key = ?
+		ORDER BY created_at DESC LIMIT 1`, key).Scan(&a.ID, &a.UserCount, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: alert by idempotency key: %w", err)
+	}
+	a.CreatedAt = fromNanos(created)
+	return &a, nil
 }

@@ -1,0 +1,125 @@
+// Package deadletter keeps Herald's dead letters: it records every record
+// that reaches the DLQ topic in the store (so garbage produced straight onto
+// the DLQ topic is kept too), and replays dead letters back into the
+// pipeline.
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/store"
+)
+
+var recordNamespace = uuid.MustParse("5c8e1d7a-2b94-4f06-8d13-9e7a4c0b2f51")
+
+// Recorder stores the DLQ topic's records as dead letters. Handle is its
+// bus.Handler. Storing is idempotent: a dead letter's id comes from its
+// herald-dead-letter-id header, else from where the record came from.
+type Recorder struct {
+	Store  *store.Store
+	Logger *slog.Logger
+}
+
+// Handle records one batch in one transaction.
+func (rc *Recorder) Handle(ctx context.Context, recs []*kgo.Record) error {
+	dls := make([]*herald.DeadLetter, 0, len(recs))
+	for _, r := range recs {
+		dls = append(dls, FromRecord(r))
+	}
+	if err := rc.Store.RecordDeadLetters(ctx, dls); err != nil {
+		return fmt.Errorf("deadletter: %w", err)
+	}
+	for _, d := range dls {
+		rc.Logger.Info("dead letter recorded", "dead_letter_id", d.ID, "kind", d.Kind, "delivery_id", d.DeliveryID,
+			"alert_id", d.AlertID, "reason", d.Reason)
+	}
+	return nil
+}
+
+// FromRecord reads a DLQ record as a dead letter.
+func FromRecord(r *kgo.Record) *herald.DeadLetter {
+	here := fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
+	source := bus.Header(r, bus.HeaderSource)
+	if source == "" {
+		source = here
+	}
+	d := &herald.DeadLetter{
+		ID:         bus.Header(r, bus.HeaderDeadLetterID),
+		Kind:       herald.DeadRecord,
+		DeliveryID: bus.Header(r, bus.HeaderDeliveryID),
+		AlertID:    bus.Header(r, bus.HeaderAlertID),
+		Reason:     bus.Header(r, bus.HeaderError),
+		Source:     source,
+		Key:        r.Key,
+		Payload:    r.Value,
+		CreatedAt:  r.Timestamp.UTC(),
+	}
+	if d.Reason == "" {
+		d.Reason = "record produced directly to " + bus.TopicDLQ
+	}
+	if d.ID == "" {
+		d.ID = uuid.NewSHA1(recordNamespace, []byte(source)).String()
+	}
+	if d.DeliveryID != "" && strings.HasPrefix(source, "herald.deliveries.") {
+		var t herald.DeliveryTask
+		if json.Unmarshal(r.Value, &t) == nil && t.DeliveryID == d.DeliveryID {
+			d.Kind = herald.DeadDelivery
+			d.AlertID, d.Channel, d.RecipientID, d.Recipient = t.AlertID, t.Channel, t.RecipientID, t.Recipient
+		}
+	}
+	return d
+}
+
+// Producer is what replay needs from Kafka.
+type Producer interface {
+	Produce(ctx context.Context, recs ...*kgo.Record) error
+}
+
+// Replay puts a dead letter back into the pipeline. A dead delivery goes back
+// to its channel's topic with its delivery id, marked as a replay of this
+// dead letter so the sender gives it a fresh retry budget; a dead record goes
+// back to the Herald topic it came from. Replaying a delivery that is no
+// longer dead from this letter (it was replayed and then sent, or died again
+// under another letter) is an ECONFLICT error.
+func Replay(ctx context.Context, st *store.Store, p Producer, id string) error {
+	d, err := st.DeadLetter(ctx, id)
+	if err != nil {
+		return err
+	}
+	var rec *kgo.Record
+	switch d.Kind {
+	case herald.DeadDelivery:
+		del, err := st.Delivery(ctx, d.DeliveryID)
+		if err != nil {
+			return err
+		}
+		if del.Status != herald.StatusDead || del.DeadLetterID != d.ID {
+			return herald.Errorf(herald.ECONFLICT, "delivery %s is %s, not dead from dead letter %s; nothing to replay",
+				del.ID, del.Status, d.ID)
+		}
+		rec = &kgo.Record{Topic: bus.DeliveryTopic(d.Channel), Key: d.Key, Value: d.Payload, Headers: []kgo.RecordHeader{
+			{Key: bus.HeaderDeliveryID, Value: []byte(d.DeliveryID)},
+			{Key: bus.HeaderAlertID, Value: []byte(d.AlertID)},
+			{Key: bus.HeaderReplay, Value: []byte(d.ID)},
+		}}
+	default:
+		topic, _, _ := strings.Cut(d.Source, "/")
+		if !strings.HasPrefix(topic, "herald.") || topic == bus.TopicDLQ || strings.HasPrefix(topic, "herald.retry.") {
+			return herald.Errorf(herald.ECONFLICT, "dead letter %s came from %q, which cannot be replayed into", d.ID, topic)
+		}
+		rec = &kgo.Record{Topic: topic, Key: d.Key, Value: d.Payload}
+	}
+	if err := p.Produce(ctx, rec); err != nil {
+		return herald.Errorf(herald.EUNAVAILABLE, "replay of %s could not be written to the broker: %v", d.ID, err)
+	}
+	return st.MarkReplayed(ctx, d.ID)
+}

@@ -1,0 +1,145 @@
+package deliver
+
+import (
+	"errors"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/heraldproject/herald"
+)
+
+// Limits configures the backpressure of one channel.
+type Limits struct {
+	// Rate and PerEndpoint are messages per second for the whole channel and
+	// for one endpoint (one webhook host, one Slack channel or webhook, ...);
+	// zero means unlimited.
+	Rate        float64
+	PerEndpoint float64
+	// Burst is how many messages may go at once before the rate applies
+	// (at least 1).
+	Burst int
+	// BreakerFailures is how many transient failures in a row open an
+	// endpoint's circuit breaker (0 disables the breaker).
+	BreakerFailures int
+	// BreakerOpen is how long an open breaker refuses before it lets one
+	// probe through (half-open).
+	BreakerOpen time.Duration
+}
+
+// endpoint names what a delivery is sent to, for Retry-After, breakers and
+// rate limits. Names may contain secrets (Slack webhook URLs) and are never
+// logged.
+func endpoint(ch herald.Channel, u *herald.User) string {
+	switch ch {
+	case herald.ChannelWebhook:
+		if p, err := url.Parse(u.WebhookURL); err == nil {
+			return "webhook:" + p.Scheme + "://" + p.Host
+		}
+		return "webhook:" + u.WebhookURL
+	case herald.ChannelSlack:
+		if u.Slack.WebhookURL != "" {
+			return "slack:" + u.Slack.WebhookURL
+		}
+		return "slack-channel:" + u.Slack.Channel
+	}
+	return string(ch) // one SMTP server, one SMS provider
+}
+
+// backpressure is a channel's per-endpoint state: the time before which an
+// endpoint must not be asked again (Retry-After), its circuit breaker, and
+// its token buckets. It is safe for concurrent use. State is per process.
+type backpressure struct {
+	l        Limits
+	channel  *rate.Limiter
+	mu       sync.Mutex
+	until    map[string]time.Time
+	breakers map[string]*gobreaker.CircuitBreaker[bool]
+	limiters map[string]*rate.Limiter
+}
+
+func newBackpressure(l Limits) *backpressure {
+	l.Burst = max(l.Burst, 1)
+	b := &backpressure{l: l, until: map[string]time.Time{}, breakers: map[string]*gobreaker.CircuitBreaker[bool]{},
+		limiters: map[string]*rate.Limiter{}}
+	if l.Rate > 0 {
+		b.channel = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
+	}
+	return b
+}
+
+// notBefore returns how long to wait before ep may be asked again.
+func (b *backpressure) notBefore(ep string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.until[ep]
+	if !ok {
+		return 0
+	}
+	if !u.After(now) {
+		delete(b.until, ep)
+		return 0
+	}
+	return u.Sub(now)
+}
+
+// hold records that ep asked not to be called before t.
+func (b *backpressure) hold(ep string, t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t.After(b.until[ep]) {
+		b.until[ep] = t
+	}
+}
+
+// limiters returns the token buckets a send to ep must pass.
+func (b *backpressure) limitersFor(ep string) []*rate.Limiter {
+	var out []*rate.Limiter
+	if b.channel != nil {
+		out = append(out, b.channel)
+	}
+	if b.l.PerEndpoint > 0 {
+		b.mu.Lock()
+		l, ok := b.limiters[ep]
+		if !ok {
+			l = rate.NewLimiter(rate.Limit(b.l.PerEndpoint), b.l.Burst)
+			b.limiters[ep] = l
+		}
+		b.mu.Unlock()
+		out = append(out, l)
+	}
+	return out
+}
+
+// errPermanent marks a failure that says nothing about the endpoint's health
+// (a bad address), so the breaker counts it as a success.
+type errPermanent struct{ error }
+
+func (e errPermanent) Unwrap() error { return e.error }
+
+// breaker returns ep's circuit breaker, or nil when breakers are off.
+func (b *backpressure) breaker(ep string) *gobreaker.CircuitBreaker[bool] {
+	if b.l.BreakerFailures <= 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cb, ok := b.breakers[ep]
+	if !ok {
+		n := uint32(b.l.BreakerFailures)
+		cb = gobreaker.NewCircuitBreaker[bool](gobreaker.Settings{
+			MaxRequests: 1,
+			Timeout:     b.l.BreakerOpen,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n },
+			IsSuccessful: func(err error) bool {
+				var p errPermanent
+				return err == nil || errors.As(err, &p)
+			},
+		})
+		b.breakers[ep] = cb
+	}
+	return cb
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldproject/herald"
+)
+
+const deadLetterColumns = `id, kind, delivery_id, alert_id, channel, recipient_id, recipient_name, reason, attempts,
+	source, record_key, payload, created_at, replayed_at, replay_count`
+
+func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters (`+deadLetterColumns+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,0) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("store: record dead letters: %w", err)
+	}
+	defer st.Close()
+	for _, d := range dls {
+		if _, err := st.ExecContext(ctx, d.ID, d.Kind, d.DeliveryID, d.AlertID, d.Channel, d.RecipientID, d.Recipient,
+			d.Reason, d.Attempts, d.Source, d.Key, d.Payload, nanos(d.CreatedAt)); err != nil {
+			return fmt.Errorf("store: record dead letter %s: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+// RecordDeadLetters stores dead letters; one already stored (same id) is
+// left as it is.
+func (s *Store) RecordDeadLetters(ctx context.Context, dls []*herald.DeadLetter) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertDeadLetters(ctx, tx, dls) })
+}
+
+func scanDeadLetter(row scanner) (*herald.DeadLetter, error) {
+	var d herald.DeadLetter
+	var created int64
+	var replayed sql.NullInt64
+	if err := row.Scan(&d.ID, &d.Kind, &d.DeliveryID, &d.AlertID, &d.Channel, &d.RecipientID, &d.Recipient,
+		&d.Reason, &d.Attempts, &d.Source, &d.Key, &d.Payload, &created, &replayed, &d.Replays); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.ReplayedAt = fromNanos(created), fromNullNanos(replayed)
+	return &d, nil
+}
+
+// DeadLetter returns one dead letter with the attempt history of its
+// delivery.
+func (s *Store) DeadLetter(ctx context.Context, id string) (*herald.DeadLetter, error) {
+	d, err := scanDeadLetter(s.r.QueryRowContext(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("dead letter", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: dead letter: %w", err)
+	}
+	if d.DeliveryID != "" {
+		all, err := s.Attempts(ctx, d.DeliveryID)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range all {
+			if a.Attempt <= d.Attempts {
+				d.History = append(d.History, a)
+			}
+		}
+	}
+	return d, nil
+}
+
+// DeadLetterFilter selects dead letters. Zero fields match everything.
+type DeadLetterFilter struct {
+	Channel herald.Channel
+	AlertID string
+	Since   time.Time
+	Until   time.Time
+	// Unreplayed keeps only dead letters never replayed.
+	Unreplayed bool
+	// After is the page cursor: the last dead letter of the previous page.
+	After *AlertCursor
+}
+
+// DeadLetters returns up to limit dead letters matching f, newest first.
+// Payloads are included; histories are not.
+func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter, limit int) ([]*herald.DeadLetter, error) {
+	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters WHERE 1=1`
+	var args []any
+	if f.Channel != "" {
+		q += ` AND channel = ?`
+		args = append(args, f.Channel)
+	}
+	if f.AlertID != "" {
+		q += ` AND alert_id = ?`
+		args = append(args, f.AlertID)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND created_at >= ?`
+		args = append(args, nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND created_at < ?`
+		args = append(args, nanos(f.Until))
+	}
+	if f.Unreplayed {
+		q += ` AND replayed_at IS NULL`
+	}
+	if f.After != nil {
+		q += ` AND (created_at, id) < (?, ?)`
+		args = append(args, nanos(f.After.CreatedAt), f.After.ID)
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []*herald.DeadLetter
+	for rows.Next() {
+		d, err := scanDeadLetter(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: dead letters: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// MarkReplayed notes that a dead letter was replayed.
+func (s *Store) MarkReplayed(ctx context.Context, id string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE dead_letters SET replayed_at = ?, replay_count = replay_count + 1 WHERE id = ?`,
+		nanos(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("store: mark replayed: %w", err)
+	}
+	return nil
+}

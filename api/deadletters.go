@@ -43,6 +43,8 @@ func deadLetterOutput(d *herald.DeadLetter) DeadLetterOutput {
 }
 
 type deadLetterQuery struct {
+	Limit   int       `query:"limit" minimum:"1" maximum:"500" default:"50" doc:"page size"`
+	Cursor  string    `query:"cursor" maxLength:"512" doc:"nextCursor from the previous page"`
 	Channel string    `query:"channel" enum:"webhook,slack,email,sms," doc:"only this channel"`
 	AlertID string    `query:"alertId" maxLength:"64" doc:"only this alert"`
 	Since   time.Time `query:"since" doc:"created at or after (RFC 3339)"`
@@ -90,10 +92,7 @@ func (s *Server) registerDeadLetters(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "list-dead-letters", Method: http.MethodGet, Path: "/v1/dead-letters", Tags: tags,
 		Summary: "List dead letters", Description: "Newest first, filtered by channel, alert and time, a page at a time.",
-	}, func(ctx context.Context, in *struct {
-		deadLetterQuery
-		pageQuery
-	}) (*deadLetterList, error) {
+	}, func(ctx context.Context, in *deadLetterQuery) (*deadLetterList, error) {
 		f := in.filter()
 		cur, err := decodeAlertCursor(in.Cursor)
 		if err != nil {

@@ -197,3 +197,5 @@ func testOut(t *testing.T) io.Writer {
 	}
 	return io.Discard
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

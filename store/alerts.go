@@ -286,7 +286,7 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 				}
 			}
 		}
-		return insertDeadLetters(ctx, tx, dls)
+		return insertDeadLetters(ctx, tx, dls, true)
 	})
 }
 

@@ -13,12 +13,21 @@ import (
 const deadLetterColumns = `id, kind, delivery_id, alert_id, channel, recipient_id, recipient_name, reason, attempts,
 	source, record_key, payload, created_at, replayed_at, replay_count`
 
-func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter) error {
+// insertDeadLetters stores dead letters. With overwrite, a dead letter
+// already stored under the same id takes the new details (the sender knows
+// more than the DLQ record says); otherwise it is left as it is.
+func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter, overwrite bool) error {
 	if len(dls) == 0 {
 		return nil
 	}
+	conflict := `ON CONFLICT DO NOTHING`
+	if overwrite {
+		conflict = `ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, delivery_id = excluded.delivery_id,
+			alert_id = excluded.alert_id, channel = excluded.channel, recipient_id = excluded.recipient_id,
+			recipient_name = excluded.recipient_name, reason = excluded.reason, attempts = excluded.attempts`
+	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters (`+deadLetterColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,0) ON CONFLICT DO NOTHING`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,0) `+conflict)
 	if err != nil {
 		return fmt.Errorf("store: record dead letters: %w", err)
 	}
@@ -35,7 +44,7 @@ func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter
 // RecordDeadLetters stores dead letters; one already stored (same id) is
 // left as it is.
 func (s *Store) RecordDeadLetters(ctx context.Context, dls []*herald.DeadLetter) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return insertDeadLetters(ctx, tx, dls) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertDeadLetters(ctx, tx, dls, false) })
 }
 
 func scanDeadLetter(row scanner) (*herald.DeadLetter, error) {

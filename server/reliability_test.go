@@ -1,0 +1,347 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/notify/email/smtptest"
+	"github.com/heraldproject/herald/notify/webhook/webhooktest"
+)
+
+type deadLetterOut struct {
+	ID         string `json:"id"`
+	Kind       string `json:"kind"`
+	DeliveryID string `json:"deliveryId"`
+	AlertID    string `json:"alertId"`
+	Channel    string `json:"channel"`
+	Reason     string `json:"reason"`
+	Attempts   int    `json:"attempts"`
+	Source     string `json:"source"`
+	Payload    string `json:"payload"`
+	History    []struct {
+		Attempt int       `json:"attempt"`
+		At      time.Time `json:"at"`
+		Error   string    `json:"error"`
+	} `json:"history"`
+}
+
+type deadLetterPage struct {
+	DeadLetters []deadLetterOut `json:"deadLetters"`
+	NextCursor  string          `json:"nextCursor"`
+}
+
+func (h *instance) sendAlert(body map[string]any) string {
+	h.t.Helper()
+	var acc idOut
+	h.must(http.StatusAccepted, "POST", "/v1/alerts", body, &acc)
+	return acc.ID
+}
+
+// waitDeadLetters polls the dead-letter list (with query q) until it holds n.
+func (h *instance) waitDeadLetters(q string, n int) []deadLetterOut {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var page deadLetterPage
+		h.must(http.StatusOK, "GET", "/v1/dead-letters?limit=500"+q, nil, &page)
+		if len(page.DeadLetters) >= n {
+			return page.DeadLetters
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("dead letters%s: have %d, want %d: %+v", q, len(page.DeadLetters), n, page.DeadLetters)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestOutage: the receiver fails for a stretch shorter than the retry budget,
+// then recovers: everything is delivered, attempts are spaced by the
+// configured delays, and nothing is dead-lettered. A longer outage yields
+// dead letters that list every attempt; replaying them delivers them with
+// their delivery ids.
+func TestOutage(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	delays := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_RETRY_MAX_ATTEMPTS=4", "HERALD_RETRY_DELAYS=200ms,400ms,800ms",
+		"HERALD_BREAKER_FAILURES=0"))
+	var users []string
+	for i := range 5 {
+		users = append(users, h.createUser(map[string]any{"name": fmt.Sprint("u", i), "webhookUrl": hook.URL()}))
+	}
+	h.createGroup("all", users...)
+
+	t.Run("short outage", func(t *testing.T) {
+		hook.SetStatus(http.StatusInternalServerError, "")
+		var ids []string
+		for range 10 {
+			ids = append(ids, h.sendAlert(map[string]any{"target": []string{"@@all"}, "severity": "error", "message": "m"}))
+		}
+		// Two attempts each fail (first try and the 200ms retry), then recovery.
+		deadline := time.Now().Add(10 * time.Second)
+		for countStatus(hook, http.StatusInternalServerError) < 2*len(ids)*len(users) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		hook.SetStatus(http.StatusOK, "")
+		for _, id := range ids {
+			a := h.waitAlert(id, allFinal)
+			for _, d := range a.Deliveries {
+				if d.Status != "sent" {
+					t.Fatalf("delivery %+v not sent after a short outage", d)
+				}
+			}
+		}
+		// Spacing: consecutive requests for one delivery at least 80% of the
+		// configured delay apart (the jitter is ±20%).
+		byKey := map[string][]time.Time{}
+		for _, r := range hook.Received() {
+			byKey[r.IdempotencyKey] = append(byKey[r.IdempotencyKey], r.Received)
+		}
+		checked := 0
+		for key, ts := range byKey {
+			for i := 1; i < len(ts); i++ {
+				min := time.Duration(float64(delays[min(i-1, len(delays)-1)]) * 0.8)
+				if gap := ts[i].Sub(ts[i-1]); gap < min {
+					t.Errorf("delivery %s: attempt %d came %v after the previous, want at least %v", key, i+1, gap, min)
+				}
+				checked++
+			}
+		}
+		if checked == 0 {
+			t.Fatal("no retried delivery to check the spacing of")
+		}
+		var page deadLetterPage
+		h.must(http.StatusOK, "GET", "/v1/dead-letters", nil, &page)
+		if len(page.DeadLetters) != 0 {
+			t.Fatalf("dead letters after a short outage: %+v", page.DeadLetters)
+		}
+	})
+
+	t.Run("long outage then replay", func(t *testing.T) {
+		hook.SetStatus(http.StatusServiceUnavailable, "")
+		id := h.sendAlert(map[string]any{"target": []string{"@@all"}, "severity": "critical", "message": "long"})
+		dls := h.waitDeadLetters("&alertId="+id, len(users))
+		for _, d := range dls {
+			full := h.deadLetter(d.ID)
+			if full.Kind != "delivery" || full.Channel != "webhook" || full.Attempts != 4 || len(full.History) != 4 ||
+				!strings.Contains(full.Reason, "gave up after 4 attempts") {
+				t.Fatalf("dead letter = %+v", full)
+			}
+			for _, a := range full.History {
+				if !strings.Contains(a.Error, "HTTP 503") || a.At.IsZero() {
+					t.Fatalf("attempt %+v does not say when and why", a)
+				}
+			}
+		}
+		a := h.waitAlert(id, allFinal)
+		for _, d := range a.Deliveries {
+			if d.Status != "dead" {
+				t.Fatalf("delivery %+v, want dead", d)
+			}
+		}
+		hook.SetStatus(http.StatusOK, "")
+		// Replay one by id, the rest by filter.
+		h.must(http.StatusAccepted, "POST", "/v1/dead-letters/"+dls[0].ID+"/replay", nil, nil)
+		var bulk struct {
+			Replayed int `json:"replayed"`
+		}
+		h.must(http.StatusOK, "POST", "/v1/dead-letters/replay", map[string]any{"alertId": id}, &bulk)
+		if bulk.Replayed != len(users)-1 {
+			t.Fatalf("bulk replay replayed %d, want %d", bulk.Replayed, len(users)-1)
+		}
+		a = h.waitAlert(id, func(a *alertOut) bool {
+			for _, d := range a.Deliveries {
+				if d.Status != "sent" {
+					return false
+				}
+			}
+			return true
+		})
+		for _, d := range a.Deliveries {
+			if hook.Count(d.ID) != 1 {
+				t.Errorf("replayed delivery %s received %d times, want once with the same id", d.ID, hook.Count(d.ID))
+			}
+		}
+		// Replaying again is refused: the deliveries are sent.
+		code, raw := h.do("POST", "/v1/dead-letters/"+dls[0].ID+"/replay", nil, nil)
+		if code != http.StatusConflict {
+			t.Fatalf("second replay: %d %s, want 409", code, raw)
+		}
+	})
+}
+
+func (h *instance) deadLetter(id string) deadLetterOut {
+	h.t.Helper()
+	var d deadLetterOut
+	h.must(http.StatusOK, "GET", "/v1/dead-letters/"+id, nil, &d)
+	return d
+}
+
+func countStatus(r *webhooktest.Receiver, code int) int {
+	n := 0
+	for _, q := range r.Received() {
+		if q.Status == code {
+			n++
+		}
+	}
+	return n
+}
+
+// Test429: a 429 with Retry-After: 2 means no request reaches that endpoint
+// before 2s have passed, for this delivery or any other.
+func Test429(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_RETRY_DELAYS=100ms"))
+	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
+	h.createUser(map[string]any{"name": "bob", "webhookUrl": hook.URL() + "/bob"})
+	hook.FailNext(1, http.StatusTooManyRequests, "2")
+	first := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "error", "message": "one"})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(hook.Received()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// While the endpoint is holding us off, more alerts to it must wait too.
+	second := h.sendAlert(map[string]any{"target": []string{"@bob"}, "severity": "error", "message": "two"})
+	h.waitAlert(first, allFinal)
+	h.waitAlert(second, allFinal)
+	reqs := hook.Received()
+	if reqs[0].Status != http.StatusTooManyRequests {
+		t.Fatalf("first request answered %d", reqs[0].Status)
+	}
+	for _, r := range reqs[1:] {
+		if gap := r.Received.Sub(reqs[0].Received); gap < 2*time.Second {
+			t.Errorf("request for %s arrived %v after the 429, want at least 2s", r.Payload.Recipient, gap)
+		}
+	}
+	if len(reqs) != 3 {
+		t.Errorf("requests = %d, want 3 (429, then one per delivery)", len(reqs))
+	}
+}
+
+// TestPermanentFailures: 400/404/410 from a webhook and a rejected SMTP
+// recipient go straight to the DLQ after one attempt, with the reason.
+func TestPermanentFailures(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	mail := smtptest.NewServer(smtptest.Options{})
+	defer mail.Close()
+	mail.RejectRecipient("gone@example.com")
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_EMAIL_HOST="+mail.Host(),
+		"HERALD_EMAIL_PORT="+strconv.Itoa(mail.Port()), "HERALD_EMAIL_FROM=herald@example.com", "HERALD_EMAIL_TLS=none"))
+	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
+	h.createUser(map[string]any{"name": "gone", "email": "gone@example.com"})
+
+	for _, code := range []int{400, 404, 410} {
+		hook.FailNext(1, code, "")
+		id := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "error", "message": "m"})
+		dls := h.waitDeadLetters("&alertId="+id, 1)
+		d := h.deadLetter(dls[0].ID)
+		if d.Attempts != 1 || len(d.History) != 1 || !strings.Contains(d.Reason, "HTTP "+strconv.Itoa(code)) {
+			t.Errorf("HTTP %d: dead letter = %+v, want one attempt with the status as reason", code, d)
+		}
+		a := h.waitAlert(id, allFinal)
+		if a.Deliveries[0].Status != "dead" {
+			t.Errorf("HTTP %d: delivery = %+v", code, a.Deliveries[0])
+		}
+	}
+	id := h.sendAlert(map[string]any{"target": []string{"@gone"}, "severity": "error", "message": "m"})
+	dls := h.waitDeadLetters("&channel=email", 1)
+	if dls[0].AlertID != id || dls[0].Attempts != 1 || !strings.Contains(dls[0].Reason, "550") {
+		t.Errorf("rejected recipient: dead letter = %+v, want one attempt and the 550 reason", dls[0])
+	}
+}
+
+// TestPoison produces garbage onto every Herald topic: each becomes a dead
+// letter, and the pipeline keeps flowing.
+func TestPoison(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h := start(t, testConfig(t, t.TempDir()))
+	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.srv.KafkaAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	topics := bus.Topics([]time.Duration{50 * time.Millisecond, 100 * time.Millisecond})
+	for _, topic := range topics {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("x"), Value: []byte("\x00garbage on " + topic)})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	dls := h.waitDeadLetters("", len(topics))
+	seen := map[string]bool{}
+	for _, d := range dls {
+		if d.Kind != "record" || d.Reason == "" || !strings.HasPrefix(d.Payload, "\x00garbage on ") {
+			t.Errorf("dead letter = %+v", d)
+		}
+		seen[strings.SplitN(d.Source, "/", 2)[0]] = true
+	}
+	for _, topic := range topics {
+		if !seen[topic] {
+			t.Errorf("garbage on %s did not become a dead letter", topic)
+		}
+	}
+	id := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "still flowing"})
+	if a := h.waitAlert(id, allFinal); a.Deliveries[0].Status != "sent" {
+		t.Fatalf("after the garbage: %+v", a.Deliveries)
+	}
+}
+
+// TestIdempotentIngest: the same Idempotency-Key returns the first alert's
+// id and creates nothing new.
+func TestIdempotentIngest(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h := start(t, testConfig(t, t.TempDir()))
+	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
+	post := func(key string) (string, string) {
+		req, _ := http.NewRequest("POST", h.base+"/v1/alerts",
+			strings.NewReader(`{"target":["@alice"],"severity":"error","message":"m"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out idOut
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if err := jsonDecode(resp, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.ID, resp.Header.Get("Idempotent-Replayed")
+	}
+	a1, _ := post("order-42")
+	a2, _ := post("order-42") // possibly before fan-out recorded the first
+	h.waitAlert(a1, allFinal)
+	a3, replayed := post("order-42")
+	b, _ := post("order-43")
+	if a1 != a2 || a1 != a3 || replayed != "true" || b == a1 {
+		t.Fatalf("ids %s %s %s (replayed %q), other key %s", a1, a2, a3, replayed, b)
+	}
+	h.waitAlert(b, allFinal)
+	time.Sleep(200 * time.Millisecond)
+	var list struct {
+		Alerts []alertOut `json:"alerts"`
+	}
+	h.must(http.StatusOK, "GET", "/v1/alerts", nil, &list)
+	if len(list.Alerts) != 2 || hook.Unique() != 2 || hook.Duplicates() != 0 {
+		t.Fatalf("alerts %d, receiver %d unique %d duplicates; want 2, 2, 0", len(list.Alerts), hook.Unique(), hook.Duplicates())
+	}
+}

@@ -94,11 +94,14 @@ type outcome struct {
 }
 
 // Handle sends one batch. Records for different recipients are handled
-// concurrently; then every retry and dead-letter record is produced, then
-// every outcome is recorded in one transaction, and only then does the
-// consumer commit. It returns an error when outcomes could not be produced or
-// recorded, or when shutdown interrupted an attempt; the batch is then
-// handled again and deliveries already sent are skipped.
+// concurrently, one recipient's in order. Each outcome is made durable as soon
+// as it is known: its retry or dead-letter record is produced, then the
+// outcome is recorded (group-committed with concurrent ones), so a crash
+// repeats at most the sends in flight. Handle returns once every outcome is
+// recorded, and only then does the consumer commit. It returns an error when
+// an outcome could not be produced or recorded, or when shutdown interrupted
+// an attempt; the batch is then handled again and deliveries already sent are
+// skipped.
 func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	s.once.Do(func() { s.bp = newBackpressure(s.Limits) })
 	byKey := make(map[string][]*kgo.Record)
@@ -112,7 +115,6 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	}
 	var (
 		mu   sync.Mutex
-		outs []outcome
 		errs []error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(s.Concurrency, 1))
@@ -124,38 +126,32 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			seen := make(map[string]bool)
 			for _, r := range byKey[k] {
 				o, err := s.handle(ctx, r, seen)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					outs = append(outs, o)
+				if err == nil {
+					err = s.apply(ctx, o)
 				}
-				mu.Unlock()
 				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	var produce []*kgo.Record
-	var updates []store.DeliveryUpdate
-	for _, o := range outs {
-		produce = append(produce, o.recs...)
-		if o.update != nil {
-			updates = append(updates, *o.update)
-		}
-	}
-	if len(produce) > 0 {
-		if err := s.Producer.Produce(ctx, produce...); err != nil {
+	return errors.Join(errs...)
+}
+
+// apply makes an outcome durable: records first (a crash then repeats a
+// retry or dead letter rather than losing it), then the store.
+func (s *Sender) apply(ctx context.Context, o outcome) error {
+	if len(o.recs) > 0 {
+		if err := s.Producer.Produce(ctx, o.recs...); err != nil {
 			return fmt.Errorf("deliver: %w", err)
 		}
 	}
-	if len(updates) > 0 {
-		if err := s.Store.UpdateDeliveries(ctx, updates); err != nil {
+	if o.update != nil {
+		if err := s.Store.RecordDelivery(ctx, *o.update); err != nil {
 			return fmt.Errorf("deliver: %w", err)
 		}
 	}

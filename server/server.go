@@ -210,9 +210,13 @@ func (s *Server) Close(ctx context.Context) error {
 		s.api.Drain()
 	}
 	if s.http != nil {
-		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if err := s.http.Shutdown(hctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			// Connections that never sent a request (a client's spare dial)
+			// or slow requests: close them; ingest has been refusing since
+			// Drain, so nothing accepted is lost.
+			s.log.Warn("http connections still open at shutdown; closing them", "err", err)
+			_ = s.http.Close()
 		}
 		cancel()
 	}

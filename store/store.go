@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -48,6 +49,11 @@ type Store struct {
 	r   *sql.DB // readers
 	now func() time.Time
 	log *slog.Logger
+
+	groupOnce sync.Once
+	group     chan updateReq
+	groupDone chan struct{}
+	quit      chan struct{}
 }
 
 // Open opens (creating if needed) the database and applies pending migrations.
@@ -80,7 +86,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, now: o.Now, log: o.Logger}
+	s := &Store{w: w, now: o.Now, log: o.Logger, quit: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -137,8 +143,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close stops the group-commit writer and closes both pools.
 func (s *Store) Close() error {
+	close(s.quit)
+	if s.groupDone != nil {
+		<-s.groupDone
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

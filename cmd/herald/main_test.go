@@ -93,7 +93,13 @@ func (s *syncBuffer) String() string {
 
 func startChild(t *testing.T, bin, dataDir string, env ...string) *child {
 	t.Helper()
-	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	return startChildAt(t, bin, dataDir, freeAddr(t), freeAddr(t), env...)
+}
+
+// startChildAt starts `herald serve` on the given addresses and waits until
+// it is ready.
+func startChildAt(t *testing.T, bin, dataDir, httpAddr, kafkaAddr string, env ...string) *child {
+	t.Helper()
 	c := &child{base: "http://" + httpAddr, kafka: kafkaAddr, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	c.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", httpAddr, "--kafka-addr", kafkaAddr)
 	c.cmd.Env = append(os.Environ(), env...)
@@ -134,6 +140,33 @@ func (c *child) post(t *testing.T, path, body string) map[string]any {
 	return out
 }
 
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildBinary builds herald once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "herald-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "herald")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
 // TestBinary builds herald and drives it from outside, as a new user would:
 // the flags the README names, HTTP, standard Kafka clients against the
 // embedded broker, SIGTERM, and a restart on the same data dir.
@@ -141,11 +174,7 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "herald")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	hook := webhooktest.NewReceiver()
 	defer hook.Close()
 	dir := t.TempDir()

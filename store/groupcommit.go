@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// maxGroup bounds how many updates one group commit writes.
+const maxGroup = 512
+
+type updateReq struct {
+	u    DeliveryUpdate
+	done chan error
+}
+
+// RecordDelivery records one delivery outcome and returns once it is
+// committed. Concurrent callers are committed together in one transaction
+// (group commit), so each waits about one commit while SQLite's single
+// writer does few fsyncs under load. It is safe for concurrent use.
+func (s *Store) RecordDelivery(ctx context.Context, u DeliveryUpdate) error {
+	s.groupOnce.Do(s.startGroupCommit)
+	r := updateReq{u: u, done: make(chan error, 1)}
+	select {
+	case s.group <- r:
+	case <-s.quit:
+		return errors.New("store: closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) startGroupCommit() {
+	s.group = make(chan updateReq)
+	s.groupDone = make(chan struct{})
+	go func() {
+		defer close(s.groupDone)
+		for {
+			var first updateReq
+			select {
+			case first = <-s.group:
+			case <-s.quit:
+				return
+			}
+			reqs := []updateReq{first}
+		drain:
+			for len(reqs) < maxGroup {
+				select {
+				case r := <-s.group:
+					reqs = append(reqs, r)
+				default:
+					break drain
+				}
+			}
+			us := make([]DeliveryUpdate, len(reqs))
+			for i, r := range reqs {
+				us[i] = r.u
+			}
+			err := s.UpdateDeliveries(context.Background(), us)
+			for _, r := range reqs {
+				r.done <- err
+			}
+		}
+	}()
+}

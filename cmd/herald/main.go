@@ -1,6 +1,7 @@
 // Command herald runs the Herald alerting and notification service.
 //
 //	herald serve            run every role in one process (embedded broker + SQLite)
+//	herald dlq list|show|replay  browse and replay dead letters of a running Herald
 //	herald config keys      list every config key with its environment variable
 //	herald version          print the version
 package main
@@ -47,7 +48,7 @@ flag, a HERALD_* environment variable, or a key in the YAML file given with
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(environ, stderr), configCmd(stdout), &cobra.Command{
+	root.AddCommand(serveCmd(environ, stderr), configCmd(stdout), dlqCmd(environ), &cobra.Command{
 		Use: "version", Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "herald", version()) },
 	})

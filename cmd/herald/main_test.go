@@ -221,6 +221,38 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("dead letters = %v (errors %v)", recs, fs.Errors())
 	}
 
+	// The CLI lists, shows and replays it through the API.
+	env := []string{"HERALD_SERVER=" + c.base}
+	var out, errOut bytes.Buffer
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "decode alert") {
+		if time.Now().After(deadline) {
+			t.Fatalf("herald dlq list never showed the dead letter: %s %s", out.String(), errOut.String())
+		}
+		out.Reset()
+		if code := run([]string{"dlq", "list"}, env, &out, &errOut); code != 0 {
+			t.Fatalf("dlq list: %s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[1], "record") {
+		t.Fatalf("dlq list:\n%s", out.String())
+	}
+	dlID := strings.Fields(lines[1])[0]
+	out.Reset()
+	if code := run([]string{"dlq", "show", dlID}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "herald.alerts/") {
+		t.Fatalf("dlq show: %d %s %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"dlq", "replay", "--all"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "replayed 1,") {
+		t.Fatalf("dlq replay --all: %d %s %s", code, out.String(), errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"dlq", "replay"}, env, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "--all") {
+		t.Fatalf("dlq replay without ids or --all: %d %s", code, errOut.String())
+	}
+
 	// SIGTERM: a clean, bounded stop.
 	start := time.Now()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {

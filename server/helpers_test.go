@@ -153,6 +153,8 @@ type delivery struct {
 	Attempts  int        `json:"attempts"`
 	LastError string     `json:"lastError"`
 	SentAt    *time.Time `json:"sentAt"`
+	NextAt    *time.Time `json:"nextAttemptAt"`
+	DeadID    string     `json:"deadLetterId"`
 }
 
 type alertOut struct {

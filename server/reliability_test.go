@@ -85,6 +85,15 @@ func TestOutage(t *testing.T) {
 		for range 10 {
 			ids = append(ids, h.sendAlert(map[string]any{"target": []string{"@@all"}, "severity": "error", "message": "m"}))
 		}
+		// While retrying, a delivery is failed with its next attempt time.
+		h.waitAlert(ids[0], func(a *alertOut) bool {
+			for _, d := range a.Deliveries {
+				if d.Status == "failed" && d.NextAt != nil && strings.Contains(d.LastError, "HTTP 500") {
+					return true
+				}
+			}
+			return false
+		})
 		// Two attempts each fail (first try and the 200ms retry), then recovery.
 		deadline := time.Now().Add(10 * time.Second)
 		for countStatus(hook, http.StatusInternalServerError) < 2*len(ids)*len(users) && time.Now().Before(deadline) {
@@ -142,10 +151,24 @@ func TestOutage(t *testing.T) {
 			}
 		}
 		a := h.waitAlert(id, allFinal)
+		byID := map[string]bool{}
+		for _, d := range dls {
+			byID[d.ID] = true
+		}
 		for _, d := range a.Deliveries {
-			if d.Status != "dead" {
-				t.Fatalf("delivery %+v, want dead", d)
+			if d.Status != "dead" || !byID[d.DeadID] {
+				t.Fatalf("delivery %+v, want dead naming its dead letter", d)
 			}
+		}
+		// Time filters.
+		var page deadLetterPage
+		h.must(http.StatusOK, "GET", "/v1/dead-letters?since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil, &page)
+		if len(page.DeadLetters) != 0 {
+			t.Fatalf("since the future: %d dead letters", len(page.DeadLetters))
+		}
+		h.must(http.StatusOK, "GET", "/v1/dead-letters?channel=webhook&until="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil, &page)
+		if len(page.DeadLetters) != len(users) {
+			t.Fatalf("until the future: %d dead letters, want %d", len(page.DeadLetters), len(users))
 		}
 		hook.SetStatus(http.StatusOK, "")
 		// Replay one by id, the rest by filter.

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,4 +95,20 @@ func TestRestartMidStream(t *testing.T) {
 	if hook.Unique() != want || hook.Duplicates() != 0 {
 		t.Fatalf("receiver: %d unique, %d duplicates; want %d unique, 0 duplicates", hook.Unique(), hook.Duplicates(), want)
 	}
+}
+
+// TestDrain: a stopping server refuses new alerts with 503 (so clients retry
+// elsewhere) and says it is not ready, while reads still work.
+func TestDrain(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir()))
+	h.createUser(map[string]any{"name": "alice", "webhookUrl": "http://127.0.0.1:1/x"})
+	h.srv.Drain()
+	code, raw := h.do("POST", "/v1/alerts", map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "m"}, nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(raw), "shutting down") {
+		t.Fatalf("ingest while draining: %d %s", code, raw)
+	}
+	if code, _ := h.do("GET", "/readyz", nil, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining: %d", code)
+	}
+	h.must(http.StatusOK, "GET", "/v1/users", nil, nil)
 }

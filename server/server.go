@@ -200,6 +200,9 @@ func (s *Server) KafkaAddrs() []string { return s.broker.Addrs() }
 // Err reports a part that failed while running (the HTTP server, a consumer).
 func (s *Server) Err() <-chan error { return s.errs }
 
+// Drain makes ingest and readiness answer 503 (the first step of Close).
+func (s *Server) Drain() { s.api.Drain() }
+
 // Close stops gracefully: ingest answers 503, the HTTP server drains, the
 // consumers finish and commit the batch in hand, the producer flushes, and
 // the store and broker close. ctx bounds the whole stop; work still running

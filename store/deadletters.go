@@ -16,7 +16,7 @@ const deadLetterColumns = `id, kind, delivery_id, alert_id, channel, recipient_i
 // insertDeadLetters stores dead letters. With overwrite, a dead letter
 // already stored under the same id takes the new details (the sender knows
 // more than the DLQ record says); otherwise it is left as it is.
-func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter, overwrite bool) error {
+func insertDeadLetters(ctx context.Context, tx txn, dls []*herald.DeadLetter, overwrite bool) error {
 	if len(dls) == 0 {
 		return nil
 	}
@@ -24,7 +24,8 @@ func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter
 	if overwrite {
 		conflict = `ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, delivery_id = excluded.delivery_id,
 			alert_id = excluded.alert_id, channel = excluded.channel, recipient_id = excluded.recipient_id,
-			recipient_name = excluded.recipient_name, reason = excluded.reason, attempts = excluded.attempts`
+			recipient_name = excluded.recipient_name, reason = excluded.reason, attempts = excluded.attempts,
+			source = excluded.source, record_key = excluded.record_key, payload = excluded.payload`
 	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters (`+deadLetterColumns+`)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,0) `+conflict)
@@ -44,7 +45,7 @@ func insertDeadLetters(ctx context.Context, tx *sql.Tx, dls []*herald.DeadLetter
 // RecordDeadLetters stores dead letters; one already stored (same id) is
 // left as it is.
 func (s *Store) RecordDeadLetters(ctx context.Context, dls []*herald.DeadLetter) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return insertDeadLetters(ctx, tx, dls, false) })
+	return s.tx(ctx, func(tx txn) error { return insertDeadLetters(ctx, tx, dls, false) })
 }
 
 func scanDeadLetter(row scanner) (*herald.DeadLetter, error) {

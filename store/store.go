@@ -1,9 +1,13 @@
 // Package store keeps Herald's durable state: the directory (users, groups,
-// memberships), alerts and their deliveries. It is one concrete Store with
-// per-dialect SQL; SQLite (modernc.org/sqlite, WAL) is the embedded default.
+// memberships), alerts, deliveries, attempts and dead letters. It is one
+// concrete Store over two dialects: SQLite (modernc.org/sqlite, WAL), the
+// embedded default, and PostgreSQL (pgx), for scaled-out deployments. Queries
+// are written once with ? placeholders and rebound per dialect; migrations are
+// per dialect (goose, embedded).
 //
-// A Store is safe for concurrent use. Writes go through one connection (SQLite
-// has a single writer); reads use a small pool of their own.
+// A Store is safe for concurrent use. On SQLite, writes go through one
+// connection (SQLite has a single writer) and reads use a pool of their own;
+// on PostgreSQL both use one pool.
 package store
 
 import (
@@ -20,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -31,11 +37,14 @@ var migrations embed.FS
 
 // Options says which database to open.
 type Options struct {
-	// Driver is "sqlite" (the default).
+	// Driver is "sqlite" (the default) or "postgres".
 	Driver string
-	// DSN is the database to open. For SQLite it is a file path.
+	// DSN is the database to open: a file path for SQLite, a PostgreSQL
+	// connection string (postgres://user@host:5432/db?sslmode=disable) for
+	// PostgreSQL.
 	DSN string
-	// Readers is the size of the read pool (default 4).
+	// Readers is the size of the read pool (default 4; PostgreSQL: the
+	// whole pool, default 16).
 	Readers int
 	// Logger receives migration progress; nil discards it.
 	Logger *slog.Logger
@@ -45,8 +54,8 @@ type Options struct {
 
 // Store is Herald's durable state.
 type Store struct {
-	w   *sql.DB // the single writer
-	r   *sql.DB // readers
+	w   conn // the single writer (SQLite), the pool (PostgreSQL)
+	r   conn // readers
 	now func() time.Time
 	log *slog.Logger
 
@@ -61,14 +70,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Driver == "" {
 		o.Driver = "sqlite"
 	}
-	if o.Driver != "sqlite" {
-		return nil, fmt.Errorf("store: unsupported driver %q (supported: sqlite)", o.Driver)
-	}
 	if o.DSN == "" {
 		return nil, errors.New("store: empty DSN")
-	}
-	if o.Readers <= 0 {
-		o.Readers = 4
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -76,30 +79,88 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{})}
+	switch o.Driver {
+	case "sqlite":
+		if err := s.openSQLite(ctx, o); err != nil {
+			return nil, err
+		}
+	case "postgres":
+		if err := s.openPostgres(ctx, o); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("store: unsupported driver %q (use sqlite or postgres)", o.Driver)
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(ctx context.Context, o Options) error {
+	if o.Readers <= 0 {
+		o.Readers = 4
+	}
 	if err := os.MkdirAll(filepath.Dir(o.DSN), 0o750); err != nil {
-		return nil, fmt.Errorf("store: create directory: %w", err)
+		return fmt.Errorf("store: create directory: %w", err)
 	}
 	w, err := sql.Open("sqlite", sqliteDSN(o.DSN, true))
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", o.DSN, err)
+		return fmt.Errorf("store: open %s: %w", o.DSN, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, now: o.Now, log: o.Logger, quit: make(chan struct{})}
-	if err := s.migrate(ctx); err != nil {
+	s.w = conn{DB: w}
+	if err := s.migrate(ctx, goose.DialectSQLite3, "migrations/sqlite"); err != nil {
 		w.Close()
-		return nil, err
+		return err
 	}
 	r, err := sql.Open("sqlite", sqliteDSN(o.DSN, false))
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("store: open %s: %w", o.DSN, err)
+		return fmt.Errorf("store: open %s: %w", o.DSN, err)
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	s.r = r
-	return s, nil
+	s.r = conn{DB: r}
+	return nil
+}
+
+func (s *Store) openPostgres(ctx context.Context, o Options) error {
+	if o.Readers <= 0 {
+		o.Readers = 16
+	}
+	db, err := sql.Open("pgx", o.DSN)
+	if err != nil {
+		return fmt.Errorf("store: open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(o.Readers)
+	db.SetMaxIdleConns(o.Readers)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return fmt.Errorf("store: postgres at %s does not answer: %w", redactDSN(o.DSN), err)
+	}
+	s.w = conn{DB: db, pg: true}
+	s.r = s.w
+	if err := s.migrate(ctx, goose.DialectPostgres, "migrations/postgres"); err != nil {
+		db.Close()
+		return err
+	}
+	return nil
+}
+
+// redactDSN drops the password from a connection string for messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return "(the configured DSN)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 func sqliteDSN(path string, writer bool) string {
@@ -116,12 +177,12 @@ func sqliteDSN(path string, writer bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
+func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) error {
+	sub, err := fs.Sub(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, sub)
+	p, err := goose.NewProvider(dialect, s.w.DB, sub)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
@@ -149,12 +210,15 @@ func (s *Store) Close() error {
 	if s.groupDone != nil {
 		<-s.groupDone
 	}
+	if s.r.DB == s.w.DB {
+		return s.w.Close()
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
 // tx runs fn in a write transaction, committing if fn returns nil.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(txn) error) error {
+	tx, err := s.w.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
@@ -188,8 +252,12 @@ func nullNanos(t *time.Time) sql.NullInt64 {
 }
 
 // isUniqueViolation reports whether err is a UNIQUE/PRIMARY KEY constraint
-// failure.
+// failure, in either dialect.
 func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
 	var se interface{ Code() int }
 	if errors.As(err, &se) {
 		// SQLITE_CONSTRAINT_UNIQUE 2067, SQLITE_CONSTRAINT_PRIMARYKEY 1555

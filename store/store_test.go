@@ -5,23 +5,31 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/internal/testpg"
 	"github.com/heraldproject/herald/store"
 )
 
-// forEachBackend runs the test against every store backend available here.
-// PostgreSQL joins this list with the scale-out work.
+// forEachBackend runs the test against every store backend: SQLite in a
+// temporary directory and PostgreSQL in a fresh schema.
 func forEachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "herald.db")})
+	open := func(t *testing.T, o store.Options) *store.Store {
+		s, err := store.Open(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		fn(t, s)
+		return s
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, open(t, store.Options{DSN: filepath.Join(t.TempDir(), "herald.db")}))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, open(t, store.Options{Driver: "postgres", DSN: testpg.DSN(t)}))
 	})
 }
 
@@ -228,4 +236,94 @@ func TestReopenKeepsData(t *testing.T) {
 	if _, err := s.User(ctx, "u-alice"); err != nil {
 		t.Fatalf("after reopen: %v", err)
 	}
+}
+
+func TestOutcomesAndDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		fo := &store.Fanout{
+			Alert: &herald.Alert{ID: "a1", Severity: herald.SeverityError, Message: "m", Targets: []string{"@x"},
+				IdempotencyKey: "key-1", CreatedAt: t0},
+			UserCount: 1,
+			Deliveries: []*herald.Delivery{{ID: "d1", AlertID: "a1", RecipientID: "u", Recipient: "x", Channel: herald.ChannelSMS},
+				{ID: "d2", AlertID: "a1", RecipientID: "u", Recipient: "x", Channel: herald.ChannelEmail}},
+		}
+		if err := s.RecordFanouts(ctx, []*store.Fanout{fo}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.AlertByIdempotencyKey(ctx, "key-1"); err != nil || got == nil || got.ID != "a1" || got.UserCount != 1 {
+			t.Fatalf("by idempotency key = %+v, %v", got, err)
+		}
+		if got, err := s.AlertByIdempotencyKey(ctx, "other"); err != nil || got != nil {
+			t.Fatalf("unknown key = %+v, %v", got, err)
+		}
+		// Two failed attempts then dead, recorded concurrently through group commit.
+		next := t0.Add(time.Minute)
+		var wg sync.WaitGroup
+		for i, id := range []string{"d1", "d2"} {
+			wg.Go(func() {
+				err := s.RecordDelivery(ctx, store.DeliveryUpdate{ID: id, Status: herald.StatusFailed, Attempts: 1,
+					LastError: "HTTP 500", NextAttemptAt: &next, Attempt: &herald.Attempt{Attempt: 1, At: t0, Error: "HTTP 500"}})
+				if err != nil {
+					t.Errorf("record %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		dl := &herald.DeadLetter{ID: "dl1", Kind: herald.DeadDelivery, DeliveryID: "d1", AlertID: "a1",
+			Channel: herald.ChannelSMS, RecipientID: "u", Recipient: "x", Reason: "gave up", Attempts: 2,
+			Source: "herald.deliveries.sms/0/7", Key: []byte("u"), Payload: []byte(`{"deliveryId":"d1"}`), CreatedAt: t0.Add(time.Hour)}
+		// The DLQ recorder may store a thinner copy first; the sender's wins.
+		if err := s.RecordDeadLetters(ctx, []*herald.DeadLetter{{ID: "dl1", Kind: herald.DeadRecord, Reason: "thin",
+			Source: dl.Source, CreatedAt: dl.CreatedAt}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "d1", Status: herald.StatusDead, Attempts: 2,
+			LastError: "gave up", Attempt: &herald.Attempt{Attempt: 2, At: t0.Add(time.Second), Error: "HTTP 503"}, DeadLetter: dl}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.DeadLetter(ctx, "dl1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != herald.DeadDelivery || got.Attempts != 2 || got.Reason != "gave up" || len(got.History) != 2 ||
+			got.History[0].Error != "HTTP 500" || got.History[1].Error != "HTTP 503" || string(got.Payload) != `{"deliveryId":"d1"}` {
+			t.Fatalf("dead letter = %+v", got)
+		}
+		d, err := s.Delivery(ctx, "d1")
+		if err != nil || d.Status != herald.StatusDead || d.DeadLetterID != "dl1" {
+			t.Fatalf("delivery = %+v, %v", d, err)
+		}
+		// Filters and replay marking.
+		for _, tc := range []struct {
+			f    store.DeadLetterFilter
+			want int
+		}{
+			{store.DeadLetterFilter{}, 1},
+			{store.DeadLetterFilter{Channel: herald.ChannelSMS}, 1},
+			{store.DeadLetterFilter{Channel: herald.ChannelEmail}, 0},
+			{store.DeadLetterFilter{AlertID: "a1", Since: t0, Until: t0.Add(2 * time.Hour)}, 1},
+			{store.DeadLetterFilter{Since: t0.Add(2 * time.Hour)}, 0},
+		} {
+			dls, err := s.DeadLetters(ctx, tc.f, 10)
+			if err != nil || len(dls) != tc.want {
+				t.Errorf("filter %+v: %d dead letters, %v; want %d", tc.f, len(dls), err, tc.want)
+			}
+		}
+		if err := s.MarkReplayed(ctx, "dl1"); err != nil {
+			t.Fatal(err)
+		}
+		if dls, _ := s.DeadLetters(ctx, store.DeadLetterFilter{Unreplayed: true}, 10); len(dls) != 0 {
+			t.Errorf("unreplayed after replay: %d", len(dls))
+		}
+		base := 2
+		if err := s.RecordDelivery(ctx, store.DeliveryUpdate{ID: "d1", Status: herald.StatusSent, Attempts: 3, BudgetBase: &base,
+			SentAt: &t0}); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := s.Delivery(ctx, "d1"); d.Status != herald.StatusSent || d.BudgetBase != 2 || d.Attempts != 3 {
+			t.Errorf("after replay and send: %+v", d)
+		}
+	})
 }

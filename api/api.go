@@ -41,6 +41,9 @@ type Server struct {
 	Now func() time.Time
 	// ProduceTimeout bounds waiting for the broker on ingest (default 10s).
 	ProduceTimeout time.Duration
+	// HealthOnly serves only /healthz and /readyz (a worker process without
+	// the api role).
+	HealthOnly bool
 	// IdempotencyWindow is how long an Idempotency-Key keeps returning the
 	// first alert's id (default 24h).
 	IdempotencyWindow time.Duration
@@ -71,6 +74,9 @@ func (s *Server) Handler() http.Handler {
 	cfg.DocsPath = "/docs"
 	a := humago.New(mux, cfg)
 	s.registerHealth(a)
+	if s.HealthOnly {
+		return s.middleware(mux)
+	}
 	s.registerUsers(a)
 	s.registerGroups(a)
 	s.registerAlerts(a)

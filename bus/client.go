@@ -16,9 +16,39 @@ type ClientOptions struct {
 	Brokers  []string
 	ClientID string
 	Logger   *slog.Logger
+	TLS      TLS
+	SASL     SASL
+	// SessionTimeout is the consumer group session timeout (default 45s).
+	SessionTimeout time.Duration
 }
 
+// kgoOpts turns the options into franz-go options. Invalid TLS or SASL
+// settings were checked by Check.
 func (o ClientOptions) kgoOpts() []kgo.Opt {
+	opts := o.baseOpts()
+	if tc, err := o.TLS.config(); err == nil && tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if so, err := o.SASL.opt(); err == nil && so != nil {
+		opts = append(opts, so)
+	}
+	if o.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
+	}
+	return opts
+}
+
+// Check reports invalid TLS or SASL settings (unreadable files, unknown
+// mechanisms).
+func (o ClientOptions) Check() error {
+	if _, err := o.TLS.config(); err != nil {
+		return err
+	}
+	_, err := o.SASL.opt()
+	return err
+}
+
+func (o ClientOptions) baseOpts() []kgo.Opt {
 	l := o.Logger
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -33,19 +34,23 @@ type Config struct {
 	DataDir string `koanf:"dataDir"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `koanf:"shutdownTimeout"`
-	HTTP            HTTP          `koanf:"http"`
-	Kafka           Kafka         `koanf:"kafka"`
-	Log             Log           `koanf:"log"`
-	Routes          Routes        `koanf:"routes"`
-	Retry           Retry         `koanf:"retry"`
-	Deliver         Deliver       `koanf:"deliver"`
-	Breaker         Breaker       `koanf:"breaker"`
-	Limits          Limits        `koanf:"limits"`
-	Idempotency     Idempotency   `koanf:"idempotency"`
-	Webhook         Webhook       `koanf:"webhook"`
-	Slack           Slack         `koanf:"slack"`
-	Email           Email         `koanf:"email"`
-	SMS             SMS           `koanf:"sms"`
+	// Roles are the parts this process runs: api, fanout, deliver, retry,
+	// dlq (default all).
+	Roles       []string    `koanf:"roles"`
+	HTTP        HTTP        `koanf:"http"`
+	Store       Store       `koanf:"store"`
+	Kafka       Kafka       `koanf:"kafka"`
+	Log         Log         `koanf:"log"`
+	Routes      Routes      `koanf:"routes"`
+	Retry       Retry       `koanf:"retry"`
+	Deliver     Deliver     `koanf:"deliver"`
+	Breaker     Breaker     `koanf:"breaker"`
+	Limits      Limits      `koanf:"limits"`
+	Idempotency Idempotency `koanf:"idempotency"`
+	Webhook     Webhook     `koanf:"webhook"`
+	Slack       Slack       `koanf:"slack"`
+	Email       Email       `koanf:"email"`
+	SMS         SMS         `koanf:"sms"`
 }
 
 // HTTP configures the API server.
@@ -53,13 +58,50 @@ type HTTP struct {
 	Addr string `koanf:"addr"`
 }
 
+// Store says which database holds Herald's state.
+type Store struct {
+	// Driver is sqlite (default) or postgres.
+	Driver string `koanf:"driver"`
+	// DSN is the database: for sqlite a file (default <dataDir>/herald.db),
+	// for postgres a connection string.
+	DSN string `koanf:"dsn"`
+}
+
 // Kafka configures the broker.
 type Kafka struct {
+	// Brokers are the seed brokers of an external Kafka cluster; empty means
+	// the embedded broker.
+	Brokers []string `koanf:"brokers"`
 	// Addr is where the embedded broker listens (loopback).
 	Addr string `koanf:"addr"`
-	// Partitions is the partition count of each topic the embedded broker
-	// creates.
+	// Partitions is the partition count of each topic Herald creates.
 	Partitions int `koanf:"partitions"`
+	// ReplicationFactor of topics Herald creates on an external cluster
+	// (-1: the cluster's default).
+	ReplicationFactor int `koanf:"replicationFactor"`
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions to others.
+	SessionTimeout time.Duration `koanf:"sessionTimeout"`
+	TLS            KafkaTLS      `koanf:"tls"`
+	SASL           KafkaSASL     `koanf:"sasl"`
+}
+
+// KafkaTLS configures TLS to the brokers.
+type KafkaTLS struct {
+	Enabled            bool   `koanf:"enabled"`
+	CAFile             string `koanf:"caFile"`
+	CertFile           string `koanf:"certFile"`
+	KeyFile            string `koanf:"keyFile"`
+	InsecureSkipVerify bool   `koanf:"insecureSkipVerify"`
+}
+
+// KafkaSASL configures SASL authentication to the brokers.
+type KafkaSASL struct {
+	// Mechanism is "" (none), plain, scram-sha-256, scram-sha-512 or
+	// aws-msk-iam (credentials from the standard AWS_* environment).
+	Mechanism string `koanf:"mechanism"`
+	Username  string `koanf:"username"`
+	Password  string `koanf:"password"`
 }
 
 // Log configures logging.
@@ -178,6 +220,10 @@ func defaults() map[string]any {
 		"dataDir":                  "./herald-data",
 		"shutdownTimeout":          "15s",
 		"http.addr":                "127.0.0.1:8080",
+		"roles":                    []string{"api", "fanout", "deliver", "retry", "dlq"},
+		"store.driver":             "sqlite",
+		"kafka.replicationFactor":  -1,
+		"kafka.sessionTimeout":     "45s",
 		"kafka.addr":               "127.0.0.1:9092",
 		"kafka.partitions":         4,
 		"log.level":                "info",
@@ -272,6 +318,31 @@ func (c *Config) Validate() error {
 			bad("%s %q is not host:port", key, addr)
 		}
 	}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			bad("roles: unknown role %q (use %s)", r, strings.Join(AllRoles, ", "))
+		}
+	}
+	if len(c.Roles) == 0 {
+		bad("roles must name at least one of %s", strings.Join(AllRoles, ", "))
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.DSN == "" {
+			bad("store.dsn is required with store.driver postgres")
+		}
+	default:
+		bad("store.driver must be sqlite or postgres, not %q", c.Store.Driver)
+	}
+	switch c.Kafka.SASL.Mechanism {
+	case "", "plain", "scram-sha-256", "scram-sha-512", "aws-msk-iam":
+	default:
+		bad("kafka.sasl.mechanism must be plain, scram-sha-256, scram-sha-512 or aws-msk-iam, not %q", c.Kafka.SASL.Mechanism)
+	}
+	if c.Kafka.SessionTimeout < time.Second {
+		bad("kafka.sessionTimeout must be at least 1s")
+	}
 	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1024 {
 		bad("kafka.partitions must be between 1 and 1024, not %d", c.Kafka.Partitions)
 	}
@@ -330,6 +401,12 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// AllRoles are the parts of Herald a process can run.
+var AllRoles = []string{"api", "fanout", "deliver", "retry", "dlq"}
+
+// Has reports whether this process runs role r.
+func (c *Config) Has(r string) bool { return slices.Contains(c.Roles, r) }
 
 // Map returns the routes as severity → channels, checking every name.
 func (r Routes) Map() (map[herald.Severity][]herald.Channel, error) {

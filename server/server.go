@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -42,11 +43,15 @@ type Server struct {
 	wg      sync.WaitGroup
 	cons    []*bus.Consumer
 	delays  []*bus.Delay
+	brokers []string
 	errs    chan error
 }
 
-// Start brings every part up and returns once the API is listening and the
-// consumers have been started. On error, whatever was started is stopped.
+// Start brings up the parts this process runs (cfg.Roles) and returns once
+// the HTTP server is listening and the consumers have been started. With no
+// kafka.brokers it starts the embedded broker; otherwise it checks the
+// cluster and creates missing topics. On error, whatever was started is
+// stopped.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (s *Server, err error) {
 	s = &Server{cfg: cfg, log: log, errs: make(chan error, 16)}
 	defer func() {
@@ -54,24 +59,44 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			s.Close(context.Background())
 		}
 	}()
-	kafkaDir := filepath.Join(cfg.DataDir, "kafka")
-	s.broker, err = bus.StartBroker(bus.BrokerOptions{Addr: cfg.Kafka.Addr, DataDir: kafkaDir,
-		Partitions: int32(cfg.Kafka.Partitions), Topics: bus.Topics(cfg.Retry.Delays), Logger: log})
+	topics := bus.Topics(cfg.Retry.Delays)
+	kopts := bus.ClientOptions{
+		Brokers: cfg.Kafka.Brokers, Logger: log, SessionTimeout: cfg.Kafka.SessionTimeout,
+		TLS: bus.TLS{Enabled: cfg.Kafka.TLS.Enabled, CAFile: cfg.Kafka.TLS.CAFile, CertFile: cfg.Kafka.TLS.CertFile,
+			KeyFile: cfg.Kafka.TLS.KeyFile, InsecureSkipVerify: cfg.Kafka.TLS.InsecureSkipVerify},
+		SASL: bus.SASL{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
+	}
+	if len(kopts.Brokers) == 0 {
+		s.broker, err = bus.StartBroker(bus.BrokerOptions{Addr: cfg.Kafka.Addr, DataDir: filepath.Join(cfg.DataDir, "kafka"),
+			Partitions: int32(cfg.Kafka.Partitions), Topics: topics, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		kopts.Brokers = s.broker.Addrs()
+	}
+	s.brokers = kopts.Brokers
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bus.EnsureTopics(ectx, kopts, topics, int32(cfg.Kafka.Partitions), int16(cfg.Kafka.ReplicationFactor))
+	cancel()
 	if err != nil {
 		return nil, err
 	}
-	brokers := s.broker.Addrs()
-	dbPath := filepath.Join(cfg.DataDir, "herald.db")
-	s.store, err = store.Open(ctx, store.Options{DSN: dbPath, Logger: log})
+	storeDSN := cfg.Store.DSN
+	if cfg.Store.Driver == "sqlite" && storeDSN == "" {
+		storeDSN = filepath.Join(cfg.DataDir, "herald.db")
+	}
+	s.store, err = store.Open(ctx, store.Options{Driver: cfg.Store.Driver, DSN: storeDSN, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	s.prod, err = bus.NewProducer(bus.ClientOptions{Brokers: brokers, ClientID: "herald-producer", Logger: log})
+	popts := kopts
+	popts.ClientID = "herald-producer"
+	s.prod, err = bus.NewProducer(popts)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.prod.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("broker at %v does not answer: %w", brokers, err)
+		return nil, fmt.Errorf("kafka brokers %v do not answer: %w", s.brokers, err)
 	}
 
 	notifiers, enabled, err := notifiers(cfg)
@@ -87,47 +112,54 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	stopCtx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
 	s.work, s.endWork = context.WithCancel(context.WithoutCancel(ctx))
 
-	fo := &fanout.Fanout{Store: s.store, Producer: s.prod, Router: &route.Router{Routes: routes, Enabled: enabled},
-		Logger: log.With("stage", "fanout")}
-	if err := s.consume(stopCtx, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
-		return nil, err
-	}
-	for _, ch := range herald.Channels {
-		l := cfg.Limits.For(ch)
-		snd := &deliver.Sender{
-			Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod,
-			Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
-			Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
-				BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
-			Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
-			Logger: log.With("stage", "deliver"), Now: time.Now,
-		}
-		if err := s.consume(stopCtx, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle); err != nil {
+	if cfg.Has("fanout") {
+		fo := &fanout.Fanout{Store: s.store, Producer: s.prod, Router: &route.Router{Routes: routes, Enabled: enabled},
+			Logger: log.With("stage", "fanout")}
+		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
 			return nil, err
 		}
 	}
-	rec := &deadletter.Recorder{Store: s.store, Logger: log.With("stage", "dlq")}
-	if err := s.consume(stopCtx, "herald-dlq", []string{bus.TopicDLQ}, rec.Handle); err != nil {
-		return nil, err
-	}
-	for _, d := range cfg.Retry.Delays {
-		dl, err := bus.NewDelay(bus.DelayOptions{
-			ClientOptions: bus.ClientOptions{Brokers: brokers, ClientID: "herald-delay", Logger: log},
-			Topic:         bus.RetryTopic(d), Producer: s.prod,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.delays = append(s.delays, dl)
-		s.wg.Go(func() {
-			if err := dl.Run(stopCtx, s.work); err != nil {
-				s.errs <- fmt.Errorf("delay %s: %w", bus.RetryTopic(d), err)
+	if cfg.Has("deliver") {
+		for _, ch := range herald.Channels {
+			l := cfg.Limits.For(ch)
+			snd := &deliver.Sender{
+				Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod,
+				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
+				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
+					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
+				Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
+				Logger: log.With("stage", "deliver"), Now: time.Now,
 			}
-		})
+			if err := s.consume(stopCtx, kopts, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.Has("dlq") {
+		rec := &deadletter.Recorder{Store: s.store, Logger: log.With("stage", "dlq")}
+		if err := s.consume(stopCtx, kopts, "herald-dlq", []string{bus.TopicDLQ}, rec.Handle); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Has("retry") {
+		for _, d := range cfg.Retry.Delays {
+			dopts := kopts
+			dopts.ClientID = "herald-delay"
+			dl, err := bus.NewDelay(bus.DelayOptions{ClientOptions: dopts, Topic: bus.RetryTopic(d), Producer: s.prod})
+			if err != nil {
+				return nil, err
+			}
+			s.delays = append(s.delays, dl)
+			s.wg.Go(func() {
+				if err := dl.Run(stopCtx, s.work); err != nil {
+					s.errs <- fmt.Errorf("delay %s: %w", bus.RetryTopic(d), err)
+				}
+			})
+		}
 	}
 
 	s.api = &api.Server{Store: s.store, Producer: s.prod, Logger: log.With("stage", "api"), Version: version,
-		IdempotencyWindow: cfg.Idempotency.Window}
+		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
@@ -146,21 +178,39 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			s.errs <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	kafkaMode := "embedded"
+	if s.broker == nil {
+		kafkaMode = "external"
+	}
 	log.Info("herald started",
 		"http", "http://"+s.httpLn.Addr().String(),
-		"kafka", brokers,
+		"roles", cfg.Roles,
+		"kafka", s.brokers, "kafka_mode", kafkaMode,
 		"data_dir", cfg.DataDir,
-		"store", dbPath,
+		"store", cfg.Store.Driver, "store_path", redactedDSN(cfg.Store.Driver, storeDSN),
 		"channels", enabled,
 		"openapi", "http://"+s.httpLn.Addr().String()+"/openapi.json")
 	return s, nil
 }
 
-func (s *Server) consume(stop context.Context, group string, topics []string, h bus.Handler) error {
-	c, err := bus.NewConsumer(bus.ConsumerOptions{
-		ClientOptions: bus.ClientOptions{Brokers: s.broker.Addrs(), ClientID: group, Logger: s.log},
-		Group:         group, Topics: topics,
-	})
+// redactedDSN is where the data lives, without a password.
+func redactedDSN(driver, dsn string) string {
+	if driver == "sqlite" {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(postgres)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}
+
+func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler) error {
+	kopts.ClientID = group
+	c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics})
 	if err != nil {
 		return err
 	}
@@ -194,14 +244,19 @@ func notifiers(cfg *config.Config) (map[herald.Channel]notify.Notifier, []herald
 // Addr returns the address the API listens on.
 func (s *Server) Addr() string { return s.httpLn.Addr().String() }
 
-// KafkaAddrs returns the embedded broker's addresses.
-func (s *Server) KafkaAddrs() []string { return s.broker.Addrs() }
+// KafkaAddrs returns the brokers in use (the embedded broker's address in
+// single-node mode).
+func (s *Server) KafkaAddrs() []string { return s.brokers }
 
 // Err reports a part that failed while running (the HTTP server, a consumer).
 func (s *Server) Err() <-chan error { return s.errs }
 
 // Drain makes ingest and readiness answer 503 (the first step of Close).
-func (s *Server) Drain() { s.api.Drain() }
+func (s *Server) Drain() {
+	if s.api != nil {
+		s.api.Drain()
+	}
+}
 
 // Close stops gracefully: ingest answers 503, the HTTP server drains, the
 // consumers finish and commit the batch in hand, the producer flushes, and

@@ -1,6 +1,7 @@
 // Command herald runs the Herald alerting and notification service.
 //
 //	herald serve            run every role in one process (embedded broker + SQLite)
+//	herald broker           run the embedded Kafka broker alone, for several processes
 //	herald dlq list|show|replay  browse and replay dead letters of a running Herald
 //	herald config keys      list every config key with its environment variable
 //	herald version          print the version
@@ -13,10 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/config"
 	"github.com/heraldproject/herald/server"
 )
@@ -48,7 +51,7 @@ flag, a HERALD_* environment variable, or a key in the YAML file given with
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(environ, stderr), configCmd(stdout), dlqCmd(environ), &cobra.Command{
+	root.AddCommand(serveCmd(environ, stderr), brokerCmd(environ, stderr), configCmd(stdout), dlqCmd(environ), &cobra.Command{
 		Use: "version", Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "herald", version()) },
 	})
@@ -70,11 +73,13 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	flags := map[string]string{ // flag name → config key
-		"data-dir":   "dataDir",
-		"http-addr":  "http.addr",
-		"kafka-addr": "kafka.addr",
-		"log-level":  "log.level",
-		"log-format": "log.format",
+		"data-dir":      "dataDir",
+		"http-addr":     "http.addr",
+		"kafka-addr":    "kafka.addr",
+		"log-level":     "log.level",
+		"log-format":    "log.format",
+		"roles":         "roles",
+		"kafka-brokers": "kafka.brokers",
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (env HERALD_CONFIG)")
 	cmd.Flags().String("data-dir", "./herald-data", "where the broker log and the database live (env HERALD_DATA_DIR)")
@@ -82,6 +87,8 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 	cmd.Flags().String("kafka-addr", "127.0.0.1:9092", "address the embedded Kafka broker listens on (env HERALD_KAFKA_ADDR)")
 	cmd.Flags().String("log-level", "info", "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	cmd.Flags().String("log-format", "text", "text or json (env HERALD_LOG_FORMAT)")
+	cmd.Flags().String("kafka-brokers", "", "external Kafka seed brokers, comma-separated; empty runs the embedded broker (env HERALD_KAFKA_BROKERS)")
+	cmd.Flags().String("roles", "api,fanout,deliver,retry,dlq", "the parts this process runs, comma-separated (env HERALD_ROLES)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if configPath == "" {
 			configPath = lookup(environ, "HERALD_CONFIG")
@@ -90,6 +97,9 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 		for name, key := range flags {
 			if f := cmd.Flags().Lookup(name); f.Changed {
 				overrides[key] = f.Value.String()
+				if name == "roles" || name == "kafka-brokers" {
+					overrides[key] = strings.Split(f.Value.String(), ",")
+				}
 			}
 		}
 		cfg, err := config.Load(configPath, environ, overrides)
@@ -101,6 +111,45 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 		defer stop()
 		return server.Run(ctx, cfg, log, version())
 	}
+	return cmd
+}
+
+func brokerCmd(environ []string, stderr io.Writer) *cobra.Command {
+	var addr, dir string
+	var partitions int
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Kafka broker alone, so several Herald processes (and kcat) can share it",
+		Long: `Runs the embedded Kafka-protocol broker (franz-go kfake) on its own, persisting
+to --data-dir, with every Herald topic created (retry tiers from retry.delays).
+Point Herald processes at it with --kafka-brokers / HERALD_KAFKA_BROKERS. It is
+meant for a developer machine; production uses a real Kafka cluster.`,
+		Example: `  herald broker --addr 127.0.0.1:9092 --data-dir ./herald-broker
+  HERALD_KAFKA_BROKERS=127.0.0.1:9092 herald serve --roles api`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(lookup(environ, "HERALD_CONFIG"), environ, nil)
+			if err != nil {
+				return err
+			}
+			log := newLogger(stderr, cfg.Log)
+			b, err := bus.StartBroker(bus.BrokerOptions{Addr: addr, DataDir: dir, Partitions: int32(partitions),
+				Topics: bus.Topics(cfg.Retry.Delays), Logger: log})
+			if err != nil {
+				return err
+			}
+			log.Info("broker started", "kafka", b.Addrs(), "data_dir", dir, "partitions", partitions)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			b.Close()
+			log.Info("broker stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9092", "address to listen on")
+	cmd.Flags().StringVar(&dir, "data-dir", "./herald-broker", "where topics, records and group offsets persist")
+	cmd.Flags().IntVar(&partitions, "partitions", 4, "partitions per topic")
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -34,7 +35,10 @@ const MaxBodyBytes = 1 << 20
 type Server struct {
 	Store    *store.Store
 	Producer Producer
-	Logger   *slog.Logger
+	// Cache is told about directory changes so no process serves stale
+	// contacts; nil means no cache.
+	Cache  cache.Cache
+	Logger *slog.Logger
 	// Version is reported in the OpenAPI document.
 	Version string
 	// Now is the clock; nil means time.Now.
@@ -111,4 +115,15 @@ func invalid(location, msg string, value any) error {
 	return huma.Error422UnprocessableEntity("validation failed", &huma.ErrorDetail{
 		Location: location, Message: msg, Value: value,
 	})
+}
+
+// directoryChanged invalidates cached directory reads after a change.
+func (s *Server) directoryChanged(ctx context.Context) {
+	if s.Cache == nil {
+		return
+	}
+	if err := s.Cache.InvalidateUsers(ctx); err != nil {
+		s.Logger.WarnContext(ctx, "cache invalidation failed; cached contacts expire within cache.userTTL",
+			"request_id", RequestID(ctx), "err", err)
+	}
 }

@@ -217,6 +217,7 @@ func (s *Server) registerUsers(a huma.API) {
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		s.directoryChanged(ctx)
 		return &userBody{Body: userOutput(u)}, nil
 	})
 	huma.Register(a, huma.Operation{
@@ -227,6 +228,7 @@ func (s *Server) registerUsers(a huma.API) {
 		if err := s.Store.DeleteUser(ctx, in.ID); err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		s.directoryChanged(ctx)
 		return nil, nil
 	})
 }

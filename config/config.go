@@ -47,6 +47,8 @@ type Config struct {
 	Breaker     Breaker     `koanf:"breaker"`
 	Limits      Limits      `koanf:"limits"`
 	Idempotency Idempotency `koanf:"idempotency"`
+	Redis       Redis       `koanf:"redis"`
+	Cache       Cache       `koanf:"cache"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -172,6 +174,21 @@ func (l Limits) For(c herald.Channel) Limit {
 	return l.Webhook
 }
 
+// Redis configures the shared cache of a fleet. Empty Addr means an
+// in-process cache.
+type Redis struct {
+	Addr   string `koanf:"addr"`
+	Prefix string `koanf:"prefix"`
+}
+
+// Cache configures cached lookups.
+type Cache struct {
+	// UserTTL bounds how long a user's contacts are served from the cache.
+	UserTTL time.Duration `koanf:"userTTL"`
+	// SentTTL is how long a delivery's sent mark is kept.
+	SentTTL time.Duration `koanf:"sentTTL"`
+}
+
 // Idempotency configures Idempotency-Key handling on ingest.
 type Idempotency struct {
 	// Window is how long a key keeps returning the first alert's id.
@@ -235,6 +252,9 @@ func defaults() map[string]any {
 		"limits.slack.perEndpoint": 1,
 		"limits.slack.burst":       3,
 		"idempotency.window":       "24h",
+		"redis.prefix":             "herald:",
+		"cache.userTTL":            "1m",
+		"cache.sentTTL":            "168h",
 		"deliver.concurrency":      32,
 		"deliver.timeout":          "30s",
 		"webhook.timeout":          "10s",
@@ -383,7 +403,7 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]time.Duration{"shutdownTimeout": c.ShutdownTimeout, "deliver.timeout": c.Deliver.Timeout,
 		"webhook.timeout": c.Webhook.Timeout, "slack.timeout": c.Slack.Timeout, "email.timeout": c.Email.Timeout,
 		"sms.timeout": c.SMS.Timeout, "breaker.openTimeout": c.Breaker.OpenTimeout,
-		"idempotency.window": c.Idempotency.Window} {
+		"idempotency.window": c.Idempotency.Window, "cache.userTTL": c.Cache.UserTTL, "cache.sentTTL": c.Cache.SentTTL} {
 		if d <= 0 {
 			bad("%s must be a positive duration", key)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/store"
 )
@@ -70,6 +71,11 @@ type Sender struct {
 	Channel  herald.Channel
 	Notifier notify.Notifier
 	Store    *store.Store
+	// Cache answers "already sent?" and holds users' contacts; it may fail,
+	// and the store is asked then. Nil means no cache.
+	Cache cache.Cache
+	// SentTTL is how long sent marks stay in the cache.
+	SentTTL  time.Duration
 	Producer Producer
 	Retry    Retry
 	Limits   Limits
@@ -154,6 +160,9 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 		if err := s.Store.RecordDelivery(ctx, *o.update); err != nil {
 			return fmt.Errorf("deliver: %w", err)
 		}
+		if o.update.Status == herald.StatusSent && s.Cache != nil {
+			_, _ = s.Cache.MarkSent(ctx, o.update.ID, cmp.Or(s.SentTTL, 7*24*time.Hour))
+		}
 	}
 	return nil
 }
@@ -174,6 +183,12 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 	log := s.Logger.With("delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
 		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "request_id", bus.Header(r, bus.HeaderRequestID))
 
+	if s.Cache != nil {
+		if sent, _ := s.Cache.Sent(ctx, t.DeliveryID); sent {
+			log.Debug("already sent (cache); skipped")
+			return outcome{}, nil
+		}
+	}
 	d, err := s.Store.Delivery(ctx, t.DeliveryID)
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		log.Warn("record for an unknown delivery dead-lettered")
@@ -198,7 +213,7 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 		newBase = &base
 		log.Info("replaying dead letter", "dead_letter_id", replay)
 	}
-	u, err := s.Store.User(ctx, t.RecipientID)
+	u, err := s.user(ctx, t.RecipientID)
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return s.dead(log, r, &t, d, d.Attempts, newBase, nil, "recipient was deleted before delivery"), nil
 	}
@@ -262,6 +277,20 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 			LastError: reason, NextAttemptAt: &next, BudgetBase: newBase, Attempt: history},
 		recs: []*kgo.Record{s.retryRecord(r, &t, next, wait)},
 	}, nil
+}
+
+// user reads the recipient, from the cache when it has them.
+func (s *Sender) user(ctx context.Context, id string) (*herald.User, error) {
+	if s.Cache != nil {
+		if u, _ := s.Cache.User(ctx, id); u != nil {
+			return u, nil
+		}
+	}
+	u, err := s.Store.User(ctx, id)
+	if err == nil && s.Cache != nil {
+		_ = s.Cache.PutUser(ctx, u)
+	}
+	return u, err
 }
 
 // send makes one attempt through the endpoint's breaker.

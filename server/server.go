@@ -18,6 +18,7 @@ import (
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/api"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/config"
 	"github.com/heraldproject/herald/deadletter"
 	"github.com/heraldproject/herald/deliver"
@@ -44,6 +45,7 @@ type Server struct {
 	cons    []*bus.Consumer
 	delays  []*bus.Delay
 	brokers []string
+	cache   cache.Cache
 	errs    chan error
 }
 
@@ -89,6 +91,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if err != nil {
 		return nil, err
 	}
+	var c cache.Cache = cache.NewMemory(100_000, cfg.Cache.UserTTL)
+	if cfg.Redis.Addr != "" {
+		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL)
+	}
+	s.cache = cache.NewGuard(c, log.With("component", "cache"), 5*time.Second)
 	popts := kopts
 	popts.ClientID = "herald-producer"
 	s.prod, err = bus.NewProducer(popts)
@@ -123,8 +130,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		for _, ch := range herald.Channels {
 			l := cfg.Limits.For(ch)
 			snd := &deliver.Sender{
-				Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod,
-				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
+				Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod, Cache: s.cache,
+				SentTTL: cfg.Cache.SentTTL,
+				Retry:   deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
 				Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
@@ -158,7 +166,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		}
 	}
 
-	s.api = &api.Server{Store: s.store, Producer: s.prod, Logger: log.With("stage", "api"), Version: version,
+	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -189,6 +197,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		"data_dir", cfg.DataDir,
 		"store", cfg.Store.Driver, "store_path", redactedDSN(cfg.Store.Driver, storeDSN),
 		"channels", enabled,
+		"cache", cacheKind(cfg),
 		"openapi", "http://"+s.httpLn.Addr().String()+"/openapi.json")
 	return s, nil
 }
@@ -301,6 +310,9 @@ func (s *Server) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("producer flush: %w", err))
 		}
 	}
+	if s.cache != nil {
+		_ = s.cache.Close()
+	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, err)
@@ -334,4 +346,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return runErr
+}
+
+func cacheKind(cfg *config.Config) string {
+	if cfg.Redis.Addr != "" {
+		return "redis " + cfg.Redis.Addr
+	}
+	return "memory"
 }

@@ -1,0 +1,103 @@
+package cache_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/cache"
+)
+
+// forEachCache runs the suite on the in-memory cache and on real Redis
+// (HERALD_TEST_REDIS, default 127.0.0.1:6379; skipped with a message when
+// unreachable, except in CI).
+func forEachCache(t *testing.T, fn func(t *testing.T, c cache.Cache)) {
+	t.Run("memory", func(t *testing.T) { fn(t, cache.NewMemory(1000, time.Minute)) })
+	t.Run("redis", func(t *testing.T) {
+		addr := os.Getenv("HERALD_TEST_REDIS")
+		if addr == "" {
+			addr = "127.0.0.1:6379"
+		}
+		r := cache.NewRedis(addr, fmt.Sprintf("herald-test-%d:", time.Now().UnixNano()), time.Minute)
+		if err := r.Ping(context.Background()); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("Redis at %s is required in CI: %v", addr, err)
+			}
+			t.Skipf("SKIPPING Redis tests: no server at %s (%v)", addr, err)
+		}
+		t.Cleanup(func() { r.Close() })
+		fn(t, r)
+	})
+}
+
+func TestSentMarks(t *testing.T) {
+	ctx := context.Background()
+	forEachCache(t, func(t *testing.T, c cache.Cache) {
+		if ok, err := c.Sent(ctx, "d1"); err != nil || ok {
+			t.Fatalf("Sent before marking = %v, %v", ok, err)
+		}
+		if ok, err := c.MarkSent(ctx, "d1", time.Minute); err != nil || !ok {
+			t.Fatalf("first MarkSent = %v, %v", ok, err)
+		}
+		if ok, err := c.MarkSent(ctx, "d1", time.Minute); err != nil || ok {
+			t.Fatalf("second MarkSent = %v, %v; want false (already set)", ok, err)
+		}
+		if ok, err := c.Sent(ctx, "d1"); err != nil || !ok {
+			t.Fatalf("Sent after marking = %v, %v", ok, err)
+		}
+		if _, err := c.MarkSent(ctx, "d2", 50*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+		if ok, _ := c.Sent(ctx, "d2"); ok {
+			t.Fatal("mark outlived its TTL")
+		}
+	})
+}
+
+func TestUsers(t *testing.T) {
+	ctx := context.Background()
+	forEachCache(t, func(t *testing.T, c cache.Cache) {
+		if u, err := c.User(ctx, "u1"); err != nil || u != nil {
+			t.Fatalf("miss = %v, %v", u, err)
+		}
+		in := &herald.User{ID: "u1", Name: "alice", Phone: "+15551234567", Slack: herald.SlackContact{Channel: "C1", Token: "xoxb-1"}}
+		if err := c.PutUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		u, err := c.User(ctx, "u1")
+		if err != nil || u == nil || u.Name != "alice" || u.Phone != in.Phone || u.Slack.Token != "xoxb-1" {
+			t.Fatalf("hit = %+v, %v", u, err)
+		}
+		if err := c.InvalidateUsers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := c.User(ctx, "u1"); err != nil || u != nil {
+			t.Fatalf("after invalidation = %+v, %v", u, err)
+		}
+	})
+}
+
+func TestRedisDownDegrades(t *testing.T) {
+	ctx := context.Background()
+	g := cache.NewGuard(cache.NewRedis("127.0.0.1:1", "", time.Minute), testLogger(), time.Minute)
+	start := time.Now()
+	if _, err := g.Sent(ctx, "d"); err == nil {
+		t.Fatal("a dead Redis answered")
+	}
+	// During the cool-off, calls answer "not cached" at once.
+	for range 100 {
+		if ok, err := g.Sent(ctx, "d"); ok || err != nil {
+			t.Fatalf("cooling off: %v, %v", ok, err)
+		}
+		if u, err := g.User(ctx, "u"); u != nil || err != nil {
+			t.Fatalf("cooling off: %v, %v", u, err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("101 calls against a dead Redis took %v", d)
+	}
+}

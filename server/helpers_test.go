@@ -16,7 +16,7 @@ import (
 )
 
 // testLogger logs to the test when -v is given, else discards.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -25,7 +25,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // testConfig is the configuration of a Herald on loopback with random ports
 // and a data dir of its own; extra are HERALD_* variables.
-func testConfig(t *testing.T, dataDir string, extra ...string) *config.Config {
+func testConfig(t testing.TB, dataDir string, extra ...string) *config.Config {
 	t.Helper()
 	env := append([]string{
 		"HERALD_DATA_DIR=" + dataDir,
@@ -43,12 +43,12 @@ func testConfig(t *testing.T, dataDir string, extra ...string) *config.Config {
 
 // instance is a running server under test with a small HTTP client.
 type instance struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *server.Server
 	base string
 }
 
-func start(t *testing.T, cfg *config.Config) *instance {
+func start(t testing.TB, cfg *config.Config) *instance {
 	t.Helper()
 	s, err := server.Start(context.Background(), cfg, testLogger(t), "test")
 	if err != nil {

@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald/internal/testpg"
+	"github.com/heraldproject/herald/notify/webhook/webhooktest"
+)
+
+// BenchmarkDeliveries measures one Herald process end to end: b.N alerts,
+// each to a group of 10 webhook recipients, posted by 16 concurrent clients
+// over HTTP; the clock stops when the receiver has every delivery. Reported:
+// alerts/s accepted and deliveries/s received.
+//
+//	go test ./server -run '^$' -bench Deliveries -benchtime 2000x
+func BenchmarkDeliveries(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			hook := webhooktest.NewReceiver()
+			defer hook.Close()
+			env := []string{"HERALD_LOG_LEVEL=warn"}
+			if backend == "postgres" {
+				env = append(env, "HERALD_STORE_DRIVER=postgres", "HERALD_STORE_DSN="+testpg.DSN(b))
+			}
+			h := start(b, testConfig(b, b.TempDir(), env...))
+			var members []string
+			for i := range 10 {
+				members = append(members, h.createUser(map[string]any{"name": fmt.Sprint("b", i), "webhookUrl": hook.URL()}))
+			}
+			h.createGroup("ten", members...)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			next := make(chan struct{})
+			for range 16 {
+				wg.Go(func() {
+					for range next {
+						h.sendAlert(map[string]any{"target": []string{"@@ten"}, "severity": "error", "message": "bench"})
+					}
+				})
+			}
+			for range b.N {
+				next <- struct{}{}
+			}
+			close(next)
+			wg.Wait()
+			accepted := time.Since(start)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			if err := hook.WaitFor(ctx, 10*b.N); err != nil {
+				b.Fatal(err)
+			}
+			total := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/accepted.Seconds(), "alerts/s")
+			b.ReportMetric(float64(10*b.N)/total.Seconds(), "deliveries/s")
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -19,7 +20,25 @@ import (
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
 
-// TestScaleOut runs Herald as a fleet: one `herald broker`, PostgreSQL, three
+// redisAddr is the local Redis the fleet shares (HERALD_TEST_REDIS, default
+// 127.0.0.1:6379); the test is skipped without one, except in CI.
+func redisAddr(t *testing.T) string {
+	addr := os.Getenv("HERALD_TEST_REDIS")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Redis at %s is required in CI: %v", addr, err)
+		}
+		t.Skipf("SKIPPING: no Redis at %s", addr)
+	}
+	c.Close()
+	return addr
+}
+
+// TestScaleOut runs Herald as a fleet: one `herald broker`, PostgreSQL, Redis, three
 // worker processes (fanout, deliver, retry, dlq) and one api process.
 // Thousands of deliveries flow to a webhook receiver while workers are killed
 // with SIGKILL and restarted; none may be lost, duplicates are counted, and
@@ -59,7 +78,8 @@ func TestScaleOut(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	env := []string{"HERALD_KAFKA_BROKERS=" + brokerAddr, "HERALD_STORE_DRIVER=postgres", "HERALD_STORE_DSN=" + dsn,
-		"HERALD_KAFKA_SESSION_TIMEOUT=6s", "HERALD_RETRY_DELAYS=100ms,500ms", "HERALD_LOG_LEVEL=info"}
+		"HERALD_KAFKA_SESSION_TIMEOUT=6s", "HERALD_RETRY_DELAYS=100ms,500ms", "HERALD_LOG_LEVEL=info",
+		"HERALD_REDIS_ADDR=" + redisAddr(t), fmt.Sprintf("HERALD_REDIS_PREFIX=fleet-%d:", time.Now().UnixNano())}
 	worker := func() *child {
 		return startChild(t, bin, t.TempDir(), append(env, "HERALD_ROLES=fanout,deliver,retry,dlq")...)
 	}
@@ -150,7 +170,7 @@ func TestScaleOut(t *testing.T) {
 	for _, w := range workers {
 		rebalances += strings.Count(w.stderr.String(), "partitions assigned")
 	}
-	t.Logf("fleet: 3 workers + 1 api on one broker and PostgreSQL; %d worker kills; %d deliveries; lost %d; "+
+	t.Logf("fleet: 3 workers + 1 api on one broker, PostgreSQL and Redis; %d worker kills; %d deliveries; lost %d; "+
 		"duplicates %d; partition assignments logged by the final workers: %d", kills, len(want), missing,
 		hook.Duplicates(), rebalances)
 	for i, w := range workers {

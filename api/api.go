@@ -15,10 +15,12 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -45,6 +47,10 @@ type Server struct {
 	Now func() time.Time
 	// ProduceTimeout bounds waiting for the broker on ingest (default 10s).
 	ProduceTimeout time.Duration
+	// Metrics is served at /metrics and recorded into; nil serves none.
+	Metrics *metrics.Metrics
+	// Lag reports consumer lag for /v1/stats; nil leaves it out.
+	Lag LagSource
 	// HealthOnly serves only /healthz and /readyz (a worker process without
 	// the api role).
 	HealthOnly bool
@@ -78,6 +84,9 @@ func (s *Server) Handler() http.Handler {
 	cfg.DocsPath = "/docs"
 	a := humago.New(mux, cfg)
 	s.registerHealth(a)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Gatherer(), promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
+	}
 	if s.HealthOnly {
 		return s.middleware(mux)
 	}
@@ -85,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerGroups(a)
 	s.registerAlerts(a)
 	s.registerDeadLetters(a)
+	s.registerStats(a)
 	return s.middleware(mux)
 }
 

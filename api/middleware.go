@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.Header.Set("Content-Type", "application/json")
 		}
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -85,13 +87,22 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 				return
 			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			code := strconv.Itoa(sw.status)
+			s.Metrics.HTTPRequest(route, code)
+			if route == "POST /v1/alerts" {
+				s.Metrics.Ingested("alert", code, time.Since(start))
+			}
 			lvl := slog.LevelInfo
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 				lvl = slog.LevelDebug
 			}
 			s.Logger.Log(ctx, lvl, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 				"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start))
 		}()
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(sw, r)
 	})
 }

@@ -20,6 +20,8 @@ type ClientOptions struct {
 	SASL     SASL
 	// SessionTimeout is the consumer group session timeout (default 45s).
 	SessionTimeout time.Duration
+	// Hooks observe the client (franz-go's kprom metrics).
+	Hooks []kgo.Hook
 }
 
 // kgoOpts turns the options into franz-go options. Invalid TLS or SASL
@@ -34,6 +36,9 @@ func (o ClientOptions) kgoOpts() []kgo.Opt {
 	}
 	if o.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
+	}
+	if len(o.Hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(o.Hooks...))
 	}
 	return opts
 }

@@ -20,6 +20,8 @@ type Guard struct {
 	mu      sync.Mutex
 	downTil time.Time
 	down    bool
+	// OnError, if set, is called for every failed cache call.
+	OnError func()
 }
 
 // NewGuard wraps c.
@@ -36,6 +38,9 @@ func (g *Guard) skip() bool {
 func (g *Guard) result(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err != nil && g.OnError != nil {
+		g.OnError()
+	}
 	switch {
 	case err != nil:
 		if !g.down {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -27,6 +28,9 @@ var recordNamespace = uuid.MustParse("5c8e1d7a-2b94-4f06-8d13-9e7a4c0b2f51")
 type Recorder struct {
 	Store  *store.Store
 	Logger *slog.Logger
+	// Metrics counts dead records (dead deliveries are counted by the
+	// sender); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Handle records one batch in one transaction.
@@ -39,6 +43,9 @@ func (rc *Recorder) Handle(ctx context.Context, recs []*kgo.Record) error {
 		return fmt.Errorf("deadletter: %w", err)
 	}
 	for _, d := range dls {
+		if d.Kind == herald.DeadRecord {
+			rc.Metrics.DeadLetter("")
+		}
 		rc.Logger.Info("dead letter recorded", "dead_letter_id", d.ID, "kind", d.Kind, "delivery_id", d.DeliveryID,
 			"alert_id", d.AlertID, "reason", d.Reason)
 	}

@@ -59,12 +59,14 @@ type backpressure struct {
 	until    map[string]time.Time
 	breakers map[string]*gobreaker.CircuitBreaker[bool]
 	limiters map[string]*rate.Limiter
+	// onBreaker is told when a breaker opens (true) or closes (false).
+	onBreaker func(open bool)
 }
 
-func newBackpressure(l Limits) *backpressure {
+func newBackpressure(l Limits, onBreaker func(open bool)) *backpressure {
 	l.Burst = max(l.Burst, 1)
 	b := &backpressure{l: l, until: map[string]time.Time{}, breakers: map[string]*gobreaker.CircuitBreaker[bool]{},
-		limiters: map[string]*rate.Limiter{}}
+		limiters: map[string]*rate.Limiter{}, onBreaker: onBreaker}
 	if l.Rate > 0 {
 		b.channel = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
 	}
@@ -134,6 +136,12 @@ func (b *backpressure) breaker(ep string) *gobreaker.CircuitBreaker[bool] {
 			MaxRequests: 1,
 			Timeout:     b.l.BreakerOpen,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n },
+			OnStateChange: func(_ string, from, to gobreaker.State) {
+				wasOpen, isOpen := from != gobreaker.StateClosed, to != gobreaker.StateClosed
+				if wasOpen != isOpen && b.onBreaker != nil {
+					b.onBreaker(isOpen)
+				}
+			},
 			IsSuccessful: func(err error) bool {
 				var p errPermanent
 				return err == nil || errors.As(err, &p)

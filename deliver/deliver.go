@@ -26,6 +26,7 @@ import (
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/store"
 )
@@ -75,7 +76,9 @@ type Sender struct {
 	// and the store is asked then. Nil means no cache.
 	Cache cache.Cache
 	// SentTTL is how long sent marks stay in the cache.
-	SentTTL  time.Duration
+	SentTTL time.Duration
+	// Metrics records outcomes; nil records nothing.
+	Metrics  *metrics.Metrics
 	Producer Producer
 	Retry    Retry
 	Limits   Limits
@@ -97,6 +100,9 @@ type Sender struct {
 type outcome struct {
 	update *store.DeliveryUpdate
 	recs   []*kgo.Record
+	// kind is the metrics outcome ("" for records that are not deliveries).
+	kind    string
+	latency time.Duration // accept to sent, for sent deliveries
 }
 
 // Handle sends one batch. Records for different recipients are handled
@@ -109,7 +115,15 @@ type outcome struct {
 // an attempt; the batch is then handled again and deliveries already sent are
 // skipped.
 func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
-	s.once.Do(func() { s.bp = newBackpressure(s.Limits) })
+	s.once.Do(func() {
+		s.bp = newBackpressure(s.Limits, func(open bool) {
+			if open {
+				s.Metrics.BreakerOpened(string(s.Channel))
+			} else {
+				s.Metrics.BreakerClosed(string(s.Channel))
+			}
+		})
+	})
 	byKey := make(map[string][]*kgo.Record)
 	var order []string
 	for _, r := range recs {
@@ -164,6 +178,23 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 			_, _ = s.Cache.MarkSent(ctx, o.update.ID, cmp.Or(s.SentTTL, 7*24*time.Hour))
 		}
 	}
+	ch := string(s.Channel)
+	switch o.kind {
+	case "":
+	case metrics.OutcomeSent:
+		s.Metrics.Delivery(ch, o.kind)
+		s.Metrics.Sent(ch, o.latency)
+	case metrics.OutcomeFailed, metrics.OutcomeDeferred:
+		s.Metrics.Delivery(ch, o.kind)
+		for _, r := range o.recs {
+			s.Metrics.Retry(r.Topic)
+		}
+	case metrics.OutcomeDead:
+		s.Metrics.Delivery(ch, o.kind)
+		s.Metrics.DeadLetter(ch)
+	default:
+		s.Metrics.Delivery(ch, o.kind)
+	}
 	return nil
 }
 
@@ -177,7 +208,7 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 		return outcome{recs: []*kgo.Record{bus.DeadLetter(r, fmt.Errorf("decode delivery: %w", err))}}, nil
 	}
 	if seen[t.DeliveryID] {
-		return outcome{}, nil // the same delivery twice in one batch
+		return outcome{kind: metrics.OutcomeDuplicate}, nil // the same delivery twice in one batch
 	}
 	seen[t.DeliveryID] = true
 	log := s.Logger.With("delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
@@ -186,7 +217,7 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 	if s.Cache != nil {
 		if sent, _ := s.Cache.Sent(ctx, t.DeliveryID); sent {
 			log.Debug("already sent (cache); skipped")
-			return outcome{}, nil
+			return outcome{kind: metrics.OutcomeDuplicate}, nil
 		}
 	}
 	d, err := s.Store.Delivery(ctx, t.DeliveryID)
@@ -202,12 +233,12 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 	switch {
 	case d.Status == herald.StatusSent:
 		log.Debug("already sent; skipped")
-		return outcome{}, nil
+		return outcome{kind: metrics.OutcomeDuplicate}, nil
 	case d.Status == herald.StatusDead:
 		replay := bus.Header(r, bus.HeaderReplay)
 		if replay == "" || replay != d.DeadLetterID {
 			log.Debug("already dead; skipped")
-			return outcome{}, nil
+			return outcome{kind: metrics.OutcomeDuplicate}, nil
 		}
 		base = d.Attempts // a replay starts a new retry budget
 		newBase = &base
@@ -226,10 +257,14 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 		log.Debug("endpoint asked to wait (Retry-After); deferred", "wait", wait)
 		return s.later(r, &t, d, newBase, wait, "endpoint asked to wait (Retry-After)"), nil
 	}
-	for _, l := range s.bp.limitersFor(ep) {
-		if err := l.Wait(ctx); err != nil {
-			return outcome{}, fmt.Errorf("deliver %s: rate limit: %w", t.DeliveryID, err)
+	if ls := s.bp.limitersFor(ep); len(ls) > 0 {
+		start := time.Now()
+		for _, l := range ls {
+			if err := l.Wait(ctx); err != nil {
+				return outcome{}, fmt.Errorf("deliver %s: rate limit: %w", t.DeliveryID, err)
+			}
 		}
+		s.Metrics.RateLimitWait(string(s.Channel), time.Since(start))
 	}
 
 	m := &notify.Message{DeliveryID: t.DeliveryID, AlertID: t.AlertID, Recipient: u, Severity: t.Severity,
@@ -250,7 +285,8 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 		sent := now.UTC()
 		log.Info("delivery sent", "attempt", attempt, "latency", now.Sub(t.CreatedAt))
 		return outcome{update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusSent, Attempts: attempt,
-			SentAt: &sent, BudgetBase: newBase, Attempt: &herald.Attempt{Attempt: attempt, At: sent}}}, nil
+			SentAt: &sent, BudgetBase: newBase, Attempt: &herald.Attempt{Attempt: attempt, At: sent}},
+			kind: metrics.OutcomeSent, latency: now.Sub(t.CreatedAt)}, nil
 	}
 	reason := sendErr.Error()
 	history := &herald.Attempt{Attempt: attempt, At: now.UTC(), Error: reason}
@@ -276,6 +312,7 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 		update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusFailed, Attempts: attempt,
 			LastError: reason, NextAttemptAt: &next, BudgetBase: newBase, Attempt: history},
 		recs: []*kgo.Record{s.retryRecord(r, &t, next, wait)},
+		kind: metrics.OutcomeFailed,
 	}, nil
 }
 
@@ -327,6 +364,7 @@ func (s *Sender) later(r *kgo.Record, t *herald.DeliveryTask, d *herald.Delivery
 		update: &store.DeliveryUpdate{ID: d.ID, Status: status, Attempts: d.Attempts, LastError: cmp.Or(d.LastError, why),
 			NextAttemptAt: &next, BudgetBase: newBase},
 		recs: []*kgo.Record{s.retryRecord(r, t, next, wait)},
+		kind: metrics.OutcomeDeferred,
 	}
 }
 
@@ -356,5 +394,6 @@ func (s *Sender) dead(log *slog.Logger, r *kgo.Record, t *herald.DeliveryTask, d
 				CreatedAt: s.Now().UTC(),
 			}},
 		recs: []*kgo.Record{dlq},
+		kind: metrics.OutcomeDead,
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
 )
@@ -42,6 +43,8 @@ type Fanout struct {
 	Producer Producer
 	Router   *route.Router
 	Logger   *slog.Logger
+	// Metrics records fan-out sizes; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Handle processes one batch of alert records. Records that cannot be decoded
@@ -83,6 +86,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			out = append(out, rec)
 			n++
 		}
+		f.Metrics.Fanout(len(fo.Deliveries))
 		f.Logger.Info("alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"users", fo.UserCount, "deliveries", n, "unreachable", len(fo.Unreachable))

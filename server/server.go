@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/api"
 	"github.com/heraldproject/herald/bus"
@@ -23,6 +26,7 @@ import (
 	"github.com/heraldproject/herald/deadletter"
 	"github.com/heraldproject/herald/deliver"
 	"github.com/heraldproject/herald/fanout"
+	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
@@ -46,6 +50,8 @@ type Server struct {
 	delays  []*bus.Delay
 	brokers []string
 	cache   cache.Cache
+	metrics *metrics.Metrics
+	lag     *bus.Lag
 	errs    chan error
 }
 
@@ -54,14 +60,15 @@ type Server struct {
 // kafka.brokers it starts the embedded broker; otherwise it checks the
 // cluster and creates missing topics. On error, whatever was started is
 // stopped.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (s *Server, err error) {
-	s = &Server{cfg: cfg, log: log, errs: make(chan error, 16)}
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log, errs: make(chan error, 16)}
 	defer func() {
 		if err != nil {
-			s.Close(context.Background())
+			_ = s.Close(context.Background())
 		}
 	}()
 	topics := bus.Topics(cfg.Retry.Delays)
+	s.metrics = metrics.New(version)
 	kopts := bus.ClientOptions{
 		Brokers: cfg.Kafka.Brokers, Logger: log, SessionTimeout: cfg.Kafka.SessionTimeout,
 		TLS: bus.TLS{Enabled: cfg.Kafka.TLS.Enabled, CAFile: cfg.Kafka.TLS.CAFile, CertFile: cfg.Kafka.TLS.CertFile,
@@ -87,7 +94,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if cfg.Store.Driver == "sqlite" && storeDSN == "" {
 		storeDSN = filepath.Join(cfg.DataDir, "herald.db")
 	}
-	s.store, err = store.Open(ctx, store.Options{Driver: cfg.Store.Driver, DSN: storeDSN, Logger: log})
+	s.store, err = store.Open(ctx, store.Options{Driver: cfg.Store.Driver, DSN: storeDSN, Logger: log,
+		Observe: s.metrics.StoreOp})
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +103,15 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if cfg.Redis.Addr != "" {
 		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL)
 	}
-	s.cache = cache.NewGuard(c, log.With("component", "cache"), 5*time.Second)
-	popts := kopts
-	popts.ClientID = "herald-producer"
+	guard := cache.NewGuard(c, log.With("component", "cache"), 5*time.Second)
+	guard.OnError = s.metrics.CacheError
+	s.cache = guard
+	s.lag, err = bus.NewLag(kopts)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.Registry.MustRegister(s.lag)
+	popts := s.withClient(kopts, "herald-producer")
 	s.prod, err = bus.NewProducer(popts)
 	if err != nil {
 		return nil, err
@@ -121,7 +135,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 
 	if cfg.Has("fanout") {
 		fo := &fanout.Fanout{Store: s.store, Producer: s.prod, Router: &route.Router{Routes: routes, Enabled: enabled},
-			Logger: log.With("stage", "fanout")}
+			Logger: log.With("stage", "fanout"), Metrics: s.metrics}
 		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
 			return nil, err
 		}
@@ -131,8 +145,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			l := cfg.Limits.For(ch)
 			snd := &deliver.Sender{
 				Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod, Cache: s.cache,
-				SentTTL: cfg.Cache.SentTTL,
-				Retry:   deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
+				SentTTL: cfg.Cache.SentTTL, Metrics: s.metrics,
+				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
 				Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
@@ -144,15 +158,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		}
 	}
 	if cfg.Has("dlq") {
-		rec := &deadletter.Recorder{Store: s.store, Logger: log.With("stage", "dlq")}
+		rec := &deadletter.Recorder{Store: s.store, Logger: log.With("stage", "dlq"), Metrics: s.metrics}
 		if err := s.consume(stopCtx, kopts, "herald-dlq", []string{bus.TopicDLQ}, rec.Handle); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Has("retry") {
 		for _, d := range cfg.Retry.Delays {
-			dopts := kopts
-			dopts.ClientID = "herald-delay"
+			dopts := s.withClient(kopts, "herald-delay-"+bus.TierName(d))
 			dl, err := bus.NewDelay(bus.DelayOptions{ClientOptions: dopts, Topic: bus.RetryTopic(d), Producer: s.prod})
 			if err != nil {
 				return nil, err
@@ -166,7 +179,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		}
 	}
 
-	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Logger: log.With("stage", "api"), Version: version,
+	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -202,6 +215,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	return s, nil
 }
 
+// withClient names a Kafka client and gives it its own franz-go metrics
+// (kprom, herald_kafka_*, labelled by client_id).
+func (s *Server) withClient(o bus.ClientOptions, id string) bus.ClientOptions {
+	o.ClientID = id
+	o.Hooks = []kgo.Hook{kprom.NewMetrics("herald_kafka", kprom.Registry(s.metrics.Registry), kprom.WithClientLabel())}
+	return o
+}
+
 // redactedDSN is where the data lives, without a password.
 func redactedDSN(driver, dsn string) string {
 	if driver == "sqlite" {
@@ -218,7 +239,7 @@ func redactedDSN(driver, dsn string) string {
 }
 
 func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler) error {
-	kopts.ClientID = group
+	kopts = s.withClient(kopts, group)
 	c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics})
 	if err != nil {
 		return err
@@ -249,6 +270,9 @@ func notifiers(cfg *config.Config) (map[herald.Channel]notify.Notifier, []herald
 	}
 	return ns, enabled, nil
 }
+
+// Metrics returns the process's metrics registry.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // Addr returns the address the API listens on.
 func (s *Server) Addr() string { return s.httpLn.Addr().String() }
@@ -304,6 +328,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	for _, d := range s.delays {
 		d.Close()
+	}
+	if s.lag != nil {
+		s.lag.Close()
 	}
 	if s.prod != nil {
 		if err := s.prod.Close(ctx); err != nil {

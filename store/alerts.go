@@ -25,7 +25,7 @@ type Fanout struct {
 // what was recorded the first time.
 func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	now := nanos(s.now())
-	return s.tx(ctx, func(tx txn) error {
+	return s.tx(ctx, "record_fanouts", func(tx txn) error {
 		insAlert, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, severity, title, message, source, labels,
 			targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT DO NOTHING`)
@@ -251,7 +251,7 @@ type DeliveryUpdate struct {
 // delivery already sent is never moved back to another status.
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
 	now := nanos(s.now())
-	return s.tx(ctx, func(tx txn) error {
+	return s.tx(ctx, "update_deliveries", func(tx txn) error {
 		st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?,
 			sent_at = COALESCE(?, sent_at), next_attempt_at = ?, updated_at = ?, dead_letter_id = ?,
 			budget_base = COALESCE(?, budget_base) WHERE id = ? AND status <> 'sent'`)

@@ -45,7 +45,7 @@ func insertDeadLetters(ctx context.Context, tx txn, dls []*herald.DeadLetter, ov
 // RecordDeadLetters stores dead letters; one already stored (same id) is
 // left as it is.
 func (s *Store) RecordDeadLetters(ctx context.Context, dls []*herald.DeadLetter) error {
-	return s.tx(ctx, func(tx txn) error { return insertDeadLetters(ctx, tx, dls, false) })
+	return s.tx(ctx, "record_dead_letters", func(tx txn) error { return insertDeadLetters(ctx, tx, dls, false) })
 }
 
 func scanDeadLetter(row scanner) (*herald.DeadLetter, error) {
@@ -150,4 +150,13 @@ func (s *Store) MarkReplayed(ctx context.Context, id string) error {
 		return fmt.Errorf("store: mark replayed: %w", err)
 	}
 	return nil
+}
+
+// PendingDeadLetters counts dead letters never replayed.
+func (s *Store) PendingDeadLetters(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count dead letters: %w", err)
+	}
+	return n, nil
 }

@@ -102,7 +102,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*hera
 // transaction. fn may return an error to abort.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*herald.User) error) (*herald.User, error) {
 	var out *herald.User
-	err := s.tx(ctx, func(tx txn) error {
+	err := s.tx(ctx, "update_user", func(tx txn) error {
 		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("user", id)
@@ -209,7 +209,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 
 // AddMember subscribes the user to the group. It is idempotent.
 func (s *Store) AddMember(ctx context.Context, groupID, userID string) error {
-	return s.tx(ctx, func(tx txn) error {
+	return s.tx(ctx, "add_member", func(tx txn) error {
 		if err := exists(ctx, tx, "groups", "group", groupID); err != nil {
 			return err
 		}
@@ -228,7 +228,7 @@ func (s *Store) AddMember(ctx context.Context, groupID, userID string) error {
 // RemoveMember unsubscribes the user from the group. Removing a user who is
 // not a member succeeds; an unknown group or user is ENOTFOUND.
 func (s *Store) RemoveMember(ctx context.Context, groupID, userID string) error {
-	return s.tx(ctx, func(tx txn) error {
+	return s.tx(ctx, "remove_member", func(tx txn) error {
 		if err := exists(ctx, tx, "groups", "group", groupID); err != nil {
 			return err
 		}

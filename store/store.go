@@ -50,14 +50,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observe, if set, is told about every write transaction (for metrics).
+	Observe func(op string, d time.Duration, err error)
 }
 
 // Store is Herald's durable state.
 type Store struct {
-	w   conn // the single writer (SQLite), the pool (PostgreSQL)
-	r   conn // readers
-	now func() time.Time
-	log *slog.Logger
+	w       conn // the single writer (SQLite), the pool (PostgreSQL)
+	r       conn // readers
+	now     func() time.Time
+	log     *slog.Logger
+	observe func(op string, d time.Duration, err error)
 
 	groupOnce sync.Once
 	group     chan updateReq
@@ -79,7 +82,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{})}
+	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe}
 	switch o.Driver {
 	case "sqlite":
 		if err := s.openSQLite(ctx, o); err != nil {
@@ -217,7 +220,11 @@ func (s *Store) Close() error {
 }
 
 // tx runs fn in a write transaction, committing if fn returns nil.
-func (s *Store) tx(ctx context.Context, fn func(txn) error) error {
+func (s *Store) tx(ctx context.Context, op string, fn func(txn) error) (err error) {
+	if s.observe != nil {
+		start := time.Now()
+		defer func() { s.observe(op, time.Since(start), err) }()
+	}
 	tx, err := s.w.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -1,0 +1,254 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/heraldproject/herald/notify/webhook/webhooktest"
+)
+
+// scrape reads /metrics and parses it.
+func (h *instance) scrape() (map[string]*dto.MetricFamily, []byte) {
+	h.t.Helper()
+	resp, err := http.Get(h.base + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		h.t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams, raw
+}
+
+// value sums the samples of family name whose labels include want.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (sum float64, count uint64) {
+	f := fams[name]
+	if f == nil {
+		return 0, 0
+	}
+next:
+	for _, m := range f.GetMetric() {
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			sum += m.GetHistogram().GetSampleSum()
+			count += m.GetHistogram().GetSampleCount()
+		}
+	}
+	return sum, count
+}
+
+func promtool(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is required in CI (Debian package prometheus)")
+		}
+		t.Skip("SKIPPING: promtool not installed (apt-get install prometheus)")
+	}
+	return p
+}
+
+// TestMetrics runs a known workload and checks that counters and histograms
+// moved by exactly the expected amounts, that promtool accepts the output,
+// and that every metric the shipped alert rules and dashboard use is one
+// Herald exports.
+func TestMetrics(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_RETRY_DELAYS=100ms", "HERALD_BREAKER_FAILURES=0"))
+	h.createUser(map[string]any{"name": "a", "webhookUrl": hook.URL()})
+	h.createUser(map[string]any{"name": "b", "webhookUrl": hook.URL()})
+	hook.FailNext(1, http.StatusInternalServerError, "")
+	var ids []string
+	for range 3 {
+		ids = append(ids, h.sendAlert(map[string]any{"target": []string{"@a", "@b"}, "severity": "error", "message": "m"}))
+	}
+	h.do("POST", "/v1/alerts", map[string]any{"target": []string{"@nobody"}, "severity": "error", "message": "m"}, nil)
+	for _, id := range ids {
+		h.waitAlert(id, allFinal)
+	}
+	// Outcomes are counted right after they are recorded; give the last one a moment.
+	var fams map[string]*dto.MetricFamily
+	var raw []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fams, raw = h.scrape()
+		if s, _ := value(fams, "herald_deliveries_total", map[string]string{"outcome": "sent"}); s == 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		sum    float64
+		count  uint64
+	}{
+		{"herald_records_ingested_total", map[string]string{"kind": "alert"}, 3, 0},
+		{"herald_ingest_request_duration_seconds", map[string]string{"code": "202"}, -1, 3},
+		{"herald_ingest_request_duration_seconds", map[string]string{"code": "422"}, -1, 1},
+		{"herald_fanout_deliveries", nil, 6, 3},
+		{"herald_deliveries_total", map[string]string{"channel": "webhook", "outcome": "sent"}, 6, 0},
+		{"herald_deliveries_total", map[string]string{"channel": "webhook", "outcome": "failed"}, 1, 0},
+		{"herald_deliveries_total", map[string]string{"outcome": "dead"}, 0, 0},
+		{"herald_retries_total", map[string]string{"tier": "herald.retry.100ms"}, 1, 0},
+		{"herald_delivery_latency_seconds", map[string]string{"channel": "webhook"}, -1, 6},
+		{"herald_dead_letters_total", nil, 0, 0},
+		{"herald_http_requests_total", map[string]string{"route": "POST /v1/users", "code": "201"}, 2, 0},
+		{"herald_build_info", nil, 1, 0},
+	} {
+		sum, count := value(fams, c.name, c.labels)
+		if (c.sum >= 0 && sum != c.sum) || count != c.count {
+			t.Errorf("%s%v = sum %v count %d; want sum %v count %d", c.name, c.labels, sum, count, c.sum, c.count)
+		}
+	}
+	if _, n := value(fams, "herald_store_operation_duration_seconds", map[string]string{"op": "record_fanouts"}); n < 1 {
+		t.Errorf("no store operation observed")
+	}
+	if fams["herald_consumer_lag"] == nil || fams["herald_kafka_connects_total"] == nil {
+		t.Errorf("consumer lag or franz-go client metrics missing")
+	}
+
+	cmd := exec.Command(promtool(t), "check", "metrics")
+	cmd.Stdin = bytes.NewReader(raw)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	// Every herald_* metric named by the rules and the dashboard exists.
+	var exprs []string
+	rules, err := os.ReadFile(filepath.Join("..", "deploy", "prometheus", "herald-rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs = append(exprs, string(rules))
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	db, err := os.ReadFile(filepath.Join("..", "deploy", "grafana", "herald.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(db, &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	exported := map[string]bool{}
+	for name, f := range fams {
+		exported[name] = true
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				exported[name+s] = true
+			}
+		}
+	}
+	// Families with no samples yet (labelled vectors never touched) are
+	// absent from a scrape; these are exported all the same.
+	for _, lazy := range []string{"herald_circuit_breakers_open", "herald_dead_letters_total", "herald_store_errors_total"} {
+		exported[lazy] = true
+	}
+	used := regexp.MustCompile(`herald_[a-z0-9_]+`)
+	checked := 0
+	for _, e := range exprs {
+		for _, name := range used.FindAllString(e, -1) {
+			checked++
+			if !exported[name] && !strings.HasPrefix(name, "herald_test") {
+				t.Errorf("rules or dashboard use %s, which Herald does not export", name)
+			}
+		}
+	}
+	if checked < 15 {
+		t.Fatalf("only %d metric references found in the rules and dashboard", checked)
+	}
+}
+
+// TestPrometheusRules runs promtool on the shipped rules and their unit tests
+// (lag and failure-ratio rules firing and not firing, and the others).
+func TestPrometheusRules(t *testing.T) {
+	pt := promtool(t)
+	dir := filepath.Join("..", "deploy", "prometheus")
+	for _, args := range [][]string{{"check", "rules", "herald-rules.yml"}, {"test", "rules", "herald-rules.test.yml"}} {
+		cmd := exec.Command(pt, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("promtool %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// TestLagRisesAndFalls makes the webhook sender fall behind (a slow receiver,
+// one recipient at a time) and watches herald_consumer_lag rise and fall.
+func TestLagRisesAndFalls(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	hook.SetDelay(150 * time.Millisecond)
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_DELIVER_CONCURRENCY=1"))
+	h.createUser(map[string]any{"name": "slow", "webhookUrl": hook.URL()})
+	for range 20 {
+		h.sendAlert(map[string]any{"target": []string{"@slow"}, "severity": "info", "message": "m"})
+	}
+	lag := func() float64 {
+		fams, _ := h.scrape()
+		v, _ := value(fams, "herald_consumer_lag", map[string]string{"group": "herald-deliver-webhook"})
+		return v
+	}
+	var peak float64
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && peak < 10 {
+		peak = max(peak, lag())
+		time.Sleep(100 * time.Millisecond)
+	}
+	if peak < 10 {
+		t.Fatalf("lag peaked at %v, want it to rise to at least 10 with 20 slow deliveries queued", peak)
+	}
+	for time.Now().Before(deadline) {
+		if lag() == 0 && hook.Unique() == 20 {
+			t.Logf("lag rose to %v and fell back to 0", peak)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("lag did not fall back to 0 (now %v, %d delivered)", lag(), hook.Unique())
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
@@ -174,6 +176,9 @@ func (s *Server) registerAlerts(a huma.API) {
 		if s.draining.Load() {
 			return nil, huma.Error503ServiceUnavailable("shutting down; retry against another instance or later")
 		}
+		ctx, span := s.Tracer.Start(ctx, "herald.accept", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("herald.request_id", RequestID(ctx))))
+		defer span.End()
 		al, err := s.checkAlert(ctx, &in.Body)
 		if err != nil {
 			return nil, err
@@ -207,13 +212,16 @@ func (s *Server) registerAlerts(a huma.API) {
 		}
 		pctx, cancel := context.WithTimeout(ctx, s.ProduceTimeout)
 		defer cancel()
-		err = s.Producer.Produce(pctx, &kgo.Record{
+		span.SetAttributes(attribute.String("herald.alert_id", al.ID), attribute.Int("herald.users", len(al.Recipients)))
+		rec := &kgo.Record{
 			Topic: bus.TopicAlerts, Key: []byte(al.ID), Value: v,
 			Headers: []kgo.RecordHeader{
 				{Key: bus.HeaderAlertID, Value: []byte(al.ID)},
 				{Key: bus.HeaderRequestID, Value: []byte(RequestID(ctx))},
 			},
-		})
+		}
+		bus.InjectTrace(ctx, rec)
+		err = s.Producer.Produce(pctx, rec)
 		if err != nil {
 			s.Logger.ErrorContext(ctx, "alert not accepted: broker write failed", "request_id", RequestID(ctx), "err", err)
 			return nil, huma.Error503ServiceUnavailable("the alert could not be written to the broker; nothing was accepted, retry")

@@ -17,11 +17,13 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/store"
+	"github.com/heraldproject/herald/tracing"
 )
 
 // Producer is what the API needs from Kafka: a durable, acknowledged write.
@@ -51,6 +53,8 @@ type Server struct {
 	Metrics *metrics.Metrics
 	// Lag reports consumer lag for /v1/stats; nil leaves it out.
 	Lag LagSource
+	// Tracer starts the herald.accept span of each alert (nil: no tracing).
+	Tracer trace.Tracer
 	// HealthOnly serves only /healthz and /readyz (a worker process without
 	// the api role).
 	HealthOnly bool
@@ -72,6 +76,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.ProduceTimeout == 0 {
 		s.ProduceTimeout = 10 * time.Second
+	}
+	if s.Tracer == nil {
+		s.Tracer = tracing.Tracer(nil)
 	}
 	if s.IdempotencyWindow == 0 {
 		s.IdempotencyWindow = 24 * time.Hour

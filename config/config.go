@@ -49,6 +49,7 @@ type Config struct {
 	Idempotency Idempotency `koanf:"idempotency"`
 	Redis       Redis       `koanf:"redis"`
 	Cache       Cache       `koanf:"cache"`
+	Tracing     Tracing     `koanf:"tracing"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -189,6 +190,14 @@ type Cache struct {
 	SentTTL time.Duration `koanf:"sentTTL"`
 }
 
+// Tracing configures OpenTelemetry tracing (off unless Endpoint is set).
+type Tracing struct {
+	// Endpoint is an OTLP/HTTP URL, e.g. http://127.0.0.1:4318.
+	Endpoint string `koanf:"endpoint"`
+	// SampleRatio is the share of new traces recorded (0-1).
+	SampleRatio float64 `koanf:"sampleRatio"`
+}
+
 // Idempotency configures Idempotency-Key handling on ingest.
 type Idempotency struct {
 	// Window is how long a key keeps returning the first alert's id.
@@ -255,6 +264,7 @@ func defaults() map[string]any {
 		"redis.prefix":             "herald:",
 		"cache.userTTL":            "1m",
 		"cache.sentTTL":            "168h",
+		"tracing.sampleRatio":      1.0,
 		"deliver.concurrency":      32,
 		"deliver.timeout":          "30s",
 		"webhook.timeout":          "10s",
@@ -387,6 +397,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("retry.delays must be positive durations, not %s", d)
 		}
+	}
+	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
+		bad("tracing.sampleRatio must be between 0 and 1")
 	}
 	if c.Breaker.Failures < 0 {
 		bad("breaker.failures must not be negative")

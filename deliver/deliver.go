@@ -22,6 +22,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
@@ -29,6 +32,7 @@ import (
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/store"
+	"github.com/heraldproject/herald/tracing"
 )
 
 // Producer is what the sender needs from Kafka.
@@ -78,7 +82,10 @@ type Sender struct {
 	// SentTTL is how long sent marks stay in the cache.
 	SentTTL time.Duration
 	// Metrics records outcomes; nil records nothing.
-	Metrics  *metrics.Metrics
+	Metrics *metrics.Metrics
+	// Tracer starts a herald.deliver span per record, child of the fan-out
+	// span carried in the record (nil: no tracing).
+	Tracer   trace.Tracer
 	Producer Producer
 	Retry    Retry
 	Limits   Limits
@@ -116,6 +123,9 @@ type outcome struct {
 // skipped.
 func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	s.once.Do(func() {
+		if s.Tracer == nil {
+			s.Tracer = tracing.Tracer(nil)
+		}
 		s.bp = newBackpressure(s.Limits, func(open bool) {
 			if open {
 				s.Metrics.BreakerOpened(string(s.Channel))
@@ -145,10 +155,19 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			defer func() { <-sem }()
 			seen := make(map[string]bool)
 			for _, r := range byKey[k] {
-				o, err := s.handle(ctx, r, seen)
+				sctx, span := s.Tracer.Start(bus.ExtractTrace(ctx, r), "herald.deliver",
+					trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+						attribute.String("herald.channel", string(s.Channel)),
+						attribute.String("herald.delivery_id", bus.Header(r, bus.HeaderDeliveryID))))
+				o, err := s.handle(sctx, r, seen)
 				if err == nil {
-					err = s.apply(ctx, o)
+					err = s.apply(sctx, o)
 				}
+				span.SetAttributes(attribute.String("herald.outcome", o.kind))
+				if err != nil {
+					span.SetStatus(codes.Error, err.Error())
+				}
+				span.End()
 				if err != nil {
 					mu.Lock()
 					errs = append(errs, err)

@@ -14,12 +14,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
+	"github.com/heraldproject/herald/tracing"
 )
 
 // deliveryNamespace makes delivery ids deterministic UUIDv5 values.
@@ -45,6 +48,9 @@ type Fanout struct {
 	Logger   *slog.Logger
 	// Metrics records fan-out sizes; nil records nothing.
 	Metrics *metrics.Metrics
+	// Tracer starts a herald.fanout span per alert, child of the accept
+	// span carried in the record (nil: no tracing).
+	Tracer trace.Tracer
 }
 
 // Handle processes one batch of alert records. Records that cannot be decoded
@@ -72,8 +78,14 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 	if err := f.Store.RecordFanouts(ctx, fos); err != nil {
 		return fmt.Errorf("fanout: %w", err)
 	}
+	tracer := f.Tracer
+	if tracer == nil {
+		tracer = tracing.Tracer(nil)
+	}
 	for _, fo := range fos {
 		r := origin[fo]
+		sctx, span := tracer.Start(bus.ExtractTrace(ctx, r), "herald.fanout", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("herald.alert_id", fo.Alert.ID), attribute.Int("herald.deliveries", len(fo.Deliveries))))
 		n := 0
 		for _, d := range fo.Deliveries {
 			if d.Status.Final() {
@@ -81,11 +93,14 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			}
 			rec, err := taskRecord(fo.Alert, d, r)
 			if err != nil {
+				span.End()
 				return err
 			}
+			bus.InjectTrace(sctx, rec)
 			out = append(out, rec)
 			n++
 		}
+		span.End()
 		f.Metrics.Fanout(len(fo.Deliveries))
 		f.Logger.Info("alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/api"
@@ -30,6 +31,7 @@ import (
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
+	"github.com/heraldproject/herald/tracing"
 )
 
 // Server is a running Herald. Create it with Start; stop it with Close.
@@ -52,16 +54,29 @@ type Server struct {
 	cache   cache.Cache
 	metrics *metrics.Metrics
 	lag     *bus.Lag
-	errs    chan error
+	tp      trace.TracerProvider
+	// tpShutdown flushes a provider Start created; nil for one given.
+	tpShutdown func(context.Context) error
+	errs       chan error
 }
+
+// Option changes how Start builds a Server.
+type Option func(*Server)
+
+// WithTracerProvider makes the server record spans into tp instead of the
+// one tracing.endpoint configures (tests use an in-memory exporter).
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(s *Server) { s.tp = tp } }
 
 // Start brings up the parts this process runs (cfg.Roles) and returns once
 // the HTTP server is listening and the consumers have been started. With no
 // kafka.brokers it starts the embedded broker; otherwise it checks the
 // cluster and creates missing topics. On error, whatever was started is
 // stopped.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version string) (_ *Server, err error) {
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version string, opts ...Option) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, errs: make(chan error, 16)}
+	for _, o := range opts {
+		o(s)
+	}
 	defer func() {
 		if err != nil {
 			_ = s.Close(context.Background())
@@ -69,6 +84,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}()
 	topics := bus.Topics(cfg.Retry.Delays)
 	s.metrics = metrics.New(version)
+	if s.tp == nil {
+		s.tp, s.tpShutdown, err = tracing.Setup(ctx, cfg.Tracing.Endpoint, cfg.Tracing.SampleRatio, version)
+		if err != nil {
+			return nil, err
+		}
+	}
+	tracer := tracing.Tracer(s.tp)
 	kopts := bus.ClientOptions{
 		Brokers: cfg.Kafka.Brokers, Logger: log, SessionTimeout: cfg.Kafka.SessionTimeout,
 		TLS: bus.TLS{Enabled: cfg.Kafka.TLS.Enabled, CAFile: cfg.Kafka.TLS.CAFile, CertFile: cfg.Kafka.TLS.CertFile,
@@ -135,7 +157,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 
 	if cfg.Has("fanout") {
 		fo := &fanout.Fanout{Store: s.store, Producer: s.prod, Router: &route.Router{Routes: routes, Enabled: enabled},
-			Logger: log.With("stage", "fanout"), Metrics: s.metrics}
+			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer}
 		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
 			return nil, err
 		}
@@ -145,7 +167,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			l := cfg.Limits.For(ch)
 			snd := &deliver.Sender{
 				Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.prod, Cache: s.cache,
-				SentTTL: cfg.Cache.SentTTL, Metrics: s.metrics,
+				SentTTL: cfg.Cache.SentTTL, Metrics: s.metrics, Tracer: tracer,
 				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
@@ -179,7 +201,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		}
 	}
 
-	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Logger: log.With("stage", "api"), Version: version,
+	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -347,6 +369,11 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.broker != nil {
 		s.broker.Close()
+	}
+	if s.tpShutdown != nil {
+		if err := s.tpShutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("tracing flush: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,68 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/heraldproject/herald/notify/webhook/webhooktest"
+	"github.com/heraldproject/herald/server"
+)
+
+// TestTrace follows one alert: the herald.accept span of the HTTP request is
+// the parent of the herald.fanout span (across the alerts topic), which is the
+// parent of one herald.deliver span per delivery (across the deliveries
+// topic) — all in one trace.
+func TestTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	s, err := server.Start(context.Background(), testConfig(t, t.TempDir()), testLogger(t), "test", server.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &instance{t: t, srv: s, base: "http://" + s.Addr()}
+	t.Cleanup(h.stop)
+	h.createUser(map[string]any{"name": "a", "webhookUrl": hook.URL()})
+	h.createUser(map[string]any{"name": "b", "webhookUrl": hook.URL()})
+	id := h.sendAlert(map[string]any{"target": []string{"@a", "@b"}, "severity": "error", "message": "traced"})
+	h.waitAlert(id, allFinal)
+
+	byName := map[string][]tracetest.SpanStub{}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		byName = map[string][]tracetest.SpanStub{}
+		for _, sp := range exp.GetSpans() {
+			byName[sp.Name] = append(byName[sp.Name], sp)
+		}
+		if len(byName["herald.deliver"]) >= 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(byName["herald.accept"]) != 1 || len(byName["herald.fanout"]) != 1 || len(byName["herald.deliver"]) != 2 {
+		t.Fatalf("spans: accept %d, fanout %d, deliver %d; want 1, 1, 2",
+			len(byName["herald.accept"]), len(byName["herald.fanout"]), len(byName["herald.deliver"]))
+	}
+	accept, fan := byName["herald.accept"][0], byName["herald.fanout"][0]
+	if fan.Parent.SpanID() != accept.SpanContext.SpanID() || fan.SpanContext.TraceID() != accept.SpanContext.TraceID() {
+		t.Errorf("fanout span's parent is %v, want the accept span %v", fan.Parent.SpanID(), accept.SpanContext.SpanID())
+	}
+	for _, d := range byName["herald.deliver"] {
+		if d.Parent.SpanID() != fan.SpanContext.SpanID() || d.SpanContext.TraceID() != accept.SpanContext.TraceID() {
+			t.Errorf("deliver span's parent is %v, want the fanout span %v", d.Parent.SpanID(), fan.SpanContext.SpanID())
+		}
+	}
+	var ok bool
+	for _, a := range accept.Attributes {
+		ok = ok || (string(a.Key) == "herald.alert_id" && a.Value.AsString() == id)
+	}
+	if !ok {
+		t.Errorf("accept span does not name the alert: %v", accept.Attributes)
+	}
+}

@@ -50,6 +50,7 @@ type Config struct {
 	Redis       Redis       `koanf:"redis"`
 	Cache       Cache       `koanf:"cache"`
 	Tracing     Tracing     `koanf:"tracing"`
+	SelfAlert   SelfAlert   `koanf:"selfAlert"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -190,6 +191,23 @@ type Cache struct {
 	SentTTL time.Duration `koanf:"sentTTL"`
 }
 
+// SelfAlert makes Herald alert about its own health through its own
+// channels (off unless Target is set).
+type SelfAlert struct {
+	// Target is who is told, e.g. "@@ops".
+	Target string `koanf:"target"`
+	// Interval is how often the checks run; Floor is the least time between
+	// two alerts of one check.
+	Interval time.Duration `koanf:"interval"`
+	Floor    time.Duration `koanf:"floor"`
+	// MaxLag is the records a consumer group may be behind.
+	MaxLag int64 `koanf:"maxLag"`
+	// MaxFailureRatio is the share of failed attempts per interval allowed,
+	// counted once at least MinAttempts were made.
+	MaxFailureRatio float64 `koanf:"maxFailureRatio"`
+	MinAttempts     int     `koanf:"minAttempts"`
+}
+
 // Tracing configures OpenTelemetry tracing (off unless Endpoint is set).
 type Tracing struct {
 	// Endpoint is an OTLP/HTTP URL, e.g. http://127.0.0.1:4318.
@@ -243,37 +261,42 @@ type SMS struct {
 
 func defaults() map[string]any {
 	return map[string]any{
-		"dataDir":                  "./herald-data",
-		"shutdownTimeout":          "15s",
-		"http.addr":                "127.0.0.1:8080",
-		"roles":                    []string{"api", "fanout", "deliver", "retry", "dlq"},
-		"store.driver":             "sqlite",
-		"kafka.replicationFactor":  -1,
-		"kafka.sessionTimeout":     "45s",
-		"kafka.addr":               "127.0.0.1:9092",
-		"kafka.partitions":         4,
-		"log.level":                "info",
-		"log.format":               "text",
-		"retry.maxAttempts":        5,
-		"retry.delays":             []string{"1s", "10s", "1m", "5m"},
-		"breaker.failures":         5,
-		"breaker.openTimeout":      "30s",
-		"limits.slack.perEndpoint": 1,
-		"limits.slack.burst":       3,
-		"idempotency.window":       "24h",
-		"redis.prefix":             "herald:",
-		"cache.userTTL":            "1m",
-		"cache.sentTTL":            "168h",
-		"tracing.sampleRatio":      1.0,
-		"deliver.concurrency":      32,
-		"deliver.timeout":          "30s",
-		"webhook.timeout":          "10s",
-		"slack.apiUrl":             "https://slack.com/api/",
-		"slack.timeout":            "10s",
-		"email.tls":                "opportunistic",
-		"email.timeout":            "15s",
-		"sms.url":                  "https://api.twilio.com",
-		"sms.timeout":              "10s",
+		"dataDir":                   "./herald-data",
+		"shutdownTimeout":           "15s",
+		"http.addr":                 "127.0.0.1:8080",
+		"roles":                     []string{"api", "fanout", "deliver", "retry", "dlq"},
+		"store.driver":              "sqlite",
+		"kafka.replicationFactor":   -1,
+		"kafka.sessionTimeout":      "45s",
+		"kafka.addr":                "127.0.0.1:9092",
+		"kafka.partitions":          4,
+		"log.level":                 "info",
+		"log.format":                "text",
+		"retry.maxAttempts":         5,
+		"retry.delays":              []string{"1s", "10s", "1m", "5m"},
+		"breaker.failures":          5,
+		"breaker.openTimeout":       "30s",
+		"limits.slack.perEndpoint":  1,
+		"limits.slack.burst":        3,
+		"idempotency.window":        "24h",
+		"redis.prefix":              "herald:",
+		"cache.userTTL":             "1m",
+		"cache.sentTTL":             "168h",
+		"tracing.sampleRatio":       1.0,
+		"selfAlert.interval":        "30s",
+		"selfAlert.floor":           "15m",
+		"selfAlert.maxLag":          1000,
+		"selfAlert.maxFailureRatio": 0.05,
+		"selfAlert.minAttempts":     20,
+		"deliver.concurrency":       32,
+		"deliver.timeout":           "30s",
+		"webhook.timeout":           "10s",
+		"slack.apiUrl":              "https://slack.com/api/",
+		"slack.timeout":             "10s",
+		"email.tls":                 "opportunistic",
+		"email.timeout":             "15s",
+		"sms.url":                   "https://api.twilio.com",
+		"sms.timeout":               "10s",
 	}
 }
 
@@ -400,6 +423,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
 		bad("tracing.sampleRatio must be between 0 and 1")
+	}
+	if c.SelfAlert.Target != "" {
+		if _, err := herald.ParseTarget(c.SelfAlert.Target); err != nil {
+			bad("selfAlert.target: %s", herald.ErrorMessage(err))
+		}
+		if c.SelfAlert.Interval <= 0 || c.SelfAlert.Floor <= 0 {
+			bad("selfAlert.interval and selfAlert.floor must be positive")
+		}
 	}
 	if c.Breaker.Failures < 0 {
 		bad("breaker.failures must not be negative")

@@ -208,3 +208,35 @@ func (m *Metrics) Gatherer() prometheus.Gatherer {
 		return fams, err
 	})
 }
+
+// DeliveryTotals returns this process's cumulative delivery outcomes.
+func (m *Metrics) DeliveryTotals() (sent, failed, dead float64) {
+	if m == nil {
+		return 0, 0, 0
+	}
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		return 0, 0, 0
+	}
+	for _, f := range fams {
+		if f.GetName() != "herald_deliveries_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() != "outcome" {
+					continue
+				}
+				switch l.GetValue() {
+				case OutcomeSent:
+					sent += s.GetCounter().GetValue()
+				case OutcomeFailed:
+					failed += s.GetCounter().GetValue()
+				case OutcomeDead:
+					dead += s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sent, failed, dead
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
 	"github.com/heraldproject/herald/tracing"
+	"github.com/heraldproject/herald/watchdog"
 )
 
 // Server is a running Herald. Create it with Start; stop it with Close.
@@ -203,6 +204,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 
 	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
+	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
+		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,
+			Target: sa.Target, Every: sa.Interval, Floor: sa.Floor, MaxLag: sa.MaxLag, MaxFailRatio: sa.MaxFailureRatio,
+			MinFailures: float64(sa.MinAttempts), Logger: log.With("stage", "watchdog"), Now: time.Now}
+		s.wg.Go(func() { wd.Run(stopCtx) })
+	}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)

@@ -181,6 +181,16 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 	if missing != 0 {
+		for i, w := range append(workers, apiProc) {
+			lines := strings.Split(w.stderr.String(), "\n")
+			n := 0
+			for _, line := range lines {
+				if (strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) && n < 15 {
+					t.Logf("process %d: %s", i, line)
+					n++
+				}
+			}
+		}
 		t.Fatalf("%d of %d deliveries lost", missing, len(want))
 	}
 	if rebalances == 0 {

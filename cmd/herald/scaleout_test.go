@@ -153,7 +153,7 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 	missing := len(want)
-	deadline = time.Now().Add(3 * time.Minute)
+	deadline = time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
 		missing = 0
 		for id := range want {

@@ -20,8 +20,8 @@ type Guard struct {
 	mu      sync.Mutex
 	downTil time.Time
 	down    bool
-	// OnError, if set, is called for every failed cache call.
-	OnError func()
+	// Observe, if set, is told the duration and error of every cache call.
+	Observe func(op string, d time.Duration, err error)
 }
 
 // NewGuard wraps c.
@@ -35,12 +35,12 @@ func (g *Guard) skip() bool {
 	return g.down && time.Now().Before(g.downTil)
 }
 
-func (g *Guard) result(err error) {
+func (g *Guard) result(op string, start time.Time, err error) {
+	if g.Observe != nil {
+		g.Observe(op, time.Since(start), err)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err != nil && g.OnError != nil {
-		g.OnError()
-	}
 	switch {
 	case err != nil:
 		if !g.down {
@@ -58,8 +58,9 @@ func (g *Guard) MarkSent(ctx context.Context, id string, ttl time.Duration) (boo
 	if g.skip() {
 		return false, nil
 	}
+	start := time.Now()
 	ok, err := g.c.MarkSent(ctx, id, ttl)
-	g.result(err)
+	g.result("mark_sent", start, err)
 	return ok, err
 }
 
@@ -68,8 +69,9 @@ func (g *Guard) Sent(ctx context.Context, id string) (bool, error) {
 	if g.skip() {
 		return false, nil
 	}
+	start := time.Now()
 	ok, err := g.c.Sent(ctx, id)
-	g.result(err)
+	g.result("sent", start, err)
 	return ok, err
 }
 
@@ -78,8 +80,9 @@ func (g *Guard) User(ctx context.Context, id string) (*herald.User, error) {
 	if g.skip() {
 		return nil, nil
 	}
+	start := time.Now()
 	u, err := g.c.User(ctx, id)
-	g.result(err)
+	g.result("get_user", start, err)
 	return u, err
 }
 
@@ -88,16 +91,18 @@ func (g *Guard) PutUser(ctx context.Context, u *herald.User) error {
 	if g.skip() {
 		return nil
 	}
+	start := time.Now()
 	err := g.c.PutUser(ctx, u)
-	g.result(err)
+	g.result("put_user", start, err)
 	return err
 }
 
 // InvalidateUsers implements Cache. It is always attempted: skipping an
 // invalidation could leave other processes with stale contacts.
 func (g *Guard) InvalidateUsers(ctx context.Context) error {
+	start := time.Now()
 	err := g.c.InvalidateUsers(ctx)
-	g.result(err)
+	g.result("invalidate", start, err)
 	return err
 }
 

@@ -44,7 +44,8 @@ type Metrics struct {
 	rateLimitWait   *prometheus.CounterVec
 	storeDuration   *prometheus.HistogramVec
 	storeErrors     *prometheus.CounterVec
-	cacheErrors     prometheus.Counter
+	cacheErrors     *prometheus.CounterVec
+	cacheDuration   *prometheus.HistogramVec
 }
 
 // New registers Herald's metrics, the Go runtime and process collectors and
@@ -85,11 +86,13 @@ func New(version string) *Metrics {
 		Help: "Store write transactions, by operation.", Buckets: latency}, []string{"op"})
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_store_errors_total",
 		Help: "Store write transactions that failed, by operation."}, []string{"op"})
-	m.cacheErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_cache_errors_total",
-		Help: "Cache (Redis) calls that failed; the store answered instead."})
+	m.cacheErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_cache_errors_total",
+		Help: "Cache (Redis) calls that failed, by operation; the store answered instead."}, []string{"op"})
+	m.cacheDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_cache_operation_duration_seconds",
+		Help: "Cache (Redis or in-process) calls, by operation.", Buckets: latency}, []string{"op"})
 	for _, c := range []prometheus.Collector{m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
 		m.deliveryLatency, m.retries, m.deadLetters, m.breakersOpen, m.rateLimitWait, m.storeDuration, m.storeErrors,
-		m.cacheErrors} {
+		m.cacheErrors, m.cacheDuration} {
 		f(c)
 	}
 	return m
@@ -187,10 +190,14 @@ func (m *Metrics) StoreOp(op string, d time.Duration, err error) {
 	}
 }
 
-// CacheError counts a failed cache call.
-func (m *Metrics) CacheError() {
-	if m != nil {
-		m.cacheErrors.Inc()
+// CacheOp observes a cache call.
+func (m *Metrics) CacheOp(op string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.cacheDuration.WithLabelValues(op).Observe(d.Seconds())
+	if err != nil {
+		m.cacheErrors.WithLabelValues(op).Inc()
 	}
 }
 

@@ -127,7 +127,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL)
 	}
 	guard := cache.NewGuard(c, log.With("component", "cache"), 5*time.Second)
-	guard.OnError = s.metrics.CacheError
+	guard.Observe = s.metrics.CacheOp
 	s.cache = guard
 	s.lag, err = bus.NewLag(kopts)
 	if err != nil {

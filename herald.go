@@ -302,13 +302,36 @@ type DeliveryTask struct {
 	Attempt int `json:"attempt"`
 }
 
+// Token scopes. admin allows everything; the others allow what they name.
+const (
+	ScopeIngest = "ingest" // post alerts (and events, logs)
+	ScopeRead   = "read"   // query alerts, deliveries, dead letters, stats
+	ScopeAdmin  = "admin"  // directory, dead-letter replay, tokens
+)
+
+// Token is an API token. Only a hash of its secret is stored; the secret is
+// shown once, when the token is created.
+type Token struct {
+	ID    string
+	Name  string
+	Scope string
+	// UserID binds the token to one user: it can read only what is theirs.
+	UserID     string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
 // Error codes. The HTTP layer maps each to one status code.
 const (
-	EINVALID     = "invalid"     // the caller sent something wrong (400/422)
-	ENOTFOUND    = "not_found"   // the thing asked for does not exist (404)
-	ECONFLICT    = "conflict"    // the request clashes with existing state (409)
-	EUNAVAILABLE = "unavailable" // a dependency is down or shutting down (503)
-	EINTERNAL    = "internal"    // a bug or an unexpected failure (500)
+	EINVALID      = "invalid"      // the caller sent something wrong (400/422)
+	ENOTFOUND     = "not_found"    // the thing asked for does not exist (404)
+	ECONFLICT     = "conflict"     // the request clashes with existing state (409)
+	EUNAVAILABLE  = "unavailable"  // a dependency is down or shutting down (503)
+	EUNAUTHORIZED = "unauthorized" // no valid credentials (401)
+	EFORBIDDEN    = "forbidden"    // valid credentials, not allowed (403)
+	ETOOMANY      = "too_many"     // rate limited (429)
+	EINTERNAL     = "internal"     // a bug or an unexpected failure (500)
 )
 
 // Error is Herald's error type: a code for machines and a message for people.

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/auth"
 	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/store"
@@ -55,6 +56,10 @@ type Server struct {
 	Lag LagSource
 	// Tracer starts the herald.accept span of each alert (nil: no tracing).
 	Tracer trace.Tracer
+	// Auth checks bearer tokens; nil turns authentication off.
+	Auth *auth.Authenticator
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool
 	// HealthOnly serves only /healthz and /readyz (a worker process without
 	// the api role).
 	HealthOnly bool
@@ -95,14 +100,15 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Gatherer(), promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
 	}
 	if s.HealthOnly {
-		return s.middleware(mux)
+		return s.middleware(s.authorize(mux, mux))
 	}
 	s.registerUsers(a)
 	s.registerGroups(a)
 	s.registerAlerts(a)
 	s.registerDeadLetters(a)
 	s.registerStats(a)
-	return s.middleware(mux)
+	s.registerTokens(a)
+	return s.middleware(s.authorize(mux, mux))
 }
 
 // problem turns an error into the problem+json response for it. It is the
@@ -122,6 +128,12 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		return huma.Error409Conflict(msg)
 	case herald.EUNAVAILABLE:
 		return huma.Error503ServiceUnavailable(msg)
+	case herald.EUNAUTHORIZED:
+		return huma.Error401Unauthorized(msg)
+	case herald.EFORBIDDEN:
+		return huma.Error403Forbidden(msg)
+	case herald.ETOOMANY:
+		return huma.Error429TooManyRequests(msg)
 	}
 	s.Logger.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "err", err)
 	return huma.Error500InternalServerError("internal error; see the server log for request " + RequestID(ctx))

@@ -51,6 +51,7 @@ type Config struct {
 	Cache       Cache       `koanf:"cache"`
 	Tracing     Tracing     `koanf:"tracing"`
 	SelfAlert   SelfAlert   `koanf:"selfAlert"`
+	Auth        Auth        `koanf:"auth"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -191,6 +192,22 @@ type Cache struct {
 	SentTTL time.Duration `koanf:"sentTTL"`
 }
 
+// Auth configures API authentication.
+type Auth struct {
+	// Disabled turns token checks off; allowed only when http.addr is a
+	// loopback address.
+	Disabled bool `koanf:"disabled"`
+	// AdminToken makes this secret an admin token (also HERALD_ADMIN_TOKEN),
+	// for automation and tests; otherwise the first start makes one and
+	// writes it to <dataDir>/admin.token.
+	AdminToken string `koanf:"adminToken"`
+	// MetricsPublic serves /metrics without a token.
+	MetricsPublic bool `koanf:"metricsPublic"`
+	// Rate and Burst limit each token's requests per second (0: unlimited).
+	Rate  float64 `koanf:"rate"`
+	Burst int     `koanf:"burst"`
+}
+
 // SelfAlert makes Herald alert about its own health through its own
 // channels (off unless Target is set).
 type SelfAlert struct {
@@ -284,6 +301,9 @@ func defaults() map[string]any {
 		"cache.sentTTL":             "168h",
 		"tracing.sampleRatio":       1.0,
 		"selfAlert.interval":        "30s",
+		"auth.metricsPublic":        true,
+		"auth.rate":                 1000,
+		"auth.burst":                2000,
 		"selfAlert.floor":           "15m",
 		"selfAlert.maxLag":          1000,
 		"selfAlert.maxFailureRatio": 0.05,
@@ -326,6 +346,9 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, v string) (string, any) {
 			key, ok := envKeys[name]
+			if alias, isAlias := envAliases[name]; isAlias {
+				key, ok = alias, true
+			}
 			if !ok {
 				if name != "HERALD_CONFIG" {
 					unknown = append(unknown, name)
@@ -432,6 +455,15 @@ func (c *Config) Validate() error {
 			bad("selfAlert.interval and selfAlert.floor must be positive")
 		}
 	}
+	if c.Auth.Disabled {
+		host, _, _ := net.SplitHostPort(c.HTTP.Addr)
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("auth.disabled is allowed only when http.addr is a loopback address, not %q", c.HTTP.Addr)
+		}
+	}
+	if c.Auth.Rate < 0 || c.Auth.Burst < 0 {
+		bad("auth.rate and auth.burst must not be negative")
+	}
 	if c.Breaker.Failures < 0 {
 		bad("breaker.failures must not be negative")
 	}
@@ -487,6 +519,9 @@ func (r Routes) Map() (map[herald.Severity][]herald.Channel, error) {
 	}
 	return out, nil
 }
+
+// envAliases are short names kept for variables users type often.
+var envAliases = map[string]string{"HERALD_ADMIN_TOKEN": "auth.adminToken"}
 
 // EnvKeys maps every HERALD_* variable name to its config key.
 func EnvKeys() map[string]string {

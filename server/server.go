@@ -21,6 +21,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/api"
+	"github.com/heraldproject/herald/auth"
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/config"
@@ -122,6 +123,20 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if err != nil {
 		return nil, err
 	}
+	var authn *auth.Authenticator
+	if cfg.Auth.Disabled {
+		log.Warn("AUTHENTICATION IS OFF: anyone who can reach " + cfg.HTTP.Addr + " can page everyone; allowed only on loopback")
+	} else {
+		admin, err := auth.Bootstrap(ctx, s.store, cfg.DataDir, cfg.Auth.AdminToken)
+		if err != nil {
+			return nil, err
+		}
+		if admin != "" {
+			log.Warn("created the first admin token; it is shown only this once and saved (mode 0600)",
+				"token", admin, "file", filepath.Join(cfg.DataDir, "admin.token"))
+		}
+		authn = auth.New(s.store, auth.Options{Rate: cfg.Auth.Rate, Burst: cfg.Auth.Burst, Logger: log})
+	}
 	var c cache.Cache = cache.NewMemory(100_000, cfg.Cache.UserTTL)
 	if cfg.Redis.Addr != "" {
 		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL)
@@ -202,7 +217,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		}
 	}
 
-	s.api = &api.Server{Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
+	if authn != nil {
+		s.wg.Go(func() { authn.Run(stopCtx, 30*time.Second) })
+	}
+	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
 	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,

@@ -16,8 +16,9 @@ import (
 
 // apiClient talks to a running Herald's HTTP API.
 type apiClient struct {
-	base string
-	hc   *http.Client
+	base  string
+	token string
+	hc    *http.Client
 }
 
 func (c *apiClient) do(method, path string, body, out any) error {
@@ -35,6 +36,9 @@ func (c *apiClient) do(method, path string, body, out any) error {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -88,7 +92,7 @@ type deadLetter struct {
 }
 
 func dlqCmd(environ []string) *cobra.Command {
-	c := &apiClient{hc: &http.Client{Timeout: 30 * time.Second}}
+	c := newAPIClient()
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "Browse and replay dead letters of a running Herald",
@@ -96,11 +100,7 @@ func dlqCmd(environ []string) *cobra.Command {
 attempt) and records it could not process. These commands talk to a running
 Herald's API (--server, env HERALD_SERVER).`,
 	}
-	def := lookup(environ, "HERALD_SERVER")
-	if def == "" {
-		def = "http://127.0.0.1:8080"
-	}
-	cmd.PersistentFlags().StringVar(&c.base, "server", def, "Herald API base URL (env HERALD_SERVER)")
+	clientFlags(cmd, c, environ)
 
 	var f struct {
 		channel, alert, since, until string
@@ -225,6 +225,20 @@ Herald's API (--server, env HERALD_SERVER).`,
 
 	cmd.AddCommand(list, show, replay)
 	return cmd
+}
+
+func newAPIClient() *apiClient { return &apiClient{hc: &http.Client{Timeout: 30 * time.Second}} }
+
+// clientFlags adds --server and --token to a command that talks to the API.
+func clientFlags(cmd *cobra.Command, c *apiClient, environ []string) {
+	def := lookup(environ, "HERALD_SERVER")
+	if def == "" {
+		def = "http://127.0.0.1:8080"
+	}
+	cmd.PersistentFlags().StringVar(&c.base, "server", def, "Herald API base URL (env HERALD_SERVER)")
+	tok := lookup(environ, "HERALD_TOKEN")
+	cmd.PersistentFlags().StringVar(&c.token, "token", tok,
+		"API token (env HERALD_TOKEN; the first admin token is in <data-dir>/admin.token)")
 }
 
 func set(q url.Values, k, v string) {

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/testauth"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
 
@@ -222,7 +223,7 @@ func TestBinary(t *testing.T) {
 	}
 
 	// The CLI lists, shows and replays it through the API.
-	env := []string{"HERALD_SERVER=" + c.base}
+	env := []string{"HERALD_SERVER=" + c.base, "HERALD_TOKEN=" + testauth.AdminToken}
 	var out, errOut bytes.Buffer
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), "decode alert") {

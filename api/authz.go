@@ -1,0 +1,88 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/auth"
+)
+
+// scopeFor says what a route needs: "" for public routes, else a scope.
+func (s *Server) scopeFor(pattern, path string) string {
+	switch {
+	case pattern == "" || pattern == "GET /healthz" || pattern == "GET /readyz":
+		return ""
+	case strings.HasPrefix(path, "/openapi") || strings.HasPrefix(path, "/docs") || strings.HasPrefix(path, "/schemas"):
+		return ""
+	case pattern == "GET /metrics":
+		if s.MetricsPublic {
+			return ""
+		}
+		return herald.ScopeRead
+	case pattern == "POST /v1/alerts":
+		return herald.ScopeIngest
+	case pattern == "GET /v1/alerts", pattern == "GET /v1/alerts/{id}", pattern == "GET /v1/dead-letters",
+		pattern == "GET /v1/dead-letters/{id}", pattern == "GET /v1/stats":
+		return herald.ScopeRead
+	}
+	return herald.ScopeAdmin
+}
+
+// authorize checks the bearer token against what the route needs.
+func (s *Server) authorize(mux *http.ServeMux, next http.Handler) http.Handler {
+	if s.Auth == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		need := s.scopeFor(pattern, r.URL.Path)
+		if need == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		t, err := s.Auth.Check(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			if herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+				s.Logger.ErrorContext(r.Context(), "token check failed", "request_id", RequestID(r.Context()), "err", err)
+				writeProblem(w, http.StatusServiceUnavailable, "could not check the token; retry")
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			writeProblem(w, http.StatusUnauthorized, herald.ErrorMessage(err))
+			return
+		}
+		if ok, wait := s.Auth.Allow(t); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeProblem(w, http.StatusTooManyRequests, "this token's request rate limit is exhausted; retry after the Retry-After seconds")
+			return
+		}
+		if t.UserID != "" {
+			// A user-bound token reads only what is its user's.
+			if r.Method != http.MethodGet || pattern != "GET /v1/users/{id}" ||
+				strings.TrimPrefix(r.URL.Path, "/v1/users/") != t.UserID {
+				writeProblem(w, http.StatusForbidden, "this token is bound to user "+t.UserID+" and can read only that user")
+				return
+			}
+			if !auth.Allows(t.Scope, herald.ScopeRead) {
+				writeProblem(w, http.StatusForbidden, "this token's scope is "+t.Scope+"; this needs read")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !auth.Allows(t.Scope, need) {
+			writeProblem(w, http.StatusForbidden, "this token's scope is "+t.Scope+"; this needs "+need)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"title": http.StatusText(status), "status": status, "detail": detail})
+}

@@ -1,0 +1,185 @@
+package server_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald/internal/testauth"
+)
+
+// TestAuthMatrix sends every route with no token, a bad token, a revoked
+// token, a token of each scope and a user-bound token, and checks who gets
+// in.
+func TestAuthMatrix(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_AUTH_METRICS_PUBLIC=false"))
+	alice := h.createUser(map[string]any{"name": "alice", "webhookUrl": "http://127.0.0.1:1/x"})
+	bob := h.createUser(map[string]any{"name": "bob"})
+	group := h.createGroup("g")
+	alert := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "m"})
+	h.waitAlert(alert, func(*alertOut) bool { return true })
+
+	mint := func(scope, user string) (secret, id string) {
+		var out struct{ ID, Token string }
+		body := map[string]any{"name": scope + "-token", "scope": scope}
+		if user != "" {
+			body["userId"] = user
+		}
+		h.must(http.StatusCreated, "POST", "/v1/tokens", body, &out)
+		if !strings.HasPrefix(out.Token, "hrl_") {
+			t.Fatalf("token secret %q", out.Token)
+		}
+		return out.Token, out.ID
+	}
+	ingest, _ := mint("ingest", "")
+	read, _ := mint("read", "")
+	admin, _ := mint("admin", "")
+	userBound, _ := mint("read", alice)
+	revoked, revokedID := mint("admin", "")
+	h.must(http.StatusNoContent, "DELETE", "/v1/tokens/"+revokedID, nil, nil)
+
+	type route struct {
+		method, path, body, need string
+	}
+	routes := []route{
+		{"GET", "/healthz", "", ""},
+		{"GET", "/readyz", "", ""},
+		{"GET", "/openapi.json", "", ""},
+		{"GET", "/metrics", "", "read"},
+		{"POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`, "ingest"},
+		{"GET", "/v1/alerts", "", "read"},
+		{"GET", "/v1/alerts/" + alert, "", "read"},
+		{"GET", "/v1/dead-letters", "", "read"},
+		{"GET", "/v1/dead-letters/nope", "", "read"},
+		{"GET", "/v1/stats", "", "read"},
+		{"POST", "/v1/dead-letters/nope/replay", "", "admin"},
+		{"POST", "/v1/dead-letters/replay", `{}`, "admin"},
+		{"POST", "/v1/users", `{"name":"x` + "\"}", "admin"},
+		{"GET", "/v1/users", "", "admin"},
+		{"GET", "/v1/users/" + bob, "", "admin"},
+		{"PATCH", "/v1/users/" + bob, `{"department":"ops"}`, "admin"},
+		{"DELETE", "/v1/users/nope", "", "admin"},
+		{"POST", "/v1/groups", `{"name":"h"}`, "admin"},
+		{"GET", "/v1/groups", "", "admin"},
+		{"GET", "/v1/groups/" + group, "", "admin"},
+		{"DELETE", "/v1/groups/nope", "", "admin"},
+		{"PUT", "/v1/groups/" + group + "/members/" + bob, "", "admin"},
+		{"DELETE", "/v1/groups/" + group + "/members/" + bob, "", "admin"},
+		{"POST", "/v1/tokens", `{"name":"n","scope":"read"}`, "admin"},
+		{"GET", "/v1/tokens", "", "admin"},
+		{"DELETE", "/v1/tokens/nope", "", "admin"},
+	}
+	callers := []struct{ name, header, scope string }{
+		{"none", "", ""},
+		{"bad", "Bearer hrl_not-a-real-token", ""},
+		{"malformed", "Basic YWxpY2U6cHc=", ""},
+		{"revoked", "Bearer " + revoked, ""},
+		{"ingest", "Bearer " + ingest, "ingest"},
+		{"read", "Bearer " + read, "read"},
+		{"admin", "Bearer " + admin, "admin"},
+		{"user-bound", "Bearer " + userBound, "user"},
+	}
+	client := &http.Client{Timeout: 10 * time.Second} // sends only the header given
+	for _, rt := range routes {
+		for _, c := range callers {
+			var body io.Reader
+			if rt.body != "" {
+				body = bytes.NewReader([]byte(rt.body))
+			}
+			req, _ := http.NewRequest(rt.method, h.base+rt.path, body)
+			if rt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if c.header != "" {
+				req.Header.Set("Authorization", c.header)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var want string
+			switch {
+			case rt.need == "":
+				want = "in"
+			case c.scope == "":
+				want = "401"
+			case c.scope == "user":
+				want = "403"
+			case c.scope == "admin" || c.scope == rt.need:
+				want = "in"
+			default:
+				want = "403"
+			}
+			got := "in"
+			if resp.StatusCode == 401 || resp.StatusCode == 403 {
+				got = strconv.Itoa(resp.StatusCode)
+			}
+			if got != want {
+				t.Errorf("%s %s as %s: %d %s; want %s", rt.method, rt.path, c.name, resp.StatusCode, raw, want)
+			}
+			if resp.StatusCode == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s as %s: 401 without WWW-Authenticate", rt.method, rt.path, c.name)
+			}
+			if (resp.StatusCode == 401 || resp.StatusCode == 403) && resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s %s as %s: not problem+json", rt.method, rt.path, c.name)
+			}
+		}
+	}
+	// The user-bound token reads its own user, and nothing else.
+	req, _ := http.NewRequest("GET", h.base+"/v1/users/"+alice, nil)
+	req.Header.Set("Authorization", "Bearer "+userBound)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("user-bound token reading its own user: %d", resp.StatusCode)
+	}
+	// Tokens are listed without secrets, with last-used times recorded.
+	var list struct {
+		Tokens []map[string]any `json:"tokens"`
+	}
+	raw := h.must(http.StatusOK, "GET", "/v1/tokens", nil, &list)
+	for _, s := range []string{ingest, read, admin, userBound, testauth.AdminToken} {
+		if strings.Contains(string(raw), s) {
+			t.Fatal("GET /v1/tokens shows a secret")
+		}
+	}
+	if len(list.Tokens) != 7 { // bootstrap + 5 minted + 1 made in the matrix
+		t.Errorf("tokens listed = %d", len(list.Tokens))
+	}
+}
+
+// TestTokenRateLimit: a token past its budget gets 429 with Retry-After.
+func TestTokenRateLimit(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_AUTH_RATE=1", "HERALD_AUTH_BURST=3"))
+	codes := map[int]int{}
+	var retryAfter string
+	for range 6 {
+		resp, err := http.Get(h.base + "/v1/users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[resp.StatusCode]++
+		if resp.StatusCode == http.StatusTooManyRequests {
+			retryAfter = resp.Header.Get("Retry-After")
+		}
+		resp.Body.Close()
+	}
+	if codes[200] != 3 || codes[429] != 3 || retryAfter == "" {
+		t.Fatalf("statuses %v, Retry-After %q; want 3 × 200 then 429 with Retry-After", codes, retryAfter)
+	}
+	// Health checks are not rate limited or authenticated.
+	resp, err := http.Get(h.base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}

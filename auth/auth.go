@@ -213,4 +213,3 @@ func Bootstrap(ctx context.Context, st *store.Store, dataDir, secret string) (cr
 	}
 	return secret, nil
 }
-

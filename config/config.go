@@ -242,6 +242,9 @@ type Idempotency struct {
 // Webhook configures the webhook channel.
 type Webhook struct {
 	Timeout time.Duration `koanf:"timeout"`
+	// SigningSecret, when set, signs every webhook request with
+	// HMAC-SHA256 (header Herald-Signature; see docs/SECURITY.md).
+	SigningSecret string `koanf:"signingSecret"`
 }
 
 // Slack configures the Slack channel.

@@ -15,7 +15,7 @@ import (
 // needs sms.accountSid.
 func channelNotifiers(cfg *config.Config) (map[herald.Channel]notify.Notifier, []herald.Channel, error) {
 	ns := map[herald.Channel]notify.Notifier{
-		herald.ChannelWebhook: webhook.New(webhook.Config{Timeout: cfg.Webhook.Timeout}, nil),
+		herald.ChannelWebhook: webhook.New(webhook.Config{Timeout: cfg.Webhook.Timeout, SigningSecret: cfg.Webhook.SigningSecret}, nil),
 		herald.ChannelSlack:   slack.New(slack.Config{APIURL: cfg.Slack.APIURL, Token: cfg.Slack.Token, Timeout: cfg.Slack.Timeout}, nil),
 	}
 	enabled := []herald.Channel{herald.ChannelWebhook, herald.ChannelSlack}

@@ -32,6 +32,8 @@ type Config struct {
 	Timeout time.Duration
 	// UserAgent is sent in the User-Agent header. Empty means "herald".
 	UserAgent string
+	// SigningSecret, when set, signs every request (SignatureHeader).
+	SigningSecret string
 }
 
 func (c Config) withDefaults() Config {
@@ -145,6 +147,9 @@ func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", m.DeliveryID)
 	req.Header.Set("User-Agent", n.cfg.UserAgent)
+	if n.cfg.SigningSecret != "" {
+		req.Header.Set(SignatureHeader, Sign(n.cfg.SigningSecret, time.Now(), body))
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return notify.ClassifyTransportError(err)

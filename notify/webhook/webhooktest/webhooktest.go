@@ -27,6 +27,8 @@ type Request struct {
 	IdempotencyKey string
 	Header         http.Header
 	Path           string
+	// Body is the raw request body (for signature checks).
+	Body []byte
 	// Status is what the receiver answered.
 	Status   int
 	Received time.Time
@@ -181,6 +183,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		Received:       time.Now(),
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	rec.Body = body
 	if err == nil {
 		err = json.Unmarshal(body, &rec.Payload)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/notify"
 )
 
 // SlackInput is how a user is reached on Slack: an incoming-webhook URL, or a
@@ -57,7 +58,7 @@ type UserOutput struct {
 	Name       string       `json:"name"`
 	Email      string       `json:"email,omitempty"`
 	Phone      string       `json:"phone,omitempty"`
-	WebhookURL string       `json:"webhookUrl,omitempty"`
+	WebhookURL string       `json:"webhookUrl,omitempty" doc:"scheme and host only; the path may hold a secret"`
 	Slack      *SlackOutput `json:"slack,omitempty"`
 	Department string       `json:"department,omitempty"`
 	CreatedAt  time.Time    `json:"createdAt"`
@@ -65,10 +66,10 @@ type UserOutput struct {
 }
 
 func userOutput(u *herald.User) UserOutput {
-	o := UserOutput{ID: u.ID, Name: u.Name, Email: u.Email, Phone: u.Phone, WebhookURL: u.WebhookURL,
+	o := UserOutput{ID: u.ID, Name: u.Name, Email: u.Email, Phone: u.Phone, WebhookURL: redactURL(u.WebhookURL),
 		Department: u.Department, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if !u.Slack.Empty() {
-		o.Slack = &SlackOutput{WebhookURL: u.Slack.WebhookURL, Channel: u.Slack.Channel, HasToken: u.Slack.Token != ""}
+		o.Slack = &SlackOutput{WebhookURL: redactURL(u.Slack.WebhookURL), Channel: u.Slack.Channel, HasToken: u.Slack.Token != ""}
 	}
 	return o
 }
@@ -137,6 +138,15 @@ func checkURL(s string) error {
 		return herald.Errorf(herald.EINVALID, "URL has no host")
 	}
 	return nil
+}
+
+// redactURL shows where a webhook goes but not its path and query, which
+// often hold a secret (Slack's do).
+func redactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	return notify.RedactURL(u)
 }
 
 func slackContact(in *SlackInput) herald.SlackContact {

@@ -9,6 +9,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -52,6 +53,7 @@ type Config struct {
 	Tracing     Tracing     `koanf:"tracing"`
 	SelfAlert   SelfAlert   `koanf:"selfAlert"`
 	Auth        Auth        `koanf:"auth"`
+	Secrets     Secrets     `koanf:"secrets"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -190,6 +192,25 @@ type Cache struct {
 	UserTTL time.Duration `koanf:"userTTL"`
 	// SentTTL is how long a delivery's sent mark is kept.
 	SentTTL time.Duration `koanf:"sentTTL"`
+}
+
+// Secrets configures encryption of secrets at rest.
+type Secrets struct {
+	// Key is 32 random bytes, base64-encoded (openssl rand -base64 32);
+	// when set, users' Slack tokens are stored encrypted (AES-256-GCM).
+	Key string `koanf:"key"`
+}
+
+// KeyBytes decodes Key (nil when unset).
+func (s Secrets) KeyBytes() ([]byte, error) {
+	if s.Key == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s.Key)
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("config: secrets.key must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+	}
+	return b, nil
 }
 
 // Auth configures API authentication.
@@ -463,6 +484,9 @@ func (c *Config) Validate() error {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			bad("auth.disabled is allowed only when http.addr is a loopback address, not %q", c.HTTP.Addr)
 		}
+	}
+	if _, err := c.Secrets.KeyBytes(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Auth.Rate < 0 || c.Auth.Burst < 0 {
 		bad("auth.rate and auth.burst must not be negative")

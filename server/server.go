@@ -118,8 +118,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if cfg.Store.Driver == "sqlite" && storeDSN == "" {
 		storeDSN = filepath.Join(cfg.DataDir, "herald.db")
 	}
+	key, _ := cfg.Secrets.KeyBytes() // validated with the config
+	if key == nil {
+		log.Warn("secrets.key is not set: users' Slack tokens are stored unencrypted")
+	}
 	s.store, err = store.Open(ctx, store.Options{Driver: cfg.Store.Driver, DSN: storeDSN, Logger: log,
-		Observe: s.metrics.StoreOp})
+		Observe: s.metrics.StoreOp, SecretsKey: key})
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ const userColumns = `id, name, email, phone, webhook_url, slack_webhook_url, sla
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanUser(row scanner) (*herald.User, error) {
+func (s *Store) scanUser(row scanner) (*herald.User, error) {
 	var u herald.User
 	var created, updated int64
 	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.WebhookURL, &u.Slack.WebhookURL,
@@ -24,6 +24,9 @@ func scanUser(row scanner) (*herald.User, error) {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if u.Slack.Token, err = s.seal.open(u.Slack.Token); err != nil {
+		return nil, fmt.Errorf("user %s: %w", u.ID, err)
+	}
 	return &u, nil
 }
 
@@ -33,7 +36,7 @@ func (s *Store) CreateUser(ctx context.Context, u *herald.User) error {
 	now := s.now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
 	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		u.ID, u.Name, u.Email, u.Phone, u.WebhookURL, u.Slack.WebhookURL, u.Slack.Channel, u.Slack.Token,
+		u.ID, u.Name, u.Email, u.Phone, u.WebhookURL, u.Slack.WebhookURL, u.Slack.Channel, s.seal.seal(u.Slack.Token),
 		u.Department, nanos(now), nanos(now))
 	if isUniqueViolation(err) {
 		return herald.Errorf(herald.ECONFLICT, "a user named %q already exists", u.Name)
@@ -46,7 +49,7 @@ func (s *Store) CreateUser(ctx context.Context, u *herald.User) error {
 
 // User returns the user with the given id.
 func (s *Store) User(ctx context.Context, id string) (*herald.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := s.scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user", id)
 	}
@@ -65,7 +68,7 @@ func (s *Store) UsersByID(ctx context.Context, ids []string) (map[string]*herald
 			return nil, fmt.Errorf("store: users by id: %w", err)
 		}
 		for rows.Next() {
-			u, err := scanUser(rows)
+			u, err := s.scanUser(rows)
 			if err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("store: users by id: %w", err)
@@ -89,7 +92,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*hera
 	defer rows.Close()
 	var out []*herald.User
 	for rows.Next() {
-		u, err := scanUser(rows)
+		u, err := s.scanUser(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: list users: %w", err)
 		}
@@ -103,7 +106,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*hera
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*herald.User) error) (*herald.User, error) {
 	var out *herald.User
 	err := s.tx(ctx, "update_user", func(tx txn) error {
-		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		u, err := s.scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("user", id)
 		}
@@ -116,7 +119,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*herald.User)
 		u.UpdatedAt = s.now().UTC()
 		_, err = tx.ExecContext(ctx, `UPDATE users SET name=?, email=?, phone=?, webhook_url=?, slack_webhook_url=?,
 			slack_channel=?, slack_token=?, department=?, updated_at=? WHERE id=?`,
-			u.Name, u.Email, u.Phone, u.WebhookURL, u.Slack.WebhookURL, u.Slack.Channel, u.Slack.Token,
+			u.Name, u.Email, u.Phone, u.WebhookURL, u.Slack.WebhookURL, u.Slack.Channel, s.seal.seal(u.Slack.Token),
 			u.Department, nanos(u.UpdatedAt), u.ID)
 		if isUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "a user named %q already exists", u.Name)
@@ -264,7 +267,7 @@ func (s *Store) Members(ctx context.Context, groupID string) ([]*herald.User, er
 	defer rows.Close()
 	var out []*herald.User
 	for rows.Next() {
-		u, err := scanUser(rows)
+		u, err := s.scanUser(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: members: %w", err)
 		}

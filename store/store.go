@@ -50,6 +50,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SecretsKey (32 bytes), when set, encrypts secrets at rest (users'
+	// Slack tokens) with AES-256-GCM.
+	SecretsKey []byte
 	// Observe, if set, is told about every write transaction (for metrics).
 	Observe func(op string, d time.Duration, err error)
 }
@@ -61,6 +64,7 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 	observe func(op string, d time.Duration, err error)
+	seal    *sealer
 
 	groupOnce sync.Once
 	group     chan updateReq
@@ -82,7 +86,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe}
+	seal, err := newSealer(o.SecretsKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe, seal: seal}
 	switch o.Driver {
 	case "sqlite":
 		if err := s.openSQLite(ctx, o); err != nil {

@@ -1,10 +1,13 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -326,4 +329,41 @@ func TestOutcomesAndDeadLetters(t *testing.T) {
 			t.Errorf("after replay and send: %+v", d)
 		}
 	})
+}
+
+func TestSecretsAtRest(t *testing.T) {
+	ctx := context.Background()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s, err := store.Open(ctx, store.Options{DSN: path, SecretsKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &herald.User{ID: "u1", Name: "alice", Slack: herald.SlackContact{Channel: "C1", Token: "xoxb-canary-at-rest"}}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.User(ctx, "u1")
+	if err != nil || got.Slack.Token != "xoxb-canary-at-rest" {
+		t.Fatalf("read back = %+v, %v", got, err)
+	}
+	s.Close()
+	for _, f := range []string{path, path + "-wal"} {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, []byte("xoxb-canary-at-rest")) {
+			t.Fatalf("%s holds the Slack token in plain text", f)
+		}
+	}
+	// Without the key the secret cannot be read, and says why.
+	s, err = store.Open(ctx, store.Options{DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.User(ctx, "u1"); err == nil || !strings.Contains(err.Error(), "secrets key") {
+		t.Fatalf("read without key: %v", err)
+	}
+	if _, err := store.Open(ctx, store.Options{DSN: path, SecretsKey: []byte("short")}); err == nil {
+		t.Fatal("a short key was accepted")
+	}
 }

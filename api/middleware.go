@@ -1,13 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -68,6 +71,24 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = uuid.Must(uuid.NewV7()).String()
 		}
 		w.Header().Set("X-Request-Id", id)
+		// Bodies: at most MaxBodyBytes, and valid UTF-8 (a JSON decoder would
+		// silently turn bad bytes into U+FFFD).
+		if r.Body != nil && r.ContentLength != 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+			b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+			switch {
+			case err != nil:
+				writeProblem(w, http.StatusBadRequest, "could not read the request body")
+				return
+			case len(b) > MaxBodyBytes:
+				writeProblem(w, http.StatusRequestEntityTooLarge, "request body is too large: the limit is 1 MiB")
+				return
+			case !utf8.Valid(b):
+				writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.ContentLength = int64(len(b))
+		}
 		// Herald reads JSON only. curl -d sends a form content type by
 		// default; read such bodies (and unlabelled ones) as the JSON they are.
 		if ct := r.Header.Get("Content-Type"); r.ContentLength != 0 &&

@@ -63,6 +63,13 @@ type Config struct {
 // HTTP configures the API server.
 type HTTP struct {
 	Addr string `koanf:"addr"`
+	// ReadHeaderTimeout and ReadTimeout bound how long a client may take to
+	// send its headers and its whole request (slow clients are cut off).
+	ReadHeaderTimeout time.Duration `koanf:"readHeaderTimeout"`
+	ReadTimeout       time.Duration `koanf:"readTimeout"`
+	// TLSCert and TLSKey (PEM files) make the API serve HTTPS.
+	TLSCert string `koanf:"tlsCert"`
+	TLSKey  string `koanf:"tlsKey"`
 }
 
 // Store says which database holds Herald's state.
@@ -305,6 +312,8 @@ func defaults() map[string]any {
 		"dataDir":                   "./herald-data",
 		"shutdownTimeout":           "15s",
 		"http.addr":                 "127.0.0.1:8080",
+		"http.readHeaderTimeout":    "10s",
+		"http.readTimeout":          "30s",
 		"roles":                     []string{"api", "fanout", "deliver", "retry", "dlq"},
 		"store.driver":              "sqlite",
 		"kafka.replicationFactor":   -1,
@@ -478,6 +487,12 @@ func (c *Config) Validate() error {
 		if c.SelfAlert.Interval <= 0 || c.SelfAlert.Floor <= 0 {
 			bad("selfAlert.interval and selfAlert.floor must be positive")
 		}
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tlsCert and http.tlsKey must be set together")
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 {
+		bad("http.readHeaderTimeout and http.readTimeout must be positive")
 	}
 	if c.Auth.Disabled {
 		host, _, _ := net.SplitHostPort(c.HTTP.Addr)

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -238,12 +239,22 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("http tls: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		s.httpLn = tls.NewListener(s.httpLn, s.http.TLSConfig)
+		scheme = "https"
 	}
 	go func() {
 		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -255,14 +266,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		kafkaMode = "external"
 	}
 	log.Info("herald started",
-		"http", "http://"+s.httpLn.Addr().String(),
+		"http", scheme+"://"+s.httpLn.Addr().String(),
 		"roles", cfg.Roles,
 		"kafka", s.brokers, "kafka_mode", kafkaMode,
 		"data_dir", cfg.DataDir,
 		"store", cfg.Store.Driver, "store_path", redactedDSN(cfg.Store.Driver, storeDSN),
 		"channels", enabled,
 		"cache", cacheKind(cfg),
-		"openapi", "http://"+s.httpLn.Addr().String()+"/openapi.json")
+		"openapi", scheme+"://"+s.httpLn.Addr().String()+"/openapi.json")
 	return s, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -54,6 +55,7 @@ type Config struct {
 	SelfAlert   SelfAlert   `koanf:"selfAlert"`
 	Auth        Auth        `koanf:"auth"`
 	Secrets     Secrets     `koanf:"secrets"`
+	Outbound    Outbound    `koanf:"outbound"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -201,6 +203,42 @@ type Cache struct {
 	SentTTL time.Duration `koanf:"sentTTL"`
 }
 
+// Outbound is the policy for connections to user-supplied URLs (webhooks,
+// Slack webhooks).
+type Outbound struct {
+	// PrivateAddresses is allow, deny, or auto (deny when kafka.brokers is
+	// set, i.e. scaled out; allow in single-node mode).
+	PrivateAddresses string `koanf:"privateAddresses"`
+	// Allow lists CIDR prefixes or addresses allowed even when private
+	// addresses are denied.
+	Allow []string `koanf:"allow"`
+}
+
+// Policy returns the outbound policy.
+func (c *Config) Policy() (deny bool, allow []netip.Prefix, err error) {
+	switch c.Outbound.PrivateAddresses {
+	case "deny":
+		deny = true
+	case "auto":
+		deny = len(c.Kafka.Brokers) > 0
+	case "allow":
+	default:
+		return false, nil, fmt.Errorf("config: outbound.privateAddresses must be allow, deny or auto, not %q", c.Outbound.PrivateAddresses)
+	}
+	for _, a := range c.Outbound.Allow {
+		p, perr := netip.ParsePrefix(a)
+		if perr != nil {
+			ip, ierr := netip.ParseAddr(a)
+			if ierr != nil {
+				return false, nil, fmt.Errorf("config: outbound.allow: %q is not an address or CIDR prefix", a)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		allow = append(allow, p)
+	}
+	return deny, allow, nil
+}
+
 // Secrets configures encryption of secrets at rest.
 type Secrets struct {
 	// Key is 32 random bytes, base64-encoded (openssl rand -base64 32);
@@ -314,6 +352,7 @@ func defaults() map[string]any {
 		"http.addr":                 "127.0.0.1:8080",
 		"http.readHeaderTimeout":    "10s",
 		"http.readTimeout":          "30s",
+		"outbound.privateAddresses": "auto",
 		"roles":                     []string{"api", "fanout", "deliver", "retry", "dlq"},
 		"store.driver":              "sqlite",
 		"kafka.replicationFactor":   -1,
@@ -499,6 +538,9 @@ func (c *Config) Validate() error {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			bad("auth.disabled is allowed only when http.addr is a loopback address, not %q", c.HTTP.Addr)
 		}
+	}
+	if _, _, err := c.Policy(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := c.Secrets.KeyBytes(); err != nil {
 		errs = append(errs, err)

@@ -56,6 +56,12 @@ func describeTransport(err error) (retry bool, msg string) {
 		}
 	}
 	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			return false, oe.Err.Error()
+		}
+		return false, ErrForbiddenAddress.Error()
 	case errors.Is(err, context.Canceled):
 		return true, "canceled"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldproject/herald/internal/testauth"
+	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
 
 // TestAuthMatrix sends every route with no token, a bad token, a revoked
@@ -182,4 +183,29 @@ func TestTokenRateLimit(t *testing.T) {
 		t.Fatalf("healthz: %v %v", err, resp)
 	}
 	resp.Body.Close()
+}
+
+// TestOutboundPolicy: with private addresses denied (the default when scaled
+// out), a webhook pointing into Herald's own network is refused and
+// dead-lettered with the reason; an allow-listed address still works.
+func TestOutboundPolicy(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_OUTBOUND_PRIVATE_ADDRESSES=deny"))
+	h.createUser(map[string]any{"name": "inside", "webhookUrl": hook.URL()})
+	id := h.sendAlert(map[string]any{"target": []string{"@inside"}, "severity": "info", "message": "m"})
+	a := h.waitAlert(id, allFinal)
+	if d := a.Deliveries[0]; d.Status != "dead" || !strings.Contains(d.LastError, "outbound") || d.Attempts != 1 {
+		t.Fatalf("delivery to loopback = %+v, want dead at once with the policy as reason", d)
+	}
+	if len(hook.Received()) != 0 {
+		t.Fatal("the refused webhook was called")
+	}
+	h.stop()
+	h = start(t, testConfig(t, t.TempDir(), "HERALD_OUTBOUND_PRIVATE_ADDRESSES=deny", "HERALD_OUTBOUND_ALLOW=127.0.0.0/8"))
+	h.createUser(map[string]any{"name": "inside", "webhookUrl": hook.URL()})
+	id = h.sendAlert(map[string]any{"target": []string{"@inside"}, "severity": "info", "message": "m"})
+	if d := h.waitAlert(id, allFinal).Deliveries[0]; d.Status != "sent" {
+		t.Fatalf("allow-listed delivery = %+v", d)
+	}
 }

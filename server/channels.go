@@ -14,9 +14,16 @@ import (
 // and Slack need no server-side settings; email needs email.host and SMS
 // needs sms.accountSid.
 func channelNotifiers(cfg *config.Config) (map[herald.Channel]notify.Notifier, []herald.Channel, error) {
+	deny, allow, err := cfg.Policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := notify.Outbound{DenyPrivate: deny, Allow: allow}
 	ns := map[herald.Channel]notify.Notifier{
-		herald.ChannelWebhook: webhook.New(webhook.Config{Timeout: cfg.Webhook.Timeout, SigningSecret: cfg.Webhook.SigningSecret}, nil),
-		herald.ChannelSlack:   slack.New(slack.Config{APIURL: cfg.Slack.APIURL, Token: cfg.Slack.Token, Timeout: cfg.Slack.Timeout}, nil),
+		herald.ChannelWebhook: webhook.New(webhook.Config{Timeout: cfg.Webhook.Timeout, SigningSecret: cfg.Webhook.SigningSecret},
+			out.Client(cfg.Webhook.Timeout)),
+		herald.ChannelSlack: slack.New(slack.Config{APIURL: cfg.Slack.APIURL, Token: cfg.Slack.Token, Timeout: cfg.Slack.Timeout},
+			out.Client(cfg.Slack.Timeout)),
 	}
 	enabled := []herald.Channel{herald.ChannelWebhook, herald.ChannelSlack}
 	if cfg.Email.Host != "" {

@@ -79,6 +79,7 @@ func TestScaleOut(t *testing.T) {
 	}
 	env := []string{"HERALD_KAFKA_BROKERS=" + brokerAddr, "HERALD_STORE_DRIVER=postgres", "HERALD_STORE_DSN=" + dsn,
 		"HERALD_KAFKA_SESSION_TIMEOUT=6s", "HERALD_RETRY_DELAYS=100ms,500ms", "HERALD_LOG_LEVEL=info",
+		"HERALD_OUTBOUND_ALLOW=127.0.0.1", // scaled out refuses private addresses by default
 		"HERALD_REDIS_ADDR=" + redisAddr(t), fmt.Sprintf("HERALD_REDIS_PREFIX=fleet-%d:", time.Now().UnixNano())}
 	worker := func() *child {
 		return startChild(t, bin, t.TempDir(), append(env, "HERALD_ROLES=fanout,deliver,retry,dlq")...)

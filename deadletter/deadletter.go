@@ -22,9 +22,11 @@ import (
 
 var recordNamespace = uuid.MustParse("5c8e1d7a-2b94-4f06-8d13-9e7a4c0b2f51")
 
-// Recorder stores the DLQ topic's records as dead letters. Handle is its
-// bus.Handler. Storing is idempotent: a dead letter's id comes from its
-// herald-dead-letter-id header, else from where the record came from.
+// Recorder stores the DLQ topic's records as dead letters: undecodable or
+// unprocessable records, and anything else produced there (dead deliveries,
+// marked by a herald-dead-letter-id header, are stored by their sender).
+// Handle is its bus.Handler. Storing is idempotent: a record's dead letter id
+// comes from where the record came from.
 type Recorder struct {
 	Store  *store.Store
 	Logger *slog.Logger
@@ -37,6 +39,12 @@ type Recorder struct {
 func (rc *Recorder) Handle(ctx context.Context, recs []*kgo.Record) error {
 	dls := make([]*herald.DeadLetter, 0, len(recs))
 	for _, r := range recs {
+		if bus.Header(r, bus.HeaderDeadLetterID) != "" {
+			// A dead delivery: the sender records it, with its history, in
+			// the same transaction as the delivery's status. A thinner copy
+			// from here could be seen before that commits.
+			continue
+		}
 		dls = append(dls, FromRecord(r))
 	}
 	if err := rc.Store.RecordDeadLetters(ctx, dls); err != nil {

@@ -220,7 +220,11 @@ func (s *Store) DeliveryCounts(ctx context.Context, alertIDs []string) (map[stri
 
 // Delivery returns one delivery.
 func (s *Store) Delivery(ctx context.Context, id string) (*herald.Delivery, error) {
-	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
+	st, err := s.stmt(ctx, s.r, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("store: delivery: %w", err)
+	}
+	d, err := scanDelivery(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("delivery", id)
 	}
@@ -251,19 +255,22 @@ type DeliveryUpdate struct {
 // delivery already sent is never moved back to another status.
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
 	now := nanos(s.now())
+	// Prepared outside the transaction: SQLite's writer pool has one
+	// connection, which the transaction holds.
+	upd, err := s.stmt(ctx, s.w, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?,
+		sent_at = COALESCE(?, sent_at), next_attempt_at = ?, updated_at = ?, dead_letter_id = ?,
+		budget_base = COALESCE(?, budget_base) WHERE id = ? AND status <> 'sent'`)
+	if err != nil {
+		return fmt.Errorf("store: update deliveries: %w", err)
+	}
+	ins, err := s.stmt(ctx, s.w, `INSERT INTO delivery_attempts (delivery_id, attempt, at, error)
+		VALUES (?,?,?,?) ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, error = excluded.error`)
+	if err != nil {
+		return fmt.Errorf("store: update deliveries: %w", err)
+	}
 	return s.tx(ctx, "update_deliveries", func(tx txn) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?,
-			sent_at = COALESCE(?, sent_at), next_attempt_at = ?, updated_at = ?, dead_letter_id = ?,
-			budget_base = COALESCE(?, budget_base) WHERE id = ? AND status <> 'sent'`)
-		if err != nil {
-			return fmt.Errorf("store: update deliveries: %w", err)
-		}
+		st, att := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins)
 		defer st.Close()
-		att, err := tx.PrepareContext(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, at, error)
-			VALUES (?,?,?,?) ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, error = excluded.error`)
-		if err != nil {
-			return fmt.Errorf("store: update deliveries: %w", err)
-		}
 		defer att.Close()
 		var dls []*herald.DeadLetter
 		for _, u := range us {

@@ -49,7 +49,11 @@ func (s *Store) CreateUser(ctx context.Context, u *herald.User) error {
 
 // User returns the user with the given id.
 func (s *Store) User(ctx context.Context, id string) (*herald.User, error) {
-	u, err := s.scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	st, err := s.stmt(ctx, s.r, `SELECT `+userColumns+` FROM users WHERE id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("store: user: %w", err)
+	}
+	u, err := s.scanUser(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user", id)
 	}

@@ -66,6 +66,7 @@ type Store struct {
 	observe func(op string, d time.Duration, err error)
 	seal    *sealer
 
+	stmts     sync.Map // stmtKey → *sql.Stmt
 	groupOnce sync.Once
 	group     chan updateReq
 	groupDone chan struct{}
@@ -221,6 +222,7 @@ func (s *Store) Close() error {
 	if s.groupDone != nil {
 		<-s.groupDone
 	}
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	if s.r.DB == s.w.DB {
 		return s.w.Close()
 	}

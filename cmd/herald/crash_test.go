@@ -111,26 +111,8 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("posting did not finish: %d accepted", posted.Load())
 	}
 
-	want := map[string]bool{}
-	for _, a := range ids {
-		for _, u := range users {
-			want[fanout.DeliveryID(a, u, herald.ChannelWebhook)] = true
-		}
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	missing := len(want)
-	for time.Now().Before(deadline) {
-		missing = 0
-		for id := range want {
-			if hook.Count(id) == 0 {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	want := webhookDeliveries(ids, users)
+	missing := waitDelivered(hook, want, 3*time.Minute)
 	unexpected := 0
 	for _, k := range hook.Keys() {
 		if !want[k] {
@@ -150,5 +132,35 @@ func TestCrash(t *testing.T) {
 	// channel sends to at most deliver.concurrency (32) recipients at once.
 	if d := hook.Duplicates(); d > kills*32 {
 		t.Fatalf("%d duplicates for %d kills: more than in-flight work explains", d, kills)
+	}
+}
+
+// webhookDeliveries is the set of delivery ids the webhook receiver must see
+// for the given alerts and recipients.
+func webhookDeliveries(alertIDs, userIDs []string) map[string]bool {
+	want := map[string]bool{}
+	for _, a := range alertIDs {
+		for _, u := range userIDs {
+			want[fanout.DeliveryID(a, u, herald.ChannelWebhook)] = true
+		}
+	}
+	return want
+}
+
+// waitDelivered waits up to limit for every wanted delivery id to reach the
+// receiver and returns how many never did.
+func waitDelivered(hook *webhooktest.Receiver, want map[string]bool, limit time.Duration) int {
+	deadline := time.Now().Add(limit)
+	for {
+		missing := 0
+		for id := range want {
+			if hook.Count(id) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldproject/herald"
-	"github.com/heraldproject/herald/fanout"
 	"github.com/heraldproject/herald/internal/testpg"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
@@ -147,26 +145,8 @@ func TestScaleOut(t *testing.T) {
 	}
 	<-done
 
-	want := map[string]bool{}
-	for _, a := range ids {
-		for _, u := range users {
-			want[fanout.DeliveryID(a, u, herald.ChannelWebhook)] = true
-		}
-	}
-	missing := len(want)
-	deadline = time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		missing = 0
-		for id := range want {
-			if hook.Count(id) == 0 {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	want := webhookDeliveries(ids, users)
+	missing := waitDelivered(hook, want, 5*time.Minute)
 	rebalances := 0
 	for _, w := range workers {
 		rebalances += strings.Count(w.stderr.String(), "partitions assigned")

@@ -231,6 +231,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,
 			Target: sa.Target, Every: sa.Interval, Floor: sa.Floor, MaxLag: sa.MaxLag, MaxFailRatio: sa.MaxFailureRatio,
 			MinFailures: float64(sa.MinAttempts), Logger: log.With("stage", "watchdog"), Now: time.Now}
+		wd.Check(ctx) // the baseline: later checks alert on growth from here
 		s.wg.Go(func() { wd.Run(stopCtx) })
 	}
 	s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)

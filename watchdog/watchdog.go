@@ -91,7 +91,9 @@ func (w *Watchdog) Run(ctx context.Context) {
 	}
 }
 
-// Check runs every check once and returns those over threshold.
+// Check runs every check once and returns those over threshold. The first
+// call only records the baseline that growth is measured from; call it once
+// at start, before traffic.
 func (w *Watchdog) Check(ctx context.Context) []Finding {
 	var out []Finding
 	if w.Lag != nil {

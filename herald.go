@@ -138,17 +138,64 @@ type SlackContact struct {
 // Empty reports whether the contact names no way to reach Slack.
 func (s SlackContact) Empty() bool { return s.WebhookURL == "" && s.Channel == "" }
 
-// User is a person (or a system) that can be told about alerts.
+// User is a person (or a system) that can be told about alerts. Its JSON
+// form holds secrets (Slack token, webhook secret) and is for caches, never
+// for API responses.
 type User struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Email      string       `json:"email,omitempty"`
-	Phone      string       `json:"phone,omitempty"`
-	WebhookURL string       `json:"webhookUrl,omitempty"`
-	Slack      SlackContact `json:"slack,omitzero"`
-	Department string       `json:"department,omitempty"`
-	CreatedAt  time.Time    `json:"createdAt"`
-	UpdatedAt  time.Time    `json:"updatedAt"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	WebhookURL string `json:"webhookUrl,omitempty"`
+	// WebhookSecret, when set, signs this user's webhook requests instead
+	// of the server's webhook.signingSecret.
+	WebhookSecret string       `json:"webhookSecret,omitempty"`
+	Slack         SlackContact `json:"slack,omitzero"`
+	Department    string       `json:"department,omitempty"`
+	CreatedAt     time.Time    `json:"createdAt"`
+	UpdatedAt     time.Time    `json:"updatedAt"`
+	// SecretErr is set when a stored secret (Slack token, webhook secret)
+	// could not be decrypted — a missing or wrong secrets key: one
+	// *SecretError per field, joined. Those fields are then empty; the
+	// notifier that needs one fails permanently with this reason (see
+	// UnreadableSecret) instead of sending unsigned or as someone else.
+	SecretErr error `json:"-"`
+}
+
+// Stored secret fields of a user, as named by SecretError.
+const (
+	SecretSlackToken    = "slack.token"
+	SecretWebhookSecret = "webhookSecret"
+)
+
+// SecretError says which stored secret of a user could not be decrypted.
+type SecretError struct {
+	Field string // SecretSlackToken or SecretWebhookSecret
+	Err   error
+}
+
+func (e *SecretError) Error() string {
+	return "the recipient's " + e.Field + " cannot be decrypted (secrets.key missing or wrong): " + e.Err.Error()
+}
+
+func (e *SecretError) Unwrap() error { return e.Err }
+
+// UnreadableSecret returns why the user's stored secret field could not be
+// decrypted, or nil when it could (or there is none).
+func (u *User) UnreadableSecret(field string) error {
+	if u.SecretErr == nil {
+		return nil
+	}
+	errs := []error{u.SecretErr}
+	if j, ok := u.SecretErr.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, err := range errs {
+		if se, ok := err.(*SecretError); ok && se.Field == field {
+			return se
+		}
+	}
+	return nil
 }
 
 // Reaches reports whether the user has a contact for channel c.

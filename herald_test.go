@@ -61,3 +61,23 @@ func TestErrorCode(t *testing.T) {
 		t.Error("nil has no code")
 	}
 }
+
+// TestUnreadableSecret: a user's SecretErr names each field that could not be
+// decrypted, and only those.
+func TestUnreadableSecret(t *testing.T) {
+	cause := errors.New("sealed under key 1a2b3c4d, which is not configured")
+	u := &herald.User{SecretErr: errors.Join(&herald.SecretError{Field: herald.SecretSlackToken, Err: cause})}
+	if err := u.UnreadableSecret(herald.SecretSlackToken); err == nil || !errors.Is(err, cause) {
+		t.Errorf("slack token: %v", err)
+	}
+	if err := u.UnreadableSecret(herald.SecretWebhookSecret); err != nil {
+		t.Errorf("webhook secret reported unreadable: %v", err)
+	}
+	one := &herald.User{SecretErr: &herald.SecretError{Field: herald.SecretWebhookSecret, Err: cause}} // not joined
+	if err := one.UnreadableSecret(herald.SecretWebhookSecret); err == nil {
+		t.Error("a lone SecretError not found")
+	}
+	if err := (&herald.User{}).UnreadableSecret(herald.SecretSlackToken); err != nil {
+		t.Errorf("no SecretErr: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ const (
 	maxLabelKey    = 128
 	maxLabelValue  = 1024
 	maxMessageSize = 16 << 10
+	maxTitle       = 512
+	maxSource      = 256
 )
 
 // idempotencyNamespace derives alert ids from Idempotency-Key headers.
@@ -102,45 +105,82 @@ type alertList struct {
 	}
 }
 
-// checkAlert validates an alert and turns it into the record to produce.
+// checkAlert validates an alert posted to /v1/alerts and turns it into the
+// record to produce, with its targets resolved.
 func (s *Server) checkAlert(ctx context.Context, in *AlertInput) (*herald.Alert, error) {
+	loc := func(field string) string { return "body." + field }
+	al, targets, err := checkFields(in, loc)
+	if err != nil {
+		return nil, err
+	}
+	if al.Recipients, err = s.resolveTargets(ctx, targets, loc("target")); err != nil {
+		return nil, err
+	}
+	return al, nil
+}
+
+// checkFields validates an alert's fields, the checks that need no store, and
+// turns them into the record to produce (without id, recipients or creation
+// time) and the parsed targets. Every ingest path goes through it, so an alert
+// is held to the same limits however it arrives. loc names a field of in
+// (severity, title, message, labels, channels, target) in the caller's request,
+// for the problem's location; lengths are counted as huma counts maxLength
+// (in characters), so a path whose input huma has already checked never sees
+// a different answer here.
+func checkFields(in *AlertInput, loc func(field string) string) (*herald.Alert, []herald.Target, error) {
 	sev, err := herald.ParseSeverity(in.Severity)
 	if err != nil {
-		return nil, invalid("body.severity", herald.ErrorMessage(err), in.Severity)
+		return nil, nil, invalid(loc("severity"), herald.ErrorMessage(err), in.Severity)
 	}
-	if strings.TrimSpace(in.Message) == "" {
-		return nil, invalid("body.message", "message must not be blank", in.Message)
-	}
-	if len(in.Labels) > maxLabels {
-		return nil, invalid("body.labels", fmt.Sprintf("at most %d labels", maxLabels), len(in.Labels))
+	switch {
+	case strings.TrimSpace(in.Message) == "":
+		return nil, nil, invalid(loc("message"), "message must not be blank", in.Message)
+	case utf8.RuneCountInString(in.Message) > maxMessageSize:
+		return nil, nil, invalid(loc("message"), fmt.Sprintf("message is at most %d characters", maxMessageSize), nil)
+	case utf8.RuneCountInString(in.Title) > maxTitle:
+		return nil, nil, invalid(loc("title"), fmt.Sprintf("title is at most %d characters", maxTitle), in.Title)
+	case utf8.RuneCountInString(in.Source) > maxSource:
+		return nil, nil, invalid(loc("source"), fmt.Sprintf("source is at most %d characters", maxSource), in.Source)
+	case len(in.Labels) > maxLabels:
+		return nil, nil, invalid(loc("labels"), fmt.Sprintf("at most %d labels", maxLabels), len(in.Labels))
 	}
 	for k, v := range in.Labels {
 		if k == "" || len(k) > maxLabelKey || len(v) > maxLabelValue {
-			return nil, invalid("body.labels."+k, fmt.Sprintf("label keys must be 1-%d bytes and values at most %d", maxLabelKey, maxLabelValue), nil)
+			return nil, nil, invalid(loc("labels")+"."+k, fmt.Sprintf("label keys must be 1-%d bytes and values at most %d", maxLabelKey, maxLabelValue), nil)
 		}
 	}
 	a := &herald.Alert{Severity: sev, Title: in.Title, Message: in.Message, Source: in.Source, Labels: in.Labels}
 	for i, c := range in.Channels {
 		ch, err := herald.ParseChannel(c)
 		if err != nil {
-			return nil, invalid(fmt.Sprintf("body.channels[%d]", i), herald.ErrorMessage(err), c)
+			return nil, nil, invalid(fmt.Sprintf("%s[%d]", loc("channels"), i), herald.ErrorMessage(err), c)
 		}
-		for _, prev := range a.Channels {
-			if prev == ch {
-				return nil, invalid(fmt.Sprintf("body.channels[%d]", i), "channel listed twice", c)
-			}
+		if slices.Contains(a.Channels, ch) {
+			return nil, nil, invalid(fmt.Sprintf("%s[%d]", loc("channels"), i), "channel listed twice", c)
 		}
 		a.Channels = append(a.Channels, ch)
+	}
+	switch {
+	case len(in.Target) == 0:
+		return nil, nil, invalid(loc("target"), "at least one target (@user or @@group) is needed", nil)
+	case len(in.Target) > maxTargets:
+		return nil, nil, invalid(loc("target"), fmt.Sprintf("at most %d targets", maxTargets), len(in.Target))
 	}
 	targets := make([]herald.Target, 0, len(in.Target))
 	for i, t := range in.Target {
 		pt, err := herald.ParseTarget(strings.TrimSpace(t))
 		if err != nil {
-			return nil, invalid(fmt.Sprintf("body.target[%d]", i), herald.ErrorMessage(err), t)
+			return nil, nil, invalid(fmt.Sprintf("%s[%d]", loc("target"), i), herald.ErrorMessage(err), t)
 		}
 		targets = append(targets, pt)
 		a.Targets = append(a.Targets, pt.String())
 	}
+	return a, targets, nil
+}
+
+// resolveTargets returns the ids of the users the targets name. Targets that
+// name no user or group are a 422 listing each, located at location.
+func (s *Server) resolveTargets(ctx context.Context, targets []herald.Target, location string) ([]string, error) {
 	ids, unknown, err := s.Store.Resolve(ctx, targets)
 	if err != nil {
 		return nil, s.problem(ctx, err)
@@ -152,12 +192,67 @@ func (s *Server) checkAlert(ctx context.Context, in *AlertInput) (*herald.Alert,
 			if strings.HasPrefix(u, "@@") {
 				kind = "group"
 			}
-			details[i] = &huma.ErrorDetail{Location: "body.target", Message: "no " + kind + " named " + u, Value: u}
+			details[i] = &huma.ErrorDetail{Location: location, Message: "no " + kind + " named " + u, Value: u}
 		}
 		return nil, huma.Error422UnprocessableEntity("unknown targets: "+strings.Join(unknown, ", "), details...)
 	}
-	a.Recipients = ids
-	return a, nil
+	return ids, nil
+}
+
+// replays reports whether prev, the newest alert recorded with an idempotency
+// key, still answers for that key at now (it is within the idempotency
+// window), so nothing new may be produced for it.
+func (s *Server) replays(prev *store.IdempotentAlert, now time.Time) bool {
+	return prev != nil && now.Sub(prev.CreatedAt) < s.IdempotencyWindow
+}
+
+// idempotentID is the alert id for an idempotency key. The same key yields
+// the same id until an alert with it is recorded, so concurrent retries
+// collapse into one alert (the fan-out stage stores an id once); after the
+// window, prev (the last alert recorded with the key) chains a new id.
+func idempotentID(key string, prev *store.IdempotentAlert) string {
+	seed := key
+	if prev != nil {
+		seed += "\x00" + prev.ID
+	}
+	return uuid.NewSHA1(idempotencyNamespace, []byte(seed)).String()
+}
+
+// produceAlerts writes each alert as one record on herald.alerts, keyed by
+// its id, and returns once the broker has acknowledged every one. On failure
+// it returns the 503 to answer; some records may have been written, which is
+// harmless only when the alerts' ids are derived from idempotency keys (a
+// retry then yields the same ids), so callers producing several alerts at once
+// must derive them.
+func (s *Server) produceAlerts(ctx context.Context, als []*herald.Alert) error {
+	recs := make([]*kgo.Record, 0, len(als))
+	for _, al := range als {
+		v, err := json.Marshal(al)
+		if err != nil {
+			return s.problem(ctx, fmt.Errorf("api: encode alert %s: %w", al.ID, err))
+		}
+		rec := &kgo.Record{
+			Topic: bus.TopicAlerts, Key: []byte(al.ID), Value: v,
+			Headers: []kgo.RecordHeader{
+				{Key: bus.HeaderAlertID, Value: []byte(al.ID)},
+				{Key: bus.HeaderRequestID, Value: []byte(RequestID(ctx))},
+			},
+		}
+		bus.InjectTrace(ctx, rec)
+		recs = append(recs, rec)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.ProduceTimeout)
+	defer cancel()
+	if err := s.Producer.Produce(pctx, recs...); err != nil {
+		s.Logger.ErrorContext(ctx, "alerts not accepted: broker write failed", "request_id", RequestID(ctx),
+			"alerts", len(als), "err", err)
+		if len(als) == 1 {
+			return huma.Error503ServiceUnavailable("the alert could not be written to the broker; nothing was accepted, retry")
+		}
+		return huma.Error503ServiceUnavailable("the alerts could not all be written to the broker; retry the whole request " +
+			"(alerts already written keep their ids and are not delivered twice)")
+	}
+	return nil
 }
 
 func (s *Server) registerAlerts(a huma.API) {
@@ -179,6 +274,11 @@ func (s *Server) registerAlerts(a huma.API) {
 		ctx, span := s.Tracer.Start(ctx, "herald.accept", trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("herald.request_id", RequestID(ctx))))
 		defer span.End()
+		if strings.HasPrefix(in.IdempotencyKey, "alertmanager:") {
+			// Reserved for /v1/integrations/alertmanager, so a client cannot
+			// pre-empt (and so silence) an Alertmanager notification.
+			return nil, invalid("header.Idempotency-Key", `must not start with "alertmanager:" (reserved for the Alertmanager integration)`, nil)
+		}
 		al, err := s.checkAlert(ctx, &in.Body)
 		if err != nil {
 			return nil, err
@@ -189,42 +289,19 @@ func (s *Server) registerAlerts(a huma.API) {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
-			if prev != nil && al.CreatedAt.Sub(prev.CreatedAt) < s.IdempotencyWindow {
+			if s.replays(prev, al.CreatedAt) {
 				out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
 				out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
 				return out, nil
 			}
-			// The same key yields the same id until an alert with it is
-			// recorded, so concurrent retries collapse into one alert; after
-			// the window a new id is chained from the last one.
-			seed := in.IdempotencyKey
-			if prev != nil {
-				seed += "\x00" + prev.ID
-			}
-			al.ID = uuid.NewSHA1(idempotencyNamespace, []byte(seed)).String()
+			al.ID = idempotentID(in.IdempotencyKey, prev)
 			al.IdempotencyKey = in.IdempotencyKey
 		} else {
 			al.ID = uuid.Must(uuid.NewV7()).String()
 		}
-		v, err := json.Marshal(al)
-		if err != nil {
-			return nil, s.problem(ctx, err)
-		}
-		pctx, cancel := context.WithTimeout(ctx, s.ProduceTimeout)
-		defer cancel()
 		span.SetAttributes(attribute.String("herald.alert_id", al.ID), attribute.Int("herald.users", len(al.Recipients)))
-		rec := &kgo.Record{
-			Topic: bus.TopicAlerts, Key: []byte(al.ID), Value: v,
-			Headers: []kgo.RecordHeader{
-				{Key: bus.HeaderAlertID, Value: []byte(al.ID)},
-				{Key: bus.HeaderRequestID, Value: []byte(RequestID(ctx))},
-			},
-		}
-		bus.InjectTrace(ctx, rec)
-		err = s.Producer.Produce(pctx, rec)
-		if err != nil {
-			s.Logger.ErrorContext(ctx, "alert not accepted: broker write failed", "request_id", RequestID(ctx), "err", err)
-			return nil, huma.Error503ServiceUnavailable("the alert could not be written to the broker; nothing was accepted, retry")
+		if err := s.produceAlerts(ctx, []*herald.Alert{al}); err != nil {
+			return nil, err
 		}
 		s.Logger.InfoContext(ctx, "alert accepted", "request_id", RequestID(ctx), "alert_id", al.ID,
 			"users", len(al.Recipients), "severity", al.Severity)

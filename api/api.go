@@ -66,6 +66,9 @@ type Server struct {
 	// IdempotencyWindow is how long an Idempotency-Key keeps returning the
 	// first alert's id (default 24h).
 	IdempotencyWindow time.Duration
+	// AlertmanagerMaxAlerts is the most alerts one Alertmanager webhook
+	// payload may carry (default DefaultAlertmanagerMaxAlerts).
+	AlertmanagerMaxAlerts int
 
 	draining atomic.Bool
 }
@@ -88,6 +91,9 @@ func (s *Server) Handler() http.Handler {
 	if s.IdempotencyWindow == 0 {
 		s.IdempotencyWindow = 24 * time.Hour
 	}
+	if s.AlertmanagerMaxAlerts == 0 {
+		s.AlertmanagerMaxAlerts = DefaultAlertmanagerMaxAlerts
+	}
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Herald", s.Version)
 	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +
@@ -105,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerUsers(a)
 	s.registerGroups(a)
 	s.registerAlerts(a)
+	s.registerAlertmanager(a)
 	s.registerDeadLetters(a)
 	s.registerStats(a)
 	s.registerTokens(a)

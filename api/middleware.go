@@ -114,8 +114,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			code := strconv.Itoa(sw.status)
 			s.Metrics.HTTPRequest(route, code)
-			if route == "POST /v1/alerts" {
+			switch route {
+			case "POST /v1/alerts":
 				s.Metrics.Ingested("alert", code, time.Since(start))
+			case "POST /v1/integrations/alertmanager":
+				// One request, many alerts: the handler counts the alerts
+				// it produced (Accepted).
+				s.Metrics.IngestDuration("alertmanager", code, time.Since(start))
 			}
 			lvl := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {

@@ -2,15 +2,20 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/notify"
+	"github.com/heraldproject/herald/secrets"
 )
 
 // SlackInput is how a user is reached on Slack: an incoming-webhook URL, or a
@@ -19,7 +24,7 @@ import (
 type SlackInput struct {
 	WebhookURL string `json:"webhookUrl,omitempty" maxLength:"2048" doc:"Slack incoming-webhook URL"`
 	Channel    string `json:"channel,omitempty" maxLength:"80" doc:"channel or member id for chat.postMessage"`
-	Token      string `json:"token,omitempty" maxLength:"256" writeOnly:"true" doc:"bot token for chat.postMessage; never returned"`
+	Token      string `json:"token,omitempty" writeOnly:"true" doc:"bot token for chat.postMessage, at most 256 characters; never returned"`
 }
 
 // SlackOutput is a user's Slack contact as returned by the API; the token is
@@ -32,42 +37,50 @@ type SlackOutput struct {
 
 // UserInput creates a user.
 type UserInput struct {
-	Name       string      `json:"name" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" doc:"unique; addressed as @name"`
-	Email      string      `json:"email,omitempty" format:"email" maxLength:"254"`
-	Phone      string      `json:"phone,omitempty" pattern:"^\\+[1-9][0-9]{6,14}$" doc:"E.164, e.g. +15551234567"`
-	WebhookURL string      `json:"webhookUrl,omitempty" maxLength:"2048" doc:"http(s) URL that receives a JSON POST per delivery"`
-	Slack      *SlackInput `json:"slack,omitempty"`
-	Department string      `json:"department,omitempty" maxLength:"128"`
+	Name       string `json:"name" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" doc:"unique; addressed as @name"`
+	Email      string `json:"email,omitempty" format:"email" maxLength:"254"`
+	Phone      string `json:"phone,omitempty" pattern:"^\\+[1-9][0-9]{6,14}$" doc:"E.164, e.g. +15551234567"`
+	WebhookURL string `json:"webhookUrl,omitempty" maxLength:"2048" doc:"http(s) URL that receives a JSON POST per delivery"`
+	// WebhookSecret has no schema length bounds: huma would echo a value
+	// out of bounds in its 422; checkUser checks it without echoing.
+	WebhookSecret string      `json:"webhookSecret,omitempty" writeOnly:"true" doc:"signs this user's webhook requests (Herald-Signature) instead of the server's webhook.signingSecret; 16 to 256 characters; never returned"`
+	Slack         *SlackInput `json:"slack,omitempty"`
+	Department    string      `json:"department,omitempty" maxLength:"128"`
 }
 
 // UserPatch changes a user: fields present are set (an empty string clears
 // one), fields absent are left alone. slack, when present, replaces the whole
 // Slack contact.
 type UserPatch struct {
-	Name       *string     `json:"name,omitempty" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"`
-	Email      *string     `json:"email,omitempty" maxLength:"254"`
-	Phone      *string     `json:"phone,omitempty" maxLength:"16"`
-	WebhookURL *string     `json:"webhookUrl,omitempty" maxLength:"2048"`
-	Slack      *SlackInput `json:"slack,omitempty"`
-	Department *string     `json:"department,omitempty" maxLength:"128"`
+	Name          *string     `json:"name,omitempty" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"`
+	Email         *string     `json:"email,omitempty" maxLength:"254"`
+	Phone         *string     `json:"phone,omitempty" maxLength:"16"`
+	WebhookURL    *string     `json:"webhookUrl,omitempty" maxLength:"2048"`
+	WebhookSecret *string     `json:"webhookSecret,omitempty" writeOnly:"true" doc:"16 to 256 characters; \"\" removes it (the server's webhook.signingSecret signs again); never returned"`
+	Slack         *SlackInput `json:"slack,omitempty"`
+	Department    *string     `json:"department,omitempty" maxLength:"128"`
 }
 
-// UserOutput is a user as returned by the API.
+// UserOutput is a user as returned by the API; secrets (webhook secret,
+// Slack token) are never returned, only whether they are set.
 type UserOutput struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Email      string       `json:"email,omitempty"`
-	Phone      string       `json:"phone,omitempty"`
-	WebhookURL string       `json:"webhookUrl,omitempty" doc:"scheme and host only; the path may hold a secret"`
-	Slack      *SlackOutput `json:"slack,omitempty"`
-	Department string       `json:"department,omitempty"`
-	CreatedAt  time.Time    `json:"createdAt"`
-	UpdatedAt  time.Time    `json:"updatedAt"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	WebhookURL string `json:"webhookUrl,omitempty" doc:"scheme and host only; the path may hold a secret"`
+	// HasWebhookSecret tells whether the user's webhook requests are signed
+	// with their own secret.
+	HasWebhookSecret bool         `json:"hasWebhookSecret" doc:"whether the user has their own webhook signing secret (the secret is never returned)"`
+	Slack            *SlackOutput `json:"slack,omitempty"`
+	Department       string       `json:"department,omitempty"`
+	CreatedAt        time.Time    `json:"createdAt"`
+	UpdatedAt        time.Time    `json:"updatedAt"`
 }
 
 func userOutput(u *herald.User) UserOutput {
 	o := UserOutput{ID: u.ID, Name: u.Name, Email: u.Email, Phone: u.Phone, WebhookURL: redactURL(u.WebhookURL),
-		Department: u.Department, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		HasWebhookSecret: u.WebhookSecret != "", Department: u.Department, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if !u.Slack.Empty() {
 		o.Slack = &SlackOutput{WebhookURL: redactURL(u.Slack.WebhookURL), Channel: u.Slack.Channel, HasToken: u.Slack.Token != ""}
 	}
@@ -95,8 +108,15 @@ type userList struct {
 	}
 }
 
-// checkUser validates what the JSON schema cannot: URL schemes and the shape
-// of a Slack contact.
+// Bounds of a user's webhook signing secret, in characters.
+const (
+	minWebhookSecret = 16
+	maxWebhookSecret = 256
+	maxSlackToken    = 256
+)
+
+// checkUser validates what the JSON schema cannot: URL schemes, the shape
+// of a Slack contact, and secrets (whose values are never echoed back).
 func checkUser(u *herald.User) error {
 	if !herald.ValidName(u.Name) {
 		return invalid("body.name", "name must match "+herald.NamePattern, u.Name)
@@ -117,11 +137,44 @@ func checkUser(u *herald.User) error {
 	if u.Slack.Token != "" && u.Slack.Channel == "" {
 		return invalid("body.slack.channel", "a token needs a channel to post to", nil)
 	}
+	if n := utf8.RuneCountInString(u.Slack.Token); n > maxSlackToken {
+		return invalid("body.slack.token", fmt.Sprintf("must be at most %d characters, not %d", maxSlackToken, n), nil)
+	}
+	if secrets.IsSealed(u.Slack.Token) {
+		return invalid("body.slack.token", `must not start with "enc:" (Herald's prefix for encrypted values)`, nil)
+	}
+	if err := checkWebhookSecret(u); err != nil {
+		return err
+	}
 	if u.Phone != "" && !phoneRE.MatchString(u.Phone) {
 		return invalid("body.phone", "phone must be E.164, e.g. +15551234567", u.Phone)
 	}
 	if u.Email != "" && !emailRE.MatchString(u.Email) {
 		return invalid("body.email", "not an email address", u.Email)
+	}
+	return nil
+}
+
+// checkWebhookSecret checks a user's own webhook signing secret: its length,
+// no control characters, and a webhook URL for it to sign requests to.
+func checkWebhookSecret(u *herald.User) error {
+	const at = "body.webhookSecret"
+	sec := u.WebhookSecret
+	if sec == "" {
+		return nil
+	}
+	if n := utf8.RuneCountInString(sec); n < minWebhookSecret || n > maxWebhookSecret {
+		return invalid(at, fmt.Sprintf("must be %d to %d characters, not %d (e.g. openssl rand -hex 32)",
+			minWebhookSecret, maxWebhookSecret, n), nil)
+	}
+	if strings.ContainsFunc(sec, unicode.IsControl) {
+		return invalid(at, "must not contain control characters (newlines, tabs, ...)", nil)
+	}
+	if secrets.IsSealed(sec) {
+		return invalid(at, `must not start with "enc:" (Herald's prefix for encrypted values)`, nil)
+	}
+	if u.WebhookURL == "" {
+		return invalid(at, `a webhookSecret signs requests to webhookUrl, and there is none: set webhookUrl too, or remove the secret with "webhookSecret": ""`, nil)
 	}
 	return nil
 }
@@ -164,7 +217,7 @@ func (s *Server) registerUsers(a huma.API) {
 	}, func(ctx context.Context, in *struct{ Body UserInput }) (*userBody, error) {
 		b := in.Body
 		u := &herald.User{ID: uuid.Must(uuid.NewV7()).String(), Name: b.Name, Email: b.Email, Phone: b.Phone,
-			WebhookURL: b.WebhookURL, Slack: slackContact(b.Slack), Department: b.Department}
+			WebhookURL: b.WebhookURL, WebhookSecret: b.WebhookSecret, Slack: slackContact(b.Slack), Department: b.Department}
 		if err := checkUser(u); err != nil {
 			return nil, err
 		}
@@ -218,6 +271,7 @@ func (s *Server) registerUsers(a huma.API) {
 			set(&u.Email, p.Email)
 			set(&u.Phone, p.Phone)
 			set(&u.WebhookURL, p.WebhookURL)
+			set(&u.WebhookSecret, p.WebhookSecret)
 			set(&u.Department, p.Department)
 			if p.Slack != nil {
 				u.Slack = slackContact(p.Slack)

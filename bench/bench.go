@@ -1,291 +1,423 @@
 // Package bench measures a running Herald over real HTTP on loopback, next to
-// baselines measured by the same load generator in the same run: a bare
-// net/http JSON handler (the HTTP ceiling) and a bare relay that decodes an
-// alert and POSTs it on to the same webhook receiver, keeping nothing (the
-// ceiling for alerts in → notifications out). Results are ratios that hold on
-// a noisy machine. Every scenario is bounded in requests and time.
+// baselines measured by the same load generator in the same run, so results
+// are ratios that hold on a noisy machine:
+//
+//   - a bare net/http JSON handler (the HTTP ceiling),
+//   - a bare relay that decodes an alert and POSTs it on to the benchmark's
+//     webhook receiver, keeping nothing (the ceiling for alerts in →
+//     notifications out),
+//   - a raw franz-go produce → consume loop against the same embedded broker
+//     Herald uses (records/s),
+//   - raw batched inserts into SQLite with the driver and pragmas Herald's
+//     store uses (rows/s),
+//   - and, when given, a peer (Prometheus Alertmanager) driven with the same
+//     alerts and measured the same way.
+//
+// Herald itself is measured for accept (closed loop at a fixed concurrency),
+// fan-out, end to end at fixed offered rates (open loop), and one alert to a
+// large group. While Herald and the peer are loaded their resident memory and
+// CPU are sampled once a second from their /metrics (or /proc for --pid).
+//
+// Every scenario is bounded in count and in time and stops by itself; every
+// load target must be on loopback.
 package bench
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// Options configures a run.
+// Scenario names, as given to Options.Scenarios (and --scenarios).
+const (
+	ScenarioHandler = "handler" // baseline: bare HTTP handler
+	ScenarioRelay   = "relay"   // baseline: bare relay to the receiver
+	// ScenarioRelayRates is the bare relay fanning each alert out to
+	// Options.Fanout POSTs, open loop at each of Options.Rates: the baseline
+	// line of the latency plot.
+	ScenarioRelayRates = "relay-rates"
+	ScenarioKafka      = "kafka"  // baseline: raw franz-go produce → consume
+	ScenarioStore      = "store"  // baseline: raw batched SQLite inserts
+	ScenarioPeer       = "peer"   // each Options.Peers, driven like Herald
+	ScenarioAccept     = "accept" // Herald: closed loop, one recipient per alert
+	ScenarioFanout     = "fanout" // Herald: closed loop, a group of Options.Fanout
+	ScenarioRates      = "rates"  // Herald: open loop at each of Options.Rates, fan-out Options.Fanout
+	ScenarioGroup      = "group"  // Herald: one alert to a group of Options.GroupSize
+)
+
+// Scenarios returns every scenario name in the order they run: baselines
+// first, then the peer (while Herald is idle), then Herald, the heaviest
+// last.
+func Scenarios() []string {
+	return []string{ScenarioHandler, ScenarioRelay, ScenarioRelayRates, ScenarioKafka, ScenarioStore, ScenarioPeer,
+		ScenarioAccept, ScenarioFanout, ScenarioRates, ScenarioGroup}
+}
+
+// DefaultScenarios are the scenarios that need nothing but a running Herald.
+// The peer scenario is added when Options.Peers is not empty.
+func DefaultScenarios() []string {
+	return []string{ScenarioHandler, ScenarioRelay, ScenarioRelayRates, ScenarioKafka, ScenarioStore, ScenarioAccept,
+		ScenarioFanout, ScenarioRates, ScenarioGroup}
+}
+
+// Peer is another alerting system measured beside Herald.
+type Peer struct {
+	// Kind says which protocol it speaks; only "alertmanager" (Prometheus
+	// Alertmanager's API v2, notifying the receiver by webhook) is known.
+	Kind string `json:"kind"`
+	// URL is its base URL, e.g. http://127.0.0.1:9093.
+	URL string `json:"url"`
+}
+
+// ParsePeer reads "kind=url", e.g. "alertmanager=http://127.0.0.1:9093".
+func ParsePeer(s string) (Peer, error) {
+	kind, url, ok := strings.Cut(s, "=")
+	if !ok || kind == "" || url == "" {
+		return Peer{}, fmt.Errorf("bench: peer %q: want kind=url, e.g. alertmanager=http://127.0.0.1:9093", s)
+	}
+	if kind != "alertmanager" {
+		return Peer{}, fmt.Errorf("bench: peer %q: unknown kind %q (known: alertmanager)", s, kind)
+	}
+	return Peer{Kind: kind, URL: strings.TrimRight(url, "/")}, nil
+}
+
+// Options configures a run. The zero value of a field means its default.
 type Options struct {
-	// Server is the Herald API base URL; Token an admin token.
+	// Server is the Herald API base URL; Token a token with the admin scope.
 	Server, Token string
-	// Concurrency is how many clients post at once.
+	// Scenarios to run (names above); empty means DefaultScenarios, plus
+	// the peer scenario when Peers is set.
+	Scenarios []string
+	// Concurrency is how many clients post at once in closed-loop scenarios
+	// and create users at once in the group scenario (default 32).
 	Concurrency int
-	// Requests and Duration bound each scenario (whichever comes first).
+	// Requests and Duration bound each scenario, and each step of the rates
+	// scenario (whichever comes first; defaults 20000 and 20s).
 	Requests int
 	Duration time.Duration
-	// Fanout is the group size of the fan-out scenario (0 skips it).
+	// Fanout is the group size of the fan-out scenario and of every step of
+	// the rates scenario (default 10).
 	Fanout int
-	// Progress receives a line a second while a scenario runs.
+	// Rates are the offered loads, in alerts per second, of the rates
+	// scenario (default 250, 500, 1000, 2000).
+	Rates []float64
+	// GroupSize is the group of the group scenario (default 10000).
+	GroupSize int
+	// Drain bounds the wait for notifications after a scenario's last
+	// request (default 2m).
+	Drain time.Duration
+	// SetupTimeout bounds creating users and groups (default 10m).
+	SetupTimeout time.Duration
+	// KafkaRecords bounds the raw franz-go baseline (default 200000).
+	KafkaRecords int
+	// StoreRows and StoreBatch bound the raw SQLite baseline (defaults
+	// 200000 rows, 500 per transaction).
+	StoreRows, StoreBatch int
+	// Peers are measured by the peer scenario.
+	Peers []Peer
+	// ReceiverAddr is where the webhook receiver listens (default
+	// 127.0.0.1:0, any free port). A peer configured ahead of the run needs
+	// a fixed one.
+	ReceiverAddr string
+	// PID, if set, is Herald's process id: its /proc entries are read for
+	// memory and CPU when its /metrics has no process metrics.
+	PID int
+	// Progress receives a line a second while a scenario runs; nil is quiet.
 	Progress io.Writer
 }
 
-// Result is one scenario's numbers.
+// withDefaults fills unset fields.
+func (o Options) withDefaults() Options {
+	o.Concurrency = cmp.Or(o.Concurrency, 32)
+	o.Requests = cmp.Or(o.Requests, 20000)
+	o.Duration = cmp.Or(o.Duration, 20*time.Second)
+	o.Fanout = cmp.Or(o.Fanout, 10)
+	if len(o.Rates) == 0 {
+		o.Rates = []float64{250, 500, 1000, 2000}
+	}
+	o.GroupSize = cmp.Or(o.GroupSize, 10000)
+	o.Drain = cmp.Or(o.Drain, 2*time.Minute)
+	o.SetupTimeout = cmp.Or(o.SetupTimeout, 10*time.Minute)
+	o.KafkaRecords = cmp.Or(o.KafkaRecords, 200000)
+	o.StoreRows = cmp.Or(o.StoreRows, 200000)
+	o.StoreBatch = cmp.Or(o.StoreBatch, 500)
+	o.ReceiverAddr = cmp.Or(o.ReceiverAddr, "127.0.0.1:0")
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = DefaultScenarios()
+		if len(o.Peers) > 0 {
+			o.Scenarios = append(o.Scenarios, ScenarioPeer)
+		}
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return o
+}
+
+// check validates options that withDefaults filled.
+func (o Options) check(ctx context.Context) error {
+	var errs []error
+	for _, s := range o.Scenarios {
+		if !slices.Contains(Scenarios(), s) {
+			errs = append(errs, fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(Scenarios(), ", ")))
+		}
+	}
+	if o.Concurrency < 1 || o.Requests < 1 || o.Duration <= 0 || o.Fanout < 0 || o.GroupSize < 1 ||
+		o.KafkaRecords < 1 || o.StoreRows < 1 || o.StoreBatch < 1 {
+		errs = append(errs, errors.New("concurrency, requests, duration, group size, kafka records, store rows and batch must be positive"))
+	}
+	for _, r := range o.Rates {
+		if r <= 0 {
+			errs = append(errs, fmt.Errorf("rate %v: must be positive", r))
+		}
+	}
+	if slices.Contains(o.Scenarios, ScenarioPeer) && len(o.Peers) == 0 {
+		errs = append(errs, errors.New("the peer scenario needs a peer (--peer alertmanager=http://127.0.0.1:9093)"))
+	}
+	if o.needsHerald() {
+		if err := checkLoopback(ctx, o.Server); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range o.Peers {
+		if err := checkLoopback(ctx, p.URL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := checkLoopback(ctx, "http://"+o.ReceiverAddr); err != nil {
+		errs = append(errs, fmt.Errorf("receiver: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
+
+func (o Options) needsHerald() bool {
+	for _, s := range o.Scenarios {
+		if s == ScenarioAccept || s == ScenarioFanout || s == ScenarioRates || s == ScenarioGroup {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is one scenario's (or one rate step's) numbers. Count fields are
+// in Unit: requests (alerts posted) for HTTP scenarios, records for the
+// Kafka baseline, rows for the store baseline.
 type Result struct {
-	Scenario     string  `json:"scenario"`
-	Requests     int     `json:"requests"`
-	Errors       int     `json:"errors"`
-	RequestsPerS float64 `json:"requestsPerSecond"`
-	P50ms        float64 `json:"p50Ms"`
-	P90ms        float64 `json:"p90Ms"`
-	P99ms        float64 `json:"p99Ms"`
-	MaxMs        float64 `json:"maxMs"`
-	// Notifications received by the webhook receiver, per second from the
-	// first request to the last arrival, and accept→received latency.
+	// Scenario describes the measurement, e.g. "accept: herald, 1 recipient".
+	Scenario string `json:"scenario"`
+	// Name is the scenario name it belongs to (ScenarioAccept, ...).
+	Name string `json:"name"`
+	// Unit says what Requests counts.
+	Unit string `json:"unit"`
+	// OfferedPerS is the offered load of an open-loop step, per second.
+	OfferedPerS float64 `json:"offeredPerSecond,omitempty"`
+	// Fanout is how many notifications each request should cause.
+	Fanout         int            `json:"fanout,omitempty"`
+	Requests       int            `json:"requests"`
+	Errors         int            `json:"errors"`
+	ErrorsByStatus map[string]int `json:"errorsByStatus,omitempty"`
+	RequestsPerS   float64        `json:"requestsPerSecond"`
+	// Latencies of a request (accept), a record's produce, or a batch's
+	// transaction. Open-loop latencies count from when the request was due,
+	// so a stalled server is not hidden by a stalled generator.
+	P50ms float64 `json:"p50Ms"`
+	P90ms float64 `json:"p90Ms"`
+	P99ms float64 `json:"p99Ms"`
+	MaxMs float64 `json:"maxMs"`
+	// Expected notifications (requests × fan-out); Notifications received
+	// by the receiver (records consumed, for Kafka), per second from the
+	// first request to the last arrival, and accept → received latency.
+	Expected        int     `json:"expectedNotifications,omitempty"`
 	Notifications   int     `json:"notifications"`
 	NotificationsPS float64 `json:"notificationsPerSecond"`
 	E2EP50ms        float64 `json:"endToEndP50Ms"`
 	E2EP99ms        float64 `json:"endToEndP99Ms"`
+	// SetupS is how long the scenario's users and groups took to create.
+	SetupS float64 `json:"setupSeconds,omitempty"`
+	// Process is the measured system's memory and CPU while loaded.
+	Process *Process `json:"process,omitempty"`
+	// Err is why the scenario did not finish.
+	Err string `json:"error,omitempty"`
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-type client struct {
-	hc    *http.Client
-	base  string
-	token string
+// Ratio compares two results of the same run; Name says which, numerator
+// first ("accept req/s: herald / bare handler").
+type Ratio struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
 }
 
-func (c *client) do(ctx context.Context, method, path string, body any, out any) (int, error) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(b))
+// Report is a whole run.
+type Report struct {
+	At      time.Time `json:"at"`
+	Options Settings  `json:"options"`
+	Results []Result  `json:"results"`
+	Ratios  []Ratio   `json:"ratios"`
+	// Notes say what was not measured and why.
+	Notes []string `json:"notes"`
+}
+
+// Settings are the options a report was made with (without the token).
+type Settings struct {
+	Server       string    `json:"server"`
+	Scenarios    []string  `json:"scenarios"`
+	Concurrency  int       `json:"concurrency"`
+	Requests     int       `json:"requests"`
+	Duration     string    `json:"duration"`
+	Fanout       int       `json:"fanout"`
+	Rates        []float64 `json:"rates"`
+	GroupSize    int       `json:"groupSize"`
+	Drain        string    `json:"drain"`
+	KafkaRecords int       `json:"kafkaRecords"`
+	StoreRows    int       `json:"storeRows"`
+	StoreBatch   int       `json:"storeBatch"`
+	Peers        []Peer    `json:"peers,omitempty"`
+	PID          int       `json:"pid,omitempty"`
+}
+
+func (o Options) settings() Settings {
+	return Settings{Server: o.Server, Scenarios: o.Scenarios, Concurrency: o.Concurrency, Requests: o.Requests,
+		Duration: o.Duration.String(), Fanout: o.Fanout, Rates: o.Rates, GroupSize: o.GroupSize,
+		Drain: o.Drain.String(), KafkaRecords: o.KafkaRecords, StoreRows: o.StoreRows, StoreBatch: o.StoreBatch,
+		Peers: o.Peers, PID: o.PID}
+}
+
+// Run runs the selected scenarios in a fixed order (baselines first) and
+// returns what was measured. A scenario that fails is reported in its
+// Result.Err and in the returned error, and the run goes on with the rest.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o = o.withDefaults()
+	rep := &Report{At: time.Now().UTC(), Options: o.settings(),
+		Notes: []string{"logs: Herald has no log ingest yet, so there is no log scenario"}}
+	if err := o.check(ctx); err != nil {
+		return rep, err
+	}
+	r, err := newRunner(ctx, o)
 	if err != nil {
-		return 0, err
+		return rep, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	defer r.close()
+	if r.herald.proc == nil && o.needsHerald() {
+		rep.Notes = append(rep.Notes, "Herald's memory and CPU were not sampled: its /metrics has no process metrics "+
+			"(or needs a token with the read scope) and no --pid was given")
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		_ = json.Unmarshal(raw, out)
-	}
-	return resp.StatusCode, nil
-}
-
-// load posts body to url from o.Concurrency clients until o.Requests or
-// o.Duration, and returns the request numbers.
-func load(ctx context.Context, o Options, name string, c *client, path string, body func(i int) any) Result {
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	var next atomic.Int64
-	var errs atomic.Int64
-	lat := make([][]time.Duration, o.Concurrency)
-	start := time.Now()
-	done := make(chan struct{})
-	go progress(o.Progress, name, &next, done)
-	var wg sync.WaitGroup
-	for w := range o.Concurrency {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1))
-				if i > o.Requests || ctx.Err() != nil {
-					return
-				}
-				t := time.Now()
-				code, err := c.do(ctx, http.MethodPost, path, body(i), nil)
-				if err != nil || code >= 300 {
-					if ctx.Err() == nil {
-						errs.Add(1)
-					}
-					continue
-				}
-				lat[w] = append(lat[w], time.Since(t))
-			}
-		})
-	}
-	wg.Wait()
-	close(done)
-	elapsed := time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := Result{Scenario: name, Requests: len(all), Errors: int(errs.Load()),
-		RequestsPerS: float64(len(all)) / elapsed.Seconds(), P50ms: ms(pct(all, .5)), P90ms: ms(pct(all, .9)),
-		P99ms: ms(pct(all, .99))}
-	if len(all) > 0 {
-		r.MaxMs = ms(all[len(all)-1])
-	}
-	return r
-}
-
-func progress(w io.Writer, name string, n *atomic.Int64, done chan struct{}) {
-	if w == nil {
-		return
-	}
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			fmt.Fprintf(w, "  %s: %d requests\n", name, n.Load())
+	var errs []error
+	for _, name := range Scenarios() {
+		if !slices.Contains(o.Scenarios, name) {
+			continue
 		}
-	}
-}
-
-// waitNotifications waits (bounded) until want notifications arrived, then
-// fills the notification numbers of r, timed from start.
-func waitNotifications(rcv *receiver, r *Result, want int, start time.Time, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for rcv.count() < want && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	lat, last := rcv.latencies()
-	r.Notifications = len(lat)
-	if len(lat) > 0 {
-		r.NotificationsPS = float64(len(lat)) / last.Sub(start).Seconds()
-		r.E2EP50ms, r.E2EP99ms = ms(pct(lat, .5)), ms(pct(lat, .99))
-	}
-}
-
-// Run runs every scenario and returns the results, baselines first.
-func Run(ctx context.Context, o Options) ([]Result, error) {
-	o.Concurrency = max(o.Concurrency, 1)
-	rcv, err := newReceiver()
-	if err != nil {
-		return nil, err
-	}
-	defer rcv.close()
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2}}
-	var out []Result
-
-	// Baseline 1: a bare JSON handler.
-	bare, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var v map[string]any
-		if json.NewDecoder(r.Body).Decode(&v) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = w.Write([]byte(`{"id":"x","userCount":1}`))
-	}))
-	if err != nil {
-		return nil, err
-	}
-	defer bare.Close()
-	alert := func(target string) func(int) any {
-		return func(i int) any {
-			return map[string]any{"target": []string{target}, "severity": "error", "message": fmt.Sprint("bench ", i)}
-		}
-	}
-	out = append(out, load(ctx, o, "baseline: bare HTTP handler", &client{hc: hc, base: "http://" + bare.Addr().String()}, "/", alert("@x")))
-
-	// Baseline 2: a relay that decodes the alert and POSTs it to the receiver.
-	relayHC := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2}}
-	relay, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var v map[string]any
-		if json.NewDecoder(r.Body).Decode(&v) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		v["createdAt"] = time.Now()
-		b, _ := json.Marshal(v)
-		resp, err := relayHC.Post(rcv.url(), "application/json", bytes.NewReader(b))
+		fmt.Fprintf(o.Progress, "scenario %s\n", name)
+		rs, err := r.scenario(ctx, name)
 		if err != nil {
-			w.WriteHeader(http.StatusBadGateway)
-			return
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			rs = append(rs, Result{Scenario: name, Name: name, Err: err.Error()})
 		}
-		resp.Body.Close()
-		w.WriteHeader(http.StatusAccepted)
-	}))
+		rep.Results = append(rep.Results, rs...)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	rep.Ratios = ratios(rep.Results)
+	for _, res := range rep.Results {
+		if res.ErrorsByStatus["429"] > 0 {
+			rep.Notes = append(rep.Notes, res.Scenario+": answered 429 (rate limited): start Herald with HERALD_AUTH_RATE=0")
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return rep, fmt.Errorf("bench: %w", err)
+	}
+	return rep, ctx.Err()
+}
+
+// runner holds what the scenarios of one run share.
+type runner struct {
+	o      Options
+	rcv    *receiver
+	hc     *http.Client // closed-loop load and setup calls
+	herald *target
+	tag    string // makes this run's names and labels unique
+	fanout string // the fan-out group's name, once created
+}
+
+// target is a system under test: its API and where its memory and CPU are
+// read (nil: not sampled).
+type target struct {
+	api  *client
+	proc procReader
+	from string
+}
+
+func newRunner(ctx context.Context, o Options) (*runner, error) {
+	rcv, err := newReceiver(o.ReceiverAddr)
 	if err != nil {
 		return nil, err
 	}
-	defer relay.Close()
-	rcv.reset()
-	start := time.Now()
-	r := load(ctx, o, "baseline: bare relay", &client{hc: hc, base: "http://" + relay.Addr().String()}, "/", alert("@x"))
-	waitNotifications(rcv, &r, r.Requests, start, 10*time.Second)
-	out = append(out, r)
-
-	// Herald: one recipient per alert.
-	hz := &client{hc: hc, base: strings.TrimRight(o.Server, "/"), token: o.Token}
-	tag := time.Now().Format("150405")
-	var u struct{ ID string }
-	if code, err := hz.do(ctx, http.MethodPost, "/v1/users", map[string]any{"name": "bench-" + tag, "webhookUrl": rcv.url()}, &u); err != nil || code != http.StatusCreated {
-		return out, fmt.Errorf("bench: create user on %s: status %d, %v (is Herald running, and is the token an admin token?)", o.Server, code, err)
+	hc := &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2, MaxIdleConns: o.Concurrency * 4}}
+	r := &runner{o: o, rcv: rcv, hc: hc, tag: strconv.FormatInt(time.Now().UnixNano()/1e6%1e9, 36)}
+	r.herald = &target{api: &client{hc: hc, base: strings.TrimRight(o.Server, "/"), token: o.Token}}
+	if o.needsHerald() { // only then is o.Server known to be on loopback
+		r.herald = r.newTarget(ctx, r.herald.api.base, o.Token, o.PID)
 	}
-	rcv.reset()
-	start = time.Now()
-	r = load(ctx, o, "herald: alerts in -> notifications out", hz, "/v1/alerts", alert("@bench-"+tag))
-	waitNotifications(rcv, &r, r.Requests, start, 60*time.Second)
-	out = append(out, r)
-
-	if o.Fanout > 0 {
-		var g struct{ ID string }
-		if code, err := hz.do(ctx, http.MethodPost, "/v1/groups", map[string]any{"name": "bench-group-" + tag}, &g); err != nil || code != http.StatusCreated {
-			return out, fmt.Errorf("bench: create group: status %d, %v", code, err)
-		}
-		for i := range o.Fanout {
-			var m struct{ ID string }
-			if _, err := hz.do(ctx, http.MethodPost, "/v1/users", map[string]any{"name": fmt.Sprintf("bench-%s-%d", tag, i), "webhookUrl": rcv.url()}, &m); err != nil {
-				return out, err
-			}
-			if _, err := hz.do(ctx, http.MethodPut, "/v1/groups/"+g.ID+"/members/"+m.ID, nil, nil); err != nil {
-				return out, err
-			}
-		}
-		fo := o
-		fo.Requests = max(1, o.Requests/o.Fanout)
-		rcv.reset()
-		start = time.Now()
-		r = load(ctx, fo, fmt.Sprintf("herald: fan-out %d", o.Fanout), hz, "/v1/alerts", alert("@@bench-group-"+tag))
-		waitNotifications(rcv, &r, r.Requests*o.Fanout, start, 120*time.Second)
-		out = append(out, r)
-	}
-	return out, nil
+	return r, nil
 }
 
-// srv is a loopback HTTP server for a baseline.
-type srv struct {
-	s  *http.Server
-	ln net.Listener
-}
-
-func serve(h http.Handler) (*srv, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+// newTarget finds how to read a system's memory and CPU: its /metrics
+// when that has process metrics, else /proc for pid.
+func (r *runner) newTarget(ctx context.Context, base, token string, pid int) *target {
+	t := &target{api: &client{hc: r.hc, base: base, token: token}}
+	m := metricsReader(r.hc, base+"/metrics", token)
+	if _, _, err := m(ctx); err == nil {
+		t.proc, t.from = m, "metrics"
+	} else if pid > 0 {
+		t.proc, t.from = pidReader(pid), "proc"
 	}
-	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.Serve(ln) }()
-	return &srv{s: s, ln: ln}, nil
+	return t
 }
 
-func (s *srv) Addr() net.Addr { return s.ln.Addr() }
-func (s *srv) Close()         { _ = s.s.Close() }
+func (r *runner) close() {
+	r.rcv.close()
+	r.hc.CloseIdleConnections()
+}
 
-// Table writes results as an aligned table.
-func Table(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-40s %9s %7s %10s %8s %8s %8s %8s %10s %10s %9s %9s\n", "scenario", "requests", "errors", "req/s",
-		"p50 ms", "p90 ms", "p99 ms", "max ms", "notified", "notif/s", "e2e p50", "e2e p99")
-	for _, r := range rs {
-		fmt.Fprintf(w, "%-40s %9d %7d %10.0f %8.2f %8.2f %8.2f %8.2f %10d %10.0f %9.2f %9.2f\n", r.Scenario, r.Requests,
-			r.Errors, r.RequestsPerS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Notifications, r.NotificationsPS, r.E2EP50ms, r.E2EP99ms)
+// scenario runs one named scenario.
+func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
+	one := func(res Result, err error) ([]Result, error) { return []Result{res}, err }
+	switch name {
+	case ScenarioHandler:
+		return one(r.bareHandler(ctx))
+	case ScenarioRelay:
+		return one(r.bareRelay(ctx))
+	case ScenarioRelayRates:
+		return r.relayRates(ctx)
+	case ScenarioKafka:
+		return one(r.rawKafka(ctx))
+	case ScenarioStore:
+		return one(r.rawStore(ctx))
+	case ScenarioPeer:
+		return r.peers(ctx)
+	case ScenarioAccept:
+		return one(r.accept(ctx))
+	case ScenarioFanout:
+		return one(r.fanoutLoad(ctx))
+	case ScenarioRates:
+		return r.rates(ctx)
+	case ScenarioGroup:
+		return one(r.bigGroup(ctx))
 	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
 }
+
+// key is the label value that marks one scenario's alerts, so the receiver
+// counts each scenario apart even when an earlier one is still draining.
+func (r *runner) key(name string) string { return r.tag + "-" + name }

@@ -2,32 +2,51 @@ package bench
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
 
+// Labels the benchmark puts on every alert it sends, and reads back from
+// every notification: which scenario it belongs to, and which alert it is.
+const (
+	labelKey = "bench"
+	labelID  = "bench_id"
+)
+
 // receiver is the webhook endpoint the benchmark's notifications arrive at.
-// It records when each delivery arrived and how long after the alert was
-// accepted (the payload's createdAt).
+// It understands Herald's webhook payload (one delivery per request, with
+// the alert's labels and createdAt, the Idempotency-Key header naming the
+// delivery), the bare relay's (the alert as posted, plus createdAt), and
+// Alertmanager's (an "alerts" array, each with labels and startsAt, several
+// alerts per request possibly). It counts each delivery (each alert, for
+// Alertmanager) once, per scenario label, with its accept → received
+// latency. It is safe for concurrent use.
 type receiver struct {
-	srv  *http.Server
-	ln   net.Listener
-	mu   sync.Mutex
+	srv *http.Server
+	ln  net.Listener
+	mu  sync.Mutex
+	by  map[string]*arrivals // by scenario label
+}
+
+// arrivals are one scenario's notifications.
+type arrivals struct {
 	seen map[string]bool
 	lat  []time.Duration
 	last time.Time
 }
 
-func newReceiver() (*receiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// newReceiver listens on addr (a loopback host:port; port 0 picks one).
+func newReceiver(addr string) (*receiver, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: receiver: %w", err)
 	}
-	r := &receiver{ln: ln, seen: map[string]bool{}}
+	r := &receiver{ln: ln, by: map[string]*arrivals{}}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
@@ -35,55 +54,77 @@ func newReceiver() (*receiver, error) {
 
 func (r *receiver) url() string { return "http://" + r.ln.Addr().String() + "/hook" }
 
+// payload is the union of the formats the receiver understands.
+type payload struct {
+	CreatedAt time.Time         `json:"createdAt"`
+	Labels    map[string]string `json:"labels"`
+	Alerts    []struct {
+		Labels   map[string]string `json:"labels"`
+		StartsAt time.Time         `json:"startsAt"`
+	} `json:"alerts"`
+}
+
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
-	var p struct {
-		CreatedAt time.Time `json:"createdAt"`
+	var p payload
+	body, err := io.ReadAll(io.LimitReader(req.Body, 16<<20))
+	if err != nil || json.Unmarshal(body, &p) != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
 	}
-	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	_ = json.Unmarshal(body, &p)
-	key := req.Header.Get("Idempotency-Key")
 	r.mu.Lock()
-	if key == "" || !r.seen[key] {
-		if key != "" {
-			r.seen[key] = true
+	if len(p.Alerts) > 0 {
+		for _, a := range p.Alerts {
+			r.add(a.Labels[labelKey], a.Labels[labelID], a.StartsAt, now)
 		}
-		if !p.CreatedAt.IsZero() {
-			r.lat = append(r.lat, now.Sub(p.CreatedAt))
-		}
-		r.last = now
+	} else {
+		r.add(p.Labels[labelKey], req.Header.Get("Idempotency-Key"), p.CreatedAt, now)
 	}
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 }
 
-// reset forgets everything received.
-func (r *receiver) reset() {
-	r.mu.Lock()
-	r.seen, r.lat, r.last = map[string]bool{}, nil, time.Time{}
-	r.mu.Unlock()
+// add records one arrival; id "" is counted every time. r.mu is held.
+func (r *receiver) add(key, id string, accepted, now time.Time) {
+	a := r.by[key]
+	if a == nil {
+		a = &arrivals{seen: map[string]bool{}}
+		r.by[key] = a
+	}
+	if id != "" {
+		if a.seen[id] {
+			return
+		}
+		a.seen[id] = true
+	}
+	if !accepted.IsZero() {
+		a.lat = append(a.lat, now.Sub(accepted))
+	}
+	a.last = now
 }
 
-func (r *receiver) count() int {
+// count returns how many notifications of key arrived.
+func (r *receiver) count(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.lat)
+	if a := r.by[key]; a != nil {
+		return len(a.lat)
+	}
+	return 0
 }
 
-// latencies returns sorted accept→received latencies and the last arrival.
-func (r *receiver) latencies() ([]time.Duration, time.Time) {
+// latencies returns key's sorted accept → received latencies and its last
+// arrival.
+func (r *receiver) latencies(key string) ([]time.Duration, time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := append([]time.Duration(nil), r.lat...)
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, r.last
+	a := r.by[key]
+	if a == nil {
+		return nil, time.Time{}
+	}
+	out := slices.Clone(a.lat)
+	slices.Sort(out)
+	return out, a.last
 }
 
 func (r *receiver) close() { _ = r.srv.Close() }
-
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
-}

@@ -20,6 +20,9 @@ type ClientOptions struct {
 	SASL     SASL
 	// SessionTimeout is the consumer group session timeout (default 45s).
 	SessionTimeout time.Duration
+	// RebalanceTimeout bounds how long a rebalance waits for members to
+	// rejoin (default 60s).
+	RebalanceTimeout time.Duration
 	// Hooks observe the client (franz-go's kprom metrics).
 	Hooks []kgo.Hook
 }
@@ -36,6 +39,9 @@ func (o ClientOptions) kgoOpts() []kgo.Opt {
 	}
 	if o.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(o.SessionTimeout))
+	}
+	if o.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(o.RebalanceTimeout))
 	}
 	if len(o.Hooks) > 0 {
 		opts = append(opts, kgo.WithHooks(o.Hooks...))
@@ -158,6 +164,11 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			o.Logger.Info("partitions revoked", "group", o.Group, "partitions", m)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			// The session ended (fenced or expired): uncommitted work on
+			// these partitions is redone by their next owner.
+			o.Logger.Warn("partitions lost", "group", o.Group, "partitions", m)
 		}),
 	)
 	cl, err := kgo.NewClient(opts...)

@@ -6,7 +6,9 @@
 //
 // Two implementations share one contract and one test suite: Memory, for a
 // single process, and Redis, shared by a fleet so that a directory change in
-// one process invalidates the cached reads of all.
+// one process invalidates the cached reads of all. Redis entries holding
+// contacts are sealed with the secrets key (package secrets) when one is
+// configured.
 package cache
 
 import (

@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,28 +10,54 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/secrets"
 )
 
 // forEachCache runs the suite on the in-memory cache and on real Redis
 // (HERALD_TEST_REDIS, default 127.0.0.1:6379; skipped with a message when
-// unreachable, except in CI).
+// unreachable, except in CI), with contacts sealed and in plain JSON.
 func forEachCache(t *testing.T, fn func(t *testing.T, c cache.Cache)) {
 	t.Run("memory", func(t *testing.T) { fn(t, cache.NewMemory(1000, time.Minute)) })
-	t.Run("redis", func(t *testing.T) {
-		addr := os.Getenv("HERALD_TEST_REDIS")
-		if addr == "" {
-			addr = "127.0.0.1:6379"
+	t.Run("redis", func(t *testing.T) { fn(t, newRedis(t, testPrefix(), cache.WithSealer(sealer(t, keyA)))) })
+	t.Run("redis-unsealed", func(t *testing.T) { fn(t, newRedis(t, testPrefix())) })
+}
+
+func redisAddr() string {
+	if addr := os.Getenv("HERALD_TEST_REDIS"); addr != "" {
+		return addr
+	}
+	return "127.0.0.1:6379"
+}
+
+func testPrefix() string { return fmt.Sprintf("herald-test-%d:", time.Now().UnixNano()) }
+
+// newRedis is a Redis cache on the test server, skipping the test when there
+// is none (failing in CI).
+func newRedis(t *testing.T, prefix string, opts ...cache.RedisOption) *cache.Redis {
+	t.Helper()
+	r := cache.NewRedis(redisAddr(), prefix, time.Minute, opts...)
+	if err := r.Ping(context.Background()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Redis at %s is required in CI: %v", redisAddr(), err)
 		}
-		r := cache.NewRedis(addr, fmt.Sprintf("herald-test-%d:", time.Now().UnixNano()), time.Minute)
-		if err := r.Ping(context.Background()); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("Redis at %s is required in CI: %v", addr, err)
-			}
-			t.Skipf("SKIPPING Redis tests: no server at %s (%v)", addr, err)
-		}
-		t.Cleanup(func() { r.Close() })
-		fn(t, r)
-	})
+		t.Skipf("SKIPPING Redis tests: no server at %s (%v)", redisAddr(), err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+var (
+	keyA = bytes.Repeat([]byte{'A'}, 32)
+	keyB = bytes.Repeat([]byte{'B'}, 32)
+)
+
+func sealer(t *testing.T, current []byte, previous ...[]byte) *secrets.Sealer {
+	t.Helper()
+	s, err := secrets.New(current, previous...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestSentMarks(t *testing.T) {

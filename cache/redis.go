@@ -10,24 +10,39 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/secrets"
 )
 
 // Redis is a Cache shared by every Herald process using the same Redis.
 // Directory reads are cached under a generation number that any process
 // bumps on a directory change, so one INCR invalidates them everywhere.
 //
-// Cached users hold contact details, Slack tokens included; Redis must be
-// trusted like the database.
+// Cached users hold contact details (email addresses, phone numbers, webhook
+// URLs, Slack tokens, webhook secrets). With a sealer (WithSealer) they are
+// encrypted and authenticated before they reach Redis: Redis then sees no
+// contact in clear, and an entry it hands back that does not open — sealed
+// under another key, altered, or written unsealed — is a miss. Without one
+// they are stored as plain JSON and Redis must be trusted like the database.
 type Redis struct {
 	c       *redis.Client
 	prefix  string
 	userTTL time.Duration
+	seal    *secrets.Sealer
 }
+
+// RedisOption changes how NewRedis builds a cache.
+type RedisOption func(*Redis)
+
+// WithSealer seals cached users with s before SET and opens them after GET.
+// Every process sharing the Redis must have the key that sealed an entry
+// (secrets.key or secrets.previousKeys) to use it; others miss and read the
+// store. A nil s stores plain JSON.
+func WithSealer(s *secrets.Sealer) RedisOption { return func(r *Redis) { r.seal = s } }
 
 // NewRedis connects to Redis at addr (host:port). Keys start with prefix
 // ("herald:" if empty). Connection failures surface on use, not here, so
 // Herald starts (and degrades to the database) when Redis is down.
-func NewRedis(addr, prefix string, userTTL time.Duration) *Redis {
+func NewRedis(addr, prefix string, userTTL time.Duration, opts ...RedisOption) *Redis {
 	if prefix == "" {
 		prefix = "herald:"
 	}
@@ -35,7 +50,11 @@ func NewRedis(addr, prefix string, userTTL time.Duration) *Redis {
 		Addr: addr, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
 		WriteTimeout: 500 * time.Millisecond, MaxRetries: 1,
 	})
-	return &Redis{c: c, prefix: prefix, userTTL: userTTL}
+	r := &Redis{c: c, prefix: prefix, userTTL: userTTL}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Ping checks that Redis answers.
@@ -76,16 +95,24 @@ func (r *Redis) User(ctx context.Context, id string) (*herald.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.c.Get(ctx, r.prefix+"user:"+g+":"+id).Bytes()
+	v, err := r.c.Get(ctx, r.prefix+"user:"+g+":"+id).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cache: user: %w", err)
 	}
+	if r.seal != nil {
+		if !secrets.IsSealed(v) {
+			return nil, nil // not written by a Herald with the key: a miss
+		}
+		if v, err = r.seal.Open(v); err != nil {
+			return nil, nil // another key, or altered: a miss
+		}
+	}
 	var u herald.User
-	if err := json.Unmarshal(b, &u); err != nil {
-		return nil, nil // treat a garbled entry as a miss
+	if err := json.Unmarshal([]byte(v), &u); err != nil || u.ID != id {
+		return nil, nil // a garbled entry, or another user's: a miss
 	}
 	return &u, nil
 }
@@ -100,7 +127,7 @@ func (r *Redis) PutUser(ctx context.Context, u *herald.User) error {
 	if err != nil {
 		return fmt.Errorf("cache: encode user: %w", err)
 	}
-	if err := r.c.Set(ctx, r.prefix+"user:"+g+":"+u.ID, b, r.userTTL).Err(); err != nil {
+	if err := r.c.Set(ctx, r.prefix+"user:"+g+":"+u.ID, r.seal.Seal(string(b)), r.userTTL).Err(); err != nil {
 		return fmt.Errorf("cache: put user: %w", err)
 	}
 	return nil

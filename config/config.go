@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -56,10 +57,14 @@ type Config struct {
 	Auth        Auth        `koanf:"auth"`
 	Secrets     Secrets     `koanf:"secrets"`
 	Outbound    Outbound    `koanf:"outbound"`
+	Debug       Debug       `koanf:"debug"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
 	SMS         SMS         `koanf:"sms"`
+
+	// Alertmanager configures POST /v1/integrations/alertmanager.
+	Alertmanager Alertmanager `koanf:"alertmanager"`
 }
 
 // HTTP configures the API server.
@@ -83,6 +88,15 @@ type Store struct {
 	DSN string `koanf:"dsn"`
 }
 
+// StoreDSN returns the database to open: store.dsn, or for sqlite
+// <dataDir>/herald.db when store.dsn is empty.
+func (c *Config) StoreDSN() string {
+	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
+		return filepath.Join(c.DataDir, "herald.db")
+	}
+	return c.Store.DSN
+}
+
 // Kafka configures the broker.
 type Kafka struct {
 	// Brokers are the seed brokers of an external Kafka cluster; empty means
@@ -98,8 +112,12 @@ type Kafka struct {
 	// SessionTimeout is how long the group waits for a silent member before
 	// giving its partitions to others.
 	SessionTimeout time.Duration `koanf:"sessionTimeout"`
-	TLS            KafkaTLS      `koanf:"tls"`
-	SASL           KafkaSASL     `koanf:"sasl"`
+	// RebalanceTimeout is how long the group waits for every member to
+	// rejoin once a rebalance starts; a member still busy with its batch
+	// after it is dropped and its batch redone elsewhere.
+	RebalanceTimeout time.Duration `koanf:"rebalanceTimeout"`
+	TLS              KafkaTLS      `koanf:"tls"`
+	SASL             KafkaSASL     `koanf:"sasl"`
 }
 
 // KafkaTLS configures TLS to the brokers.
@@ -143,8 +161,14 @@ type Retry struct {
 
 // Deliver configures the senders.
 type Deliver struct {
-	// Concurrency is how many recipients each channel sends to at once.
+	// Concurrency is how many deliveries each channel sends at once.
 	Concurrency int `koanf:"concurrency"`
+	// RecipientConcurrency is how many of one recipient's deliveries are in
+	// flight at once (default 1: one after another, so they arrive in order,
+	// retries aside). Raise it for a recipient that takes a firehose (a
+	// webhook into another system); channels rate-limited per endpoint
+	// (Slack) always use 1.
+	RecipientConcurrency int `koanf:"recipientConcurrency"`
 	// Timeout bounds one attempt.
 	Timeout time.Duration `koanf:"timeout"`
 }
@@ -203,6 +227,13 @@ type Cache struct {
 	SentTTL time.Duration `koanf:"sentTTL"`
 }
 
+// Debug configures diagnostics meant for operators, off by default.
+type Debug struct {
+	// PprofAddr, when set, serves net/http/pprof on its own listener (keep it
+	// on loopback: profiles reveal internals and cost CPU while taken).
+	PprofAddr string `koanf:"pprofAddr"`
+}
+
 // Outbound is the policy for connections to user-supplied URLs (webhooks,
 // Slack webhooks).
 type Outbound struct {
@@ -239,11 +270,17 @@ func (c *Config) Policy() (deny bool, allow []netip.Prefix, err error) {
 	return deny, allow, nil
 }
 
-// Secrets configures encryption of secrets at rest.
+// Secrets configures encryption of secrets at rest and in the Redis cache.
 type Secrets struct {
-	// Key is 32 random bytes, base64-encoded (openssl rand -base64 32);
-	// when set, users' Slack tokens are stored encrypted (AES-256-GCM).
+	// Key is 32 random bytes, base64-encoded (herald secrets keygen, or
+	// openssl rand -base64 32); when set, users' Slack tokens and webhook
+	// secrets are stored encrypted (AES-256-GCM), and so are the contacts
+	// cached in Redis.
 	Key string `koanf:"key"`
+	// PreviousKeys are keys in the same form that only decrypt: values
+	// encrypted under them stay readable until `herald secrets rotate`
+	// re-encrypts them under Key. Comma-separated in the environment.
+	PreviousKeys []string `koanf:"previousKeys"`
 }
 
 // KeyBytes decodes Key (nil when unset).
@@ -251,9 +288,26 @@ func (s Secrets) KeyBytes() ([]byte, error) {
 	if s.Key == "" {
 		return nil, nil
 	}
-	b, err := base64.StdEncoding.DecodeString(s.Key)
+	return decodeKey("secrets.key", s.Key)
+}
+
+// PreviousKeyBytes decodes PreviousKeys.
+func (s Secrets) PreviousKeyBytes() ([][]byte, error) {
+	var out [][]byte
+	for i, k := range s.PreviousKeys {
+		b, err := decodeKey(fmt.Sprintf("secrets.previousKeys[%d]", i), k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func decodeKey(name, v string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 	if err != nil || len(b) != 32 {
-		return nil, errors.New("config: secrets.key must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+		return nil, fmt.Errorf("config: %s must be 32 bytes, base64-encoded (herald secrets keygen, or openssl rand -base64 32)", name)
 	}
 	return b, nil
 }
@@ -305,6 +359,15 @@ type Idempotency struct {
 	Window time.Duration `koanf:"window"`
 }
 
+// Alertmanager configures the Prometheus Alertmanager webhook ingest
+// (POST /v1/integrations/alertmanager).
+type Alertmanager struct {
+	// MaxAlerts is the most alerts one webhook payload may carry; a larger
+	// payload is refused whole (413). Alertmanager's webhook_config max_alerts
+	// keeps its payloads under it.
+	MaxAlerts int `koanf:"maxAlerts"`
+}
+
 // Webhook configures the webhook channel.
 type Webhook struct {
 	Timeout time.Duration `koanf:"timeout"`
@@ -347,48 +410,51 @@ type SMS struct {
 
 func defaults() map[string]any {
 	return map[string]any{
-		"dataDir":                   "./herald-data",
-		"shutdownTimeout":           "15s",
-		"http.addr":                 "127.0.0.1:8080",
-		"http.readHeaderTimeout":    "10s",
-		"http.readTimeout":          "30s",
-		"outbound.privateAddresses": "auto",
-		"roles":                     []string{"api", "fanout", "deliver", "retry", "dlq"},
-		"store.driver":              "sqlite",
-		"kafka.replicationFactor":   -1,
-		"kafka.sessionTimeout":      "45s",
-		"kafka.addr":                "127.0.0.1:9092",
-		"kafka.partitions":          4,
-		"log.level":                 "info",
-		"log.format":                "text",
-		"retry.maxAttempts":         5,
-		"retry.delays":              []string{"1s", "10s", "1m", "5m"},
-		"breaker.failures":          5,
-		"breaker.openTimeout":       "30s",
-		"limits.slack.perEndpoint":  1,
-		"limits.slack.burst":        3,
-		"idempotency.window":        "24h",
-		"redis.prefix":              "herald:",
-		"cache.userTTL":             "1m",
-		"cache.sentTTL":             "168h",
-		"tracing.sampleRatio":       1.0,
-		"selfAlert.interval":        "30s",
-		"auth.metricsPublic":        true,
-		"auth.rate":                 1000,
-		"auth.burst":                2000,
-		"selfAlert.floor":           "15m",
-		"selfAlert.maxLag":          1000,
-		"selfAlert.maxFailureRatio": 0.05,
-		"selfAlert.minAttempts":     20,
-		"deliver.concurrency":       32,
-		"deliver.timeout":           "30s",
-		"webhook.timeout":           "10s",
-		"slack.apiUrl":              "https://slack.com/api/",
-		"slack.timeout":             "10s",
-		"email.tls":                 "opportunistic",
-		"email.timeout":             "15s",
-		"sms.url":                   "https://api.twilio.com",
-		"sms.timeout":               "10s",
+		"dataDir":                      "./herald-data",
+		"shutdownTimeout":              "15s",
+		"http.addr":                    "127.0.0.1:8080",
+		"http.readHeaderTimeout":       "10s",
+		"http.readTimeout":             "30s",
+		"outbound.privateAddresses":    "auto",
+		"roles":                        []string{"api", "fanout", "deliver", "retry", "dlq"},
+		"store.driver":                 "sqlite",
+		"kafka.replicationFactor":      -1,
+		"kafka.sessionTimeout":         "45s",
+		"kafka.rebalanceTimeout":       "60s",
+		"kafka.addr":                   "127.0.0.1:9092",
+		"kafka.partitions":             4,
+		"log.level":                    "info",
+		"log.format":                   "text",
+		"retry.maxAttempts":            5,
+		"retry.delays":                 []string{"1s", "10s", "1m", "5m"},
+		"breaker.failures":             5,
+		"breaker.openTimeout":          "30s",
+		"limits.slack.perEndpoint":     1,
+		"limits.slack.burst":           3,
+		"idempotency.window":           "24h",
+		"alertmanager.maxAlerts":       1000,
+		"redis.prefix":                 "herald:",
+		"cache.userTTL":                "1m",
+		"cache.sentTTL":                "168h",
+		"tracing.sampleRatio":          1.0,
+		"selfAlert.interval":           "30s",
+		"auth.metricsPublic":           true,
+		"auth.rate":                    1000,
+		"auth.burst":                   2000,
+		"selfAlert.floor":              "15m",
+		"selfAlert.maxLag":             1000,
+		"selfAlert.maxFailureRatio":    0.05,
+		"selfAlert.minAttempts":        20,
+		"deliver.concurrency":          32,
+		"deliver.recipientConcurrency": 1,
+		"deliver.timeout":              "30s",
+		"webhook.timeout":              "10s",
+		"slack.apiUrl":                 "https://slack.com/api/",
+		"slack.timeout":                "10s",
+		"email.tls":                    "opportunistic",
+		"email.timeout":                "15s",
+		"sms.url":                      "https://api.twilio.com",
+		"sms.timeout":                  "10s",
 	}
 }
 
@@ -491,6 +557,9 @@ func (c *Config) Validate() error {
 	if c.Kafka.SessionTimeout < time.Second {
 		bad("kafka.sessionTimeout must be at least 1s")
 	}
+	if c.Kafka.RebalanceTimeout < time.Second {
+		bad("kafka.rebalanceTimeout must be at least 1s")
+	}
 	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1024 {
 		bad("kafka.partitions must be between 1 and 1024, not %d", c.Kafka.Partitions)
 	}
@@ -545,6 +614,12 @@ func (c *Config) Validate() error {
 	if _, err := c.Secrets.KeyBytes(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.Secrets.PreviousKeyBytes(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Secrets.PreviousKeys) > 0 && c.Secrets.Key == "" {
+		bad("secrets.previousKeys needs secrets.key: the current key, which encrypts (previous keys only decrypt)")
+	}
 	if c.Auth.Rate < 0 || c.Auth.Burst < 0 {
 		bad("auth.rate and auth.burst must not be negative")
 	}
@@ -556,6 +631,12 @@ func (c *Config) Validate() error {
 		if l.Rate < 0 || l.PerEndpoint < 0 || l.Burst < 0 {
 			bad("limits.%s must not be negative", ch)
 		}
+	}
+	if c.Deliver.RecipientConcurrency < 1 {
+		bad("deliver.recipientConcurrency must be at least 1")
+	}
+	if c.Alertmanager.MaxAlerts < 1 || c.Alertmanager.MaxAlerts > 100000 {
+		bad("alertmanager.maxAlerts must be between 1 and 100000, not %d", c.Alertmanager.MaxAlerts)
 	}
 	if c.Deliver.Concurrency < 1 {
 		bad("deliver.concurrency must be at least 1")

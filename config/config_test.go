@@ -35,7 +35,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.DataDir != "./herald-data" || c.HTTP.Addr != "127.0.0.1:8080" || c.Retry.MaxAttempts != 5 ||
 		!slices.Equal(c.Retry.Delays, []time.Duration{time.Second, 10 * time.Second, time.Minute, 5 * time.Minute}) ||
-		c.Limits.Slack.PerEndpoint != 1 || c.Idempotency.Window != 24*time.Hour {
+		c.Limits.Slack.PerEndpoint != 1 || c.Idempotency.Window != 24*time.Hour || c.Alertmanager.MaxAlerts != 1000 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -77,12 +77,44 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_HTTP_ADDR=nonsense", "http.addr"},
 		{"HERALD_ROUTES_CRITICAL=pager", "routes.critical"},
 		{"HERALD_EMAIL_TLS=maybe", "email.tls"},
+		{"HERALD_ALERTMANAGER_MAX_ALERTS=0", "alertmanager.maxAlerts"},
 		{"HERALD_DATADIR=/x", "unknown environment variables HERALD_DATADIR"},
 		{"HERALD_RETRY_DELAYS=soon", "retry.delays"},
+		{"HERALD_SECRETS_KEY=c2hvcnQ=", "secrets.key must be 32 bytes"},
+		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
 	} {
 		_, err := Load("", []string{tc.env}, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want mention of %q", tc.env, err, tc.want)
 		}
+	}
+}
+
+const (
+	testKeyA = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
+	testKeyB = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="
+	testKeyC = "Q0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0M="
+)
+
+func TestSecretsKeys(t *testing.T) {
+	c, err := Load("", []string{"HERALD_SECRETS_KEY=" + testKeyC, "HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyB + ", " + testKeyA}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := c.Secrets.PreviousKeyBytes()
+	if err != nil || len(prev) != 2 || string(prev[0]) != strings.Repeat("B", 32) || string(prev[1]) != strings.Repeat("A", 32) {
+		t.Fatalf("previous keys from the environment = %q, %v", prev, err)
+	}
+	path := filepath.Join(t.TempDir(), "herald.yaml")
+	yaml := "secrets:\n  key: " + testKeyB + "\n  previousKeys:\n    - " + testKeyA + "\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(path, nil, nil); err != nil || len(c.Secrets.PreviousKeys) != 1 {
+		t.Fatalf("previous keys from a file = %v, %v", c, err)
+	}
+	_, err = Load("", []string{"HERALD_SECRETS_KEY=" + testKeyA, "HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyB + ",bm9wZQ=="}, nil)
+	if err == nil || !strings.Contains(err.Error(), "secrets.previousKeys[1]") {
+		t.Fatalf("a bad previous key: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -89,9 +90,13 @@ type Sender struct {
 	Producer Producer
 	Retry    Retry
 	Limits   Limits
-	// Concurrency bounds how many recipients are sent to at once; records for
-	// one recipient are always handled in order.
+	// Concurrency bounds how many records are sent at once.
 	Concurrency int
+	// RecipientConcurrency bounds how many of one recipient's records are in
+	// flight at once. They are started in order; with 1, each waits for the
+	// one before it, so they also arrive in order (retries aside). Channels
+	// rate-limited per endpoint always use 1.
+	RecipientConcurrency int
 	// Timeout bounds one attempt.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -113,7 +118,8 @@ type outcome struct {
 }
 
 // Handle sends one batch. Records for different recipients are handled
-// concurrently, one recipient's in order. Each outcome is made durable as soon
+// concurrently; one recipient's are started in order, RecipientConcurrency at
+// a time. Each outcome is made durable as soon
 // as it is known: its retry or dead-letter record is produced, then the
 // outcome is recorded (group-committed with concurrent ones), so a crash
 // repeats at most the sends in flight. Handle returns once every outcome is
@@ -134,6 +140,19 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			}
 		})
 	})
+	// Read the state of every delivery in the batch at once; a record whose
+	// delivery is not found here (or has no id header) is read on its own.
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		if id := bus.Header(r, bus.HeaderDeliveryID); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	state, err := s.Store.DeliveriesByID(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("deliver: %w", err)
+	}
+	snap := snapshot{at: time.Now(), state: state}
 	byKey := make(map[string][]*kgo.Record)
 	var order []string
 	for _, r := range recs {
@@ -144,41 +163,110 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		byKey[k] = append(byKey[k], r)
 	}
 	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, max(s.Concurrency, 1))
+		mu    sync.Mutex
+		errs  []error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, max(s.Concurrency, 1))
 	)
 	for _, k := range order {
-		sem <- struct{}{}
+		// One dispatcher per recipient starts its records in order, at most
+		// RecipientConcurrency at a time; slots bounds the sends in flight
+		// across recipients.
 		wg.Go(func() {
-			defer func() { <-sem }()
-			seen := make(map[string]bool)
+			var (
+				kwg    sync.WaitGroup
+				seenMu sync.Mutex
+				seen   = make(map[string]bool)
+				failed atomic.Bool
+				mine   = make(chan struct{}, s.perRecipient())
+			)
 			for _, r := range byKey[k] {
-				sctx, span := s.Tracer.Start(bus.ExtractTrace(ctx, r), "herald.deliver",
-					trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-						attribute.String("herald.channel", string(s.Channel)),
-						attribute.String("herald.delivery_id", bus.Header(r, bus.HeaderDeliveryID))))
-				o, err := s.handle(sctx, r, seen)
-				if err == nil {
-					err = s.apply(sctx, o)
+				mine <- struct{}{}
+				slots <- struct{}{}
+				if failed.Load() { // keep the rest for the retried batch, in order
+					<-slots
+					<-mine
+					break
 				}
-				span.SetAttributes(attribute.String("herald.outcome", o.kind))
-				if err != nil {
-					span.SetStatus(codes.Error, err.Error())
-				}
-				span.End()
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return
-				}
+				kwg.Go(func() {
+					// The recipient's next record may start once this one's
+					// send is over, while its outcome is still being made
+					// durable: sends stay one after another (and in order),
+					// commits overlap them. slots still bounds both.
+					var next sync.Once
+					sent := func() { next.Do(func() { <-mine }) }
+					defer func() { <-slots; sent() }()
+					if err := s.one(ctx, r, snap.fresh(), &seenMu, seen, sent); err != nil {
+						failed.Store(true)
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				})
 			}
+			kwg.Wait()
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// perRecipient is how many of one recipient's records may be in flight. A
+// channel rate-limited per endpoint gets one: a recipient's sends would only
+// queue on the limiter while holding slots other recipients could use.
+func (s *Sender) perRecipient() int {
+	if s.Limits.PerEndpoint > 0 {
+		return 1
+	}
+	return max(s.RecipientConcurrency, 1)
+}
+
+// snapshotTTL is how long a batch's snapshot of delivery states is trusted;
+// a record that starts later (behind rate limits or a slow endpoint) reads
+// its delivery again, so a send recorded meanwhile is seen.
+const snapshotTTL = 2 * time.Second
+
+// snapshot is the state of a batch's deliveries when the batch began.
+type snapshot struct {
+	at    time.Time
+	state map[string]*herald.Delivery
+}
+
+// fresh returns the states while they are recent enough, else nil (each
+// record reads its own).
+func (b snapshot) fresh() map[string]*herald.Delivery {
+	if time.Since(b.at) > snapshotTTL {
+		return nil
+	}
+	return b.state
+}
+
+// one decides and records one record inside its herald.deliver span.
+// sent is called once the attempt is decided, before the outcome is made
+// durable.
+func (s *Sender) one(ctx context.Context, r *kgo.Record, state map[string]*herald.Delivery, seenMu *sync.Mutex,
+	seen map[string]bool, sent func()) error {
+	sctx, span := s.Tracer.Start(bus.ExtractTrace(ctx, r), "herald.deliver",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("herald.channel", string(s.Channel)),
+			attribute.String("herald.delivery_id", bus.Header(r, bus.HeaderDeliveryID))))
+	defer span.End()
+	o, err := s.handle(sctx, r, state, func(id string) bool {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
+	if err == nil {
+		sent()
+		err = s.apply(sctx, o)
+	}
+	span.SetAttributes(attribute.String("herald.outcome", o.kind))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }
 
 // apply makes an outcome durable: records first (a crash then repeats a
@@ -218,7 +306,8 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 }
 
 // handle decides one record.
-func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool) (outcome, error) {
+func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*herald.Delivery,
+	seen func(deliveryID string) bool) (outcome, error) {
 	var t herald.DeliveryTask
 	if err := json.Unmarshal(r.Value, &t); err != nil || t.DeliveryID == "" {
 		err = cmp.Or(err, errors.New("no deliveryId"))
@@ -226,10 +315,9 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 			"offset", r.Offset, "err", err)
 		return outcome{recs: []*kgo.Record{bus.DeadLetter(r, fmt.Errorf("decode delivery: %w", err))}}, nil
 	}
-	if seen[t.DeliveryID] {
+	if seen(t.DeliveryID) {
 		return outcome{kind: metrics.OutcomeDuplicate}, nil // the same delivery twice in one batch
 	}
-	seen[t.DeliveryID] = true
 	log := s.Logger.With("delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
 		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "request_id", bus.Header(r, bus.HeaderRequestID))
 
@@ -239,7 +327,12 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 			return outcome{kind: metrics.OutcomeDuplicate}, nil
 		}
 	}
-	d, err := s.Store.Delivery(ctx, t.DeliveryID)
+	// The batch's snapshot holds each delivery's state before this batch;
+	// seen makes sure it is used for the first record of a delivery only.
+	d, err := state[t.DeliveryID], error(nil)
+	if d == nil {
+		d, err = s.Store.Delivery(ctx, t.DeliveryID)
+	}
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		log.Warn("record for an unknown delivery dead-lettered")
 		return outcome{recs: []*kgo.Record{bus.DeadLetter(r, errors.New("unknown delivery id "+t.DeliveryID))}}, nil
@@ -304,7 +397,7 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, seen map[string]bool
 		sent := now.UTC()
 		log.Info("delivery sent", "attempt", attempt, "latency", now.Sub(t.CreatedAt))
 		return outcome{update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusSent, Attempts: attempt,
-			SentAt: &sent, BudgetBase: newBase, Attempt: &herald.Attempt{Attempt: attempt, At: sent}},
+			SentAt: &sent, BudgetBase: newBase},
 			kind: metrics.OutcomeSent, latency: now.Sub(t.CreatedAt)}, nil
 	}
 	reason := sendErr.Error()
@@ -343,7 +436,9 @@ func (s *Sender) user(ctx context.Context, id string) (*herald.User, error) {
 		}
 	}
 	u, err := s.Store.User(ctx, id)
-	if err == nil && s.Cache != nil {
+	if err == nil && s.Cache != nil && u.SecretErr == nil {
+		// A user whose secret could not be read is not cached: the cache
+		// would keep the empty secret without the reason.
 		_ = s.Cache.PutUser(ctx, u)
 	}
 	return u, err

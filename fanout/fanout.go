@@ -57,9 +57,9 @@ type Fanout struct {
 // are dead-lettered (produced to the DLQ topic with the reason) rather than
 // blocking the partition.
 func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
-	var fos []*store.Fanout
 	var out []*kgo.Record
-	origin := make(map[*store.Fanout]*kgo.Record, len(recs))
+	var alerts []*herald.Alert
+	var from []*kgo.Record
 	for _, r := range recs {
 		a, err := decodeAlert(r)
 		if err != nil {
@@ -68,12 +68,16 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			out = append(out, bus.DeadLetter(r, err))
 			continue
 		}
-		fo, err := f.plan(ctx, a)
-		if err != nil {
-			return err
-		}
-		origin[fo] = r
-		fos = append(fos, fo)
+		alerts = append(alerts, a)
+		from = append(from, r)
+	}
+	fos, err := f.plan(ctx, alerts)
+	if err != nil {
+		return err
+	}
+	origin := make(map[*store.Fanout]*kgo.Record, len(fos))
+	for i, fo := range fos {
+		origin[fo] = from[i]
 	}
 	if err := f.Store.RecordFanouts(ctx, fos); err != nil {
 		return fmt.Errorf("fanout: %w", err)
@@ -115,27 +119,58 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// plan resolves recipients and chooses channels for one alert.
-func (f *Fanout) plan(ctx context.Context, a *herald.Alert) (*store.Fanout, error) {
-	ids := a.Recipients
-	if len(ids) == 0 {
-		targets := make([]herald.Target, 0, len(a.Targets))
-		for _, s := range a.Targets {
-			t, err := herald.ParseTarget(s)
-			if err != nil {
-				continue // validated at the API; other producers' junk targets reach nobody
+// plan resolves recipients and chooses channels for a batch of alerts: each
+// distinct target is resolved once and every recipient read once per batch.
+func (f *Fanout) plan(ctx context.Context, alerts []*herald.Alert) ([]*store.Fanout, error) {
+	resolved := make(map[string][]string) // target → user ids, for this batch
+	recipients := make([][]string, len(alerts))
+	var all []string
+	seen := make(map[string]bool)
+	for i, a := range alerts {
+		ids := a.Recipients
+		if len(ids) == 0 {
+			have := make(map[string]bool)
+			for _, s := range a.Targets {
+				got, ok := resolved[s]
+				if !ok {
+					t, err := herald.ParseTarget(s)
+					if err != nil {
+						continue // validated at the API; other producers' junk targets reach nobody
+					}
+					if got, _, err = f.Store.Resolve(ctx, []herald.Target{t}); err != nil {
+						return nil, fmt.Errorf("fanout: %w", err)
+					}
+					resolved[s] = got
+				}
+				for _, id := range got {
+					if !have[id] {
+						have[id] = true
+						ids = append(ids, id)
+					}
+				}
 			}
-			targets = append(targets, t)
 		}
-		var err error
-		if ids, _, err = f.Store.Resolve(ctx, targets); err != nil {
-			return nil, fmt.Errorf("fanout: %w", err)
+		recipients[i] = ids
+		for _, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				all = append(all, id)
+			}
 		}
 	}
-	users, err := f.Store.UsersByID(ctx, ids)
+	users, err := f.Store.UsersByID(ctx, all)
 	if err != nil {
 		return nil, fmt.Errorf("fanout: %w", err)
 	}
+	fos := make([]*store.Fanout, len(alerts))
+	for i, a := range alerts {
+		fos[i] = f.planOne(a, recipients[i], users)
+	}
+	return fos, nil
+}
+
+// planOne chooses channels for one alert's resolved recipients.
+func (f *Fanout) planOne(a *herald.Alert, ids []string, users map[string]*herald.User) *store.Fanout {
 	fo := &store.Fanout{Alert: a, UserCount: len(ids)}
 	for _, id := range ids {
 		u, ok := users[id]
@@ -162,7 +197,7 @@ func (f *Fanout) plan(ctx context.Context, a *herald.Alert) (*store.Fanout, erro
 			}
 		}
 	}
-	return fo, nil
+	return fo
 }
 
 // decodeAlert decodes and checks an alert record. Records written by other

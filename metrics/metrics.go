@@ -110,6 +110,24 @@ func (m *Metrics) Ingested(kind, code string, d time.Duration) {
 	m.ingestDuration.WithLabelValues(kind, code).Observe(d.Seconds())
 }
 
+// Accepted counts n records of kind accepted by one request (an
+// Alertmanager payload carries many alerts).
+func (m *Metrics) Accepted(kind string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.ingested.WithLabelValues(kind).Add(float64(n))
+}
+
+// IngestDuration records how long an ingest request of kind (alert,
+// alertmanager) took to answer, without counting records.
+func (m *Metrics) IngestDuration(kind, code string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.ingestDuration.WithLabelValues(kind, code).Observe(d.Seconds())
+}
+
 // HTTPRequest counts an answered request.
 func (m *Metrics) HTTPRequest(route, code string) {
 	if m == nil {

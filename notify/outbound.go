@@ -64,7 +64,7 @@ func (o Outbound) Client(timeout time.Duration) *http.Client {
 		Transport: &http.Transport{
 			DialContext:         func(ctx context.Context, n, a string) (net.Conn, error) { return d.DialContext(ctx, n, a) },
 			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 32,
+			MaxIdleConnsPerHost: 128, // at least deliver.concurrency, or sends beyond it redial
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
 			ForceAttemptHTTP2:   true,

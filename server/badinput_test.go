@@ -49,6 +49,14 @@ func TestBadInput(t *testing.T) {
 		{"user webhook scheme", "POST", "/v1/users", `{"name":"x","webhookUrl":"ftp://host/x"}`, nil, 422, "http or https"},
 		{"user slack both", "POST", "/v1/users", `{"name":"x","slack":{"webhookUrl":"https://hooks.example.com/a","channel":"C1"}}`, nil, 422, "not both"},
 		{"user duplicate", "POST", "/v1/users", `{"name":"alice"}`, nil, 409, "already exists"},
+		{"user webhook secret short", "POST", "/v1/users", `{"name":"x","webhookUrl":"https://h.example.com/","webhookSecret":"short-canary"}`, nil, 422, "16 to 256 characters"},
+		{"user webhook secret long", "POST", "/v1/users", `{"name":"x","webhookUrl":"https://h.example.com/","webhookSecret":"canary` + strings.Repeat("s", 251) + `"}`, nil, 422, "16 to 256 characters"},
+		{"user webhook secret control", "POST", "/v1/users", `{"name":"x","webhookUrl":"https://h.example.com/","webhookSecret":"canary-with\na-newline"}`, nil, 422, "control characters"},
+		{"user webhook secret looks sealed", "POST", "/v1/users", `{"name":"x","webhookUrl":"https://h.example.com/","webhookSecret":"enc:v2:00000000:AAAAAAAAAAAAAAAAAAAAAA"}`, nil, 422, "enc:"},
+		{"user slack token looks sealed", "POST", "/v1/users", `{"name":"x","slack":{"channel":"#ops","token":"enc:v1:AAAAAAAAAAAA"}}`, nil, 422, "enc:"},
+		{"user webhook secret no url", "POST", "/v1/users", `{"name":"x","webhookSecret":"canary-0123456789abcdef"}`, nil, 422, "webhookUrl"},
+		{"user webhook secret number", "POST", "/v1/users", `{"name":"x","webhookUrl":"https://h.example.com/","webhookSecret":1234567890123456789}`, nil, 422, "expected string"},
+		{"user slack token long", "POST", "/v1/users", `{"name":"x","slack":{"channel":"C1","token":"xoxb-canary` + strings.Repeat("t", 250) + `"}}`, nil, 422, "at most 256"},
 		{"user oversized", "POST", "/v1/users", big, nil, 413, "too large"},
 		{"user not json", "POST", "/v1/users", `name=alice`, map[string]string{"Content-Type": "text/plain"}, 415, "content type"},
 		{"get missing user", "GET", "/v1/users/nope", "", nil, 404, "nope"},
@@ -57,6 +65,8 @@ func TestBadInput(t *testing.T) {
 		{"patch bad phone", "PATCH", "/v1/users/" + alice, `{"phone":"12"}`, nil, 422, "phone"},
 		{"patch wrong type", "PATCH", "/v1/users/" + alice, `{"email":true}`, nil, 422, "expected string"},
 		{"patch unknown field", "PATCH", "/v1/users/" + alice, `{"id":"other"}`, nil, 422, "id"},
+		{"patch webhook secret short", "PATCH", "/v1/users/" + alice, `{"webhookSecret":"canary"}`, nil, 422, "body.webhookSecret"},
+		{"patch webhook secret without url", "PATCH", "/v1/users/" + alice, `{"webhookUrl":"","webhookSecret":"canary-0123456789abcdef"}`, nil, 422, "set webhookUrl too"},
 		{"list users limit 0", "GET", "/v1/users?limit=0", "", nil, 422, "limit"},
 		{"list users limit text", "GET", "/v1/users?limit=abc", "", nil, 422, "limit"},
 		{"list users bad cursor", "GET", "/v1/users?cursor=***", "", nil, 422, "cursor"},
@@ -93,6 +103,8 @@ func TestBadInput(t *testing.T) {
 		{"alert oversized", "POST", "/v1/alerts", bigAlert, nil, 413, "too large"},
 		{"alert long idempotency key", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`,
 			map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, 422, "Idempotency-Key"},
+		{"alert idempotency key reserved", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`,
+			map[string]string{"Idempotency-Key": "alertmanager:abc:firing:2026-01-01T00:00:00Z:x"}, 422, "reserved"},
 		{"get missing alert", "GET", "/v1/alerts/nope", "", nil, 404, "nope"},
 		{"list alerts bad cursor", "GET", "/v1/alerts?cursor=bm9wZQ", "", nil, 422, "cursor"},
 		{"list alerts limit too big", "GET", "/v1/alerts?limit=100000", "", nil, 422, "limit"},
@@ -113,28 +125,12 @@ func TestBadInput(t *testing.T) {
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, truncate(raw))
-			}
-			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-				t.Errorf("Content-Type %q, want application/problem+json", ct)
-			}
-			var p struct {
-				Title  string `json:"title"`
-				Status int    `json:"status"`
-				Detail string `json:"detail"`
-			}
-			if err := json.Unmarshal(raw, &p); err != nil || p.Status != tc.status || p.Title == "" {
-				t.Errorf("not a problem document: %s (%v)", truncate(raw), err)
-			}
+			raw := expectProblem(t, req, tc.status)
 			if !strings.Contains(strings.ToLower(string(raw)), strings.ToLower(tc.mention)) {
 				t.Errorf("problem does not mention %q: %s", tc.mention, truncate(raw))
+			}
+			if strings.Contains(string(raw), "canary") {
+				t.Errorf("problem echoes a secret: %s", truncate(raw))
 			}
 		})
 	}

@@ -14,15 +14,19 @@ import (
 // BenchmarkDeliveries measures one Herald process end to end: b.N alerts,
 // each to a group of 10 webhook recipients, posted by 16 concurrent clients
 // over HTTP; the clock stops when the receiver has every delivery. Reported:
-// alerts/s accepted and deliveries/s received.
+// alerts/s accepted and deliveries/s received. Each store runs with the
+// default deliver.recipientConcurrency (1: each recipient's deliveries one
+// after another) and with 16.
 //
 //	go test ./server -run '^$' -bench Deliveries -benchtime 2000x
 func BenchmarkDeliveries(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
+	for _, c := range []struct{ backend, perRecipient string }{
+		{"sqlite", "1"}, {"postgres", "1"}, {"sqlite", "16"}, {"postgres", "16"}} {
+		backend := c.backend
+		b.Run(backend+"/recipient-concurrency-"+c.perRecipient, func(b *testing.B) {
 			hook := webhooktest.NewReceiver()
 			defer hook.Close()
-			env := []string{"HERALD_LOG_LEVEL=warn"}
+			env := []string{"HERALD_LOG_LEVEL=warn", "HERALD_DELIVER_RECIPIENT_CONCURRENCY=" + c.perRecipient}
 			if backend == "postgres" {
 				env = append(env, "HERALD_STORE_DRIVER=postgres", "HERALD_STORE_DSN="+testpg.DSN(b))
 			}

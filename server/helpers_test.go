@@ -203,3 +203,30 @@ func testOut(t *testing.T) io.Writer {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// expectProblem sends req and checks that the answer is status with an RFC
+// 9457 problem document (application/problem+json, title and status set);
+// it returns the body.
+func expectProblem(t *testing.T, req *http.Request, status int) []byte {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, truncate(raw))
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p struct {
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil || p.Status != status || p.Title == "" {
+		t.Errorf("not a problem document: %s (%v)", truncate(raw), err)
+	}
+	return raw
+}

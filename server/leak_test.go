@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,9 +40,10 @@ func (l *lockedBuffer) String() string {
 
 // TestNoSecretLeaks runs the whole flow — successes and failures on every
 // channel — with canary secrets (Slack tokens, a Slack webhook URL, a webhook
-// URL with a token in its path, SMTP and SMS credentials, API tokens) and
-// checks that none appears in any log line, any API response, or the
-// database file.
+// URL with a token in its path, a user's webhook signing secret, SMTP and SMS
+// credentials, API tokens) and checks that none appears in any log line, any
+// API response, or the database file (the secrets stored there are
+// encrypted).
 func TestNoSecretLeaks(t *testing.T) {
 	slk := slacktest.NewServer()
 	defer slk.Close()
@@ -75,8 +77,8 @@ func TestNoSecretLeaks(t *testing.T) {
 	var responses bytes.Buffer
 	record := func(raw []byte) { responses.Write(raw); responses.WriteByte('\n') }
 	for _, u := range []map[string]any{
-		{"name": "ok", "webhookUrl": hookURL, "email": "ok@example.com", "phone": "+15551230000",
-			"slack": map[string]any{"channel": "C0OPS", "token": "xoxb-canary-user-token"}},
+		{"name": "ok", "webhookUrl": hookURL, "webhookSecret": "whsec-canary-webhook-secret", "email": "ok@example.com",
+			"phone": "+15551230000", "slack": map[string]any{"channel": "C0OPS", "token": "xoxb-canary-user-token"}},
 		{"name": "bad", "email": "bad@example.com", "phone": "+15551230001",
 			"slack": map[string]any{"channel": "C0NOPE", "token": "xoxb-canary-user-token"}},
 		{"name": "hooked", "slack": map[string]any{"webhookUrl": slackHook}},
@@ -114,7 +116,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	h.stop()
 
 	canaries := []string{"xoxb-canary-user-token", "xoxb-canary-bot-token", "smtp-canary-password", "sms-canary-auth-token",
-		"webhook-canary-path-token", strings.TrimPrefix(slackHook, slk.URL()), tok.Token, testauth.AdminToken}
+		"webhook-canary-path-token", "whsec-canary-webhook-secret", strings.TrimPrefix(slackHook, slk.URL()), tok.Token,
+		testauth.AdminToken}
+	atRest := []string{"xoxb-canary-user-token", "whsec-canary-webhook-secret"} // encrypted in the database
 	db, _ := os.ReadFile(filepath.Join(dir, "herald.db"))
 	wal, _ := os.ReadFile(filepath.Join(dir, "herald.db-wal"))
 	for _, c := range canaries {
@@ -125,7 +129,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		if strings.Contains(responses.String(), c) && c != tok.Token {
 			t.Errorf("API responses leak %q", c)
 		}
-		if c == "xoxb-canary-user-token" && (bytes.Contains(db, []byte(c)) || bytes.Contains(wal, []byte(c))) {
+		if slices.Contains(atRest, c) && (bytes.Contains(db, []byte(c)) || bytes.Contains(wal, []byte(c))) {
 			t.Errorf("the database holds %q in plain text", c)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/route"
+	"github.com/heraldproject/herald/secrets"
 	"github.com/heraldproject/herald/store"
 	"github.com/heraldproject/herald/tracing"
 	"github.com/heraldproject/herald/watchdog"
@@ -47,6 +49,7 @@ type Server struct {
 	api     *api.Server
 	http    *http.Server
 	httpLn  net.Listener
+	pprof   *http.Server
 	stop    context.CancelFunc // stops consumers polling
 	work    context.Context    // outlives stop; bounds the last batches
 	endWork context.CancelFunc
@@ -96,6 +99,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	tracer := tracing.Tracer(s.tp)
 	kopts := bus.ClientOptions{
 		Brokers: cfg.Kafka.Brokers, Logger: log, SessionTimeout: cfg.Kafka.SessionTimeout,
+		RebalanceTimeout: cfg.Kafka.RebalanceTimeout,
 		TLS: bus.TLS{Enabled: cfg.Kafka.TLS.Enabled, CAFile: cfg.Kafka.TLS.CAFile, CertFile: cfg.Kafka.TLS.CertFile,
 			KeyFile: cfg.Kafka.TLS.KeyFile, InsecureSkipVerify: cfg.Kafka.TLS.InsecureSkipVerify},
 		SASL: bus.SASL{Mechanism: cfg.Kafka.SASL.Mechanism, Username: cfg.Kafka.SASL.Username, Password: cfg.Kafka.SASL.Password},
@@ -115,16 +119,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if err != nil {
 		return nil, err
 	}
-	storeDSN := cfg.Store.DSN
-	if cfg.Store.Driver == "sqlite" && storeDSN == "" {
-		storeDSN = filepath.Join(cfg.DataDir, "herald.db")
-	}
-	key, _ := cfg.Secrets.KeyBytes() // validated with the config
+	storeDSN := cfg.StoreDSN()
+	key, _ := cfg.Secrets.KeyBytes()          // validated with the config
+	prev, _ := cfg.Secrets.PreviousKeyBytes() // validated with the config
 	if key == nil {
-		log.Warn("secrets.key is not set: users' Slack tokens are stored unencrypted")
+		log.Warn("secrets.key is not set: users' Slack tokens and webhook secrets are stored unencrypted")
 	}
 	s.store, err = store.Open(ctx, store.Options{Driver: cfg.Store.Driver, DSN: storeDSN, Logger: log,
-		Observe: s.metrics.StoreOp, SecretsKey: key})
+		Observe: s.metrics.StoreOp, SecretsKey: key, PreviousSecretsKeys: prev})
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +146,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	var c cache.Cache = cache.NewMemory(100_000, cfg.Cache.UserTTL)
 	if cfg.Redis.Addr != "" {
-		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL)
+		seal, err := secrets.New(key, prev...)
+		if err != nil {
+			return nil, err
+		}
+		if seal == nil {
+			log.Warn("secrets.key is not set: contacts cached in Redis are stored unencrypted")
+		}
+		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL, cache.WithSealer(seal))
 	}
 	guard := cache.NewGuard(c, log.With("component", "cache"), 5*time.Second)
 	guard.Observe = s.metrics.CacheOp
@@ -192,7 +201,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
-				Concurrency: cfg.Deliver.Concurrency, Timeout: cfg.Deliver.Timeout,
+				Concurrency: cfg.Deliver.Concurrency, RecipientConcurrency: cfg.Deliver.RecipientConcurrency, Timeout: cfg.Deliver.Timeout,
 				Logger: log.With("stage", "deliver"), Now: time.Now,
 			}
 			if err := s.consume(stopCtx, kopts, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle); err != nil {
@@ -226,7 +235,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		s.wg.Go(func() { authn.Run(stopCtx, 30*time.Second) })
 	}
 	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
-		IdempotencyWindow: cfg.Idempotency.Window, HealthOnly: !cfg.Has("api")}
+		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api")}
 	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,
 			Target: sa.Target, Every: sa.Interval, Floor: sa.Floor, MaxLag: sa.MaxLag, MaxFailRatio: sa.MaxFailureRatio,
@@ -262,6 +271,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			s.errs <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	if addr := cfg.Debug.PprofAddr; addr != "" {
+		if err := s.startPprof(addr); err != nil {
+			return nil, err
+		}
+	}
 	kafkaMode := "embedded"
 	if s.broker == nil {
 		kafkaMode = "external"
@@ -276,6 +290,28 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		"cache", cacheKind(cfg),
 		"openapi", scheme+"://"+s.httpLn.Addr().String()+"/openapi.json")
 	return s, nil
+}
+
+// startPprof serves net/http/pprof on its own listener, apart from the API
+// (no auth there: keep it on loopback).
+func (s *Server) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug.pprofAddr: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.pprof.Serve(ln) }()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		s.log.Warn("pprof is listening on a non-loopback address without authentication", "addr", ln.Addr().String())
+	}
+	s.log.Info("pprof listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return nil
 }
 
 // withClient names a Kafka client and gives it its own franz-go metrics
@@ -373,6 +409,9 @@ func (s *Server) Close(ctx context.Context) error {
 			_ = s.http.Close()
 		}
 		cancel()
+	}
+	if s.pprof != nil {
+		_ = s.pprof.Close()
 	}
 	if s.stop != nil {
 		s.stop()

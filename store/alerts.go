@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/heraldproject/herald"
@@ -104,16 +106,11 @@ func queryDeliveries(ctx context.Context, q querier, alertID string) ([]*herald.
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries of %s: %w", alertID, err)
 	}
-	defer rows.Close()
-	var out []*herald.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: deliveries of %s: %w", alertID, err)
-		}
-		out = append(out, d)
+	out, err := scanAll(rows, scanDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries of %s: %w", alertID, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 const alertColumns = `id, severity, title, message, source, labels, targets, channels, user_count, unreachable,
@@ -178,16 +175,11 @@ func (s *Store) ListAlerts(ctx context.Context, after *AlertCursor, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("store: list alerts: %w", err)
 	}
-	defer rows.Close()
-	var out []*herald.AlertRecord
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list alerts: %w", err)
-		}
-		out = append(out, a)
+	out, err := scanAll(rows, scanAlert)
+	if err != nil {
+		return nil, fmt.Errorf("store: list alerts: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeliveryCounts returns, for each alert id, how many of its deliveries are in
@@ -234,6 +226,23 @@ func (s *Store) Delivery(ctx context.Context, id string) (*herald.Delivery, erro
 	return d, nil
 }
 
+// DeliveriesByID returns the deliveries with the given ids that exist, by id:
+// one query per 500 ids, for a consumer reading a whole batch's state at once.
+func (s *Store) DeliveriesByID(ctx context.Context, ids []string) (map[string]*herald.Delivery, error) {
+	out := make(map[string]*herald.Delivery, len(ids))
+	err := s.queryIn(ctx, s.r, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN `, ids, func(rows *sql.Rows) error {
+		d, err := scanDelivery(rows)
+		if err == nil {
+			out[d.ID] = d
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries by id: %w", err)
+	}
+	return out, nil
+}
+
 // DeliveryUpdate is the outcome of an attempt at a delivery.
 type DeliveryUpdate struct {
 	ID            string
@@ -255,6 +264,85 @@ type DeliveryUpdate struct {
 // delivery already sent is never moved back to another status.
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
 	now := nanos(s.now())
+	if !s.w.pg {
+		// In process, prepared one-row statements are cheaper than parsing
+		// a multi-row statement per commit (measured: about 25% more
+		// deliveries/s with BenchmarkDeliveries).
+		return s.updateDeliveriesInOrder(ctx, us, now)
+	}
+	ids := make(map[string]bool, len(us))
+	for _, u := range us {
+		if ids[u.ID] {
+			// Two outcomes for one delivery: apply them in order, one by one.
+			return s.updateDeliveriesInOrder(ctx, us, now)
+		}
+		ids[u.ID] = true
+	}
+	// One lock order for every process, so two group commits that overlap
+	// (two owners of a partition during a rebalance) cannot deadlock.
+	us = slices.SortedFunc(slices.Values(us), func(a, b DeliveryUpdate) int { return strings.Compare(a.ID, b.ID) })
+	return s.tx(ctx, "update_deliveries", func(tx txn) error {
+		// Multi-row statements on PostgreSQL: two round trips per 100
+		// outcomes instead of two per outcome. The SQL is portable (VALUES
+		// columns are column1… in both dialects), so SQLite could run it.
+		var dls []*herald.DeadLetter
+		for chunk := range slices.Chunk(us, 100) {
+			var upd, att strings.Builder
+			var updArgs, attArgs []any
+			upd.WriteString(`UPDATE deliveries SET status = v.column2, attempts = v.column3, last_error = v.column4,
+				sent_at = COALESCE(v.column5, deliveries.sent_at), next_attempt_at = v.column6, updated_at = v.column7,
+				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base) FROM (VALUES `)
+			for i, u := range chunk {
+				dlID, base := u.columns()
+				if u.DeadLetter != nil {
+					dls = append(dls, u.DeadLetter)
+				}
+				if i > 0 {
+					upd.WriteString(",")
+				}
+				upd.WriteString(`(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT),
+					CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))`)
+				updArgs = append(updArgs, u.ID, string(u.Status), u.Attempts, u.LastError, nullNanos(u.SentAt),
+					nullNanos(u.NextAttemptAt), now, dlID, base)
+				if a := u.Attempt; a != nil {
+					if len(attArgs) > 0 {
+						att.WriteString(",")
+					}
+					att.WriteString("(?,?,?,?)")
+					attArgs = append(attArgs, u.ID, a.Attempt, nanos(a.At), a.Error)
+				}
+			}
+			upd.WriteString(`) AS v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent'`)
+			if _, err := tx.ExecContext(ctx, upd.String(), updArgs...); err != nil {
+				return fmt.Errorf("store: update deliveries: %w", err)
+			}
+			if len(attArgs) > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, at, error) VALUES `+
+					att.String()+` ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, error = excluded.error`,
+					attArgs...); err != nil {
+					return fmt.Errorf("store: record attempts: %w", err)
+				}
+			}
+		}
+		return insertDeadLetters(ctx, tx, dls, true)
+	})
+}
+
+// columns are the dead letter id and budget base columns of an outcome.
+func (u DeliveryUpdate) columns() (deadLetterID string, budgetBase sql.NullInt64) {
+	if u.DeadLetter != nil {
+		deadLetterID = u.DeadLetter.ID
+	}
+	if u.BudgetBase != nil {
+		budgetBase = sql.NullInt64{Int64: int64(*u.BudgetBase), Valid: true}
+	}
+	return deadLetterID, budgetBase
+}
+
+// updateDeliveriesInOrder applies outcomes one prepared statement at a time,
+// in order: on SQLite, and for a group commit holding more than one outcome
+// of a delivery.
+func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate, now int64) error {
 	// Prepared outside the transaction: SQLite's writer pool has one
 	// connection, which the transaction holds.
 	upd, err := s.stmt(ctx, s.w, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?,
@@ -274,14 +362,9 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 		defer att.Close()
 		var dls []*herald.DeadLetter
 		for _, u := range us {
-			dlID := ""
+			dlID, base := u.columns()
 			if u.DeadLetter != nil {
-				dlID = u.DeadLetter.ID
 				dls = append(dls, u.DeadLetter)
-			}
-			var base sql.NullInt64
-			if u.BudgetBase != nil {
-				base = sql.NullInt64{Int64: int64(*u.BudgetBase), Valid: true}
 			}
 			if _, err := st.ExecContext(ctx, u.Status, u.Attempts, u.LastError, nullNanos(u.SentAt),
 				nullNanos(u.NextAttemptAt), now, dlID, base, u.ID); err != nil {
@@ -297,25 +380,29 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 	})
 }
 
-// Attempts returns a delivery's attempt history, oldest first.
+// Attempts returns a delivery's attempt history, oldest first. A failed
+// attempt has a row of its own; the attempt that succeeded is the delivery's
+// own record (attempts and sent_at), so a send costs one write, not two.
 func (s *Store) Attempts(ctx context.Context, deliveryID string) ([]herald.Attempt, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT attempt, at, error FROM delivery_attempts WHERE delivery_id = ?
-		ORDER BY attempt`, deliveryID)
+		UNION ALL
+		SELECT attempts, sent_at, '' FROM deliveries d WHERE id = ? AND status = 'sent' AND sent_at IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.attempt = d.attempts)
+		ORDER BY 1`, deliveryID, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("store: attempts: %w", err)
 	}
-	defer rows.Close()
-	var out []herald.Attempt
-	for rows.Next() {
+	out, err := scanAll(rows, func(row scanner) (herald.Attempt, error) {
 		var a herald.Attempt
 		var at int64
-		if err := rows.Scan(&a.Attempt, &at, &a.Error); err != nil {
-			return nil, fmt.Errorf("store: attempts: %w", err)
-		}
+		err := row.Scan(&a.Attempt, &at, &a.Error)
 		a.At = fromNanos(at)
-		out = append(out, a)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: attempts: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // IdempotentAlert is the newest alert recorded for an Idempotency-Key.
@@ -340,4 +427,38 @@ func (s *Store) AlertByIdempotencyKey(ctx context.Context, key string) (*Idempot
 	}
 	a.CreatedAt = fromNanos(created)
 	return &a, nil
+}
+
+// AlertsByIdempotencyKeys is AlertByIdempotencyKey for many keys at once: for
+// each key with an alert recorded, the newest such alert. Keys with none are
+// absent from the map.
+func (s *Store) AlertsByIdempotencyKeys(ctx context.Context, keys []string) (map[string]*IdempotentAlert, error) {
+	out := make(map[string]*IdempotentAlert, len(keys))
+	const chunk = 500 // well under every dialect's bound on parameters
+	for keys := range slices.Chunk(keys, chunk) {
+		rows, err := s.r.QueryContext(ctx, `SELECT idempotency_key, id, user_count, created_at FROM alerts
+			WHERE idempotency_key IN (`+placeholders(len(keys))+`)`, anys(keys)...)
+		if err != nil {
+			return nil, fmt.Errorf("store: alerts by idempotency keys: %w", err)
+		}
+		for rows.Next() {
+			var key string
+			var a IdempotentAlert
+			var created int64
+			if err := rows.Scan(&key, &a.ID, &a.UserCount, &created); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: alerts by idempotency keys: %w", err)
+			}
+			a.CreatedAt = fromNanos(created)
+			if prev := out[key]; prev == nil || a.CreatedAt.After(prev.CreatedAt) {
+				out[key] = &a
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: alerts by idempotency keys: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -130,16 +130,11 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter, limit int) 
 	if err != nil {
 		return nil, fmt.Errorf("store: dead letters: %w", err)
 	}
-	defer rows.Close()
-	var out []*herald.DeadLetter
-	for rows.Next() {
-		d, err := scanDeadLetter(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: dead letters: %w", err)
-		}
-		out = append(out, d)
+	out, err := scanAll(rows, scanDeadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("store: dead letters: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MarkReplayed notes that a dead letter was replayed.

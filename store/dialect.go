@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -94,4 +95,66 @@ func (s *Store) stmt(ctx context.Context, c conn, q string) (*sql.Stmt, error) {
 type stmtKey struct {
 	db *sql.DB
 	q  string
+}
+
+// inSizes are the IN-list lengths queryIn prepares: a list is padded with its
+// last value up to the next size (duplicates in IN change nothing), so a
+// handful of statements are parsed once and reused instead of one per call.
+var inSizes = [...]int{1, 4, 16, 64, 256, 500}
+
+// queryIn runs prefix + "(?,?,…)" for vals in chunks of at most 500, with
+// statements prepared once per size, and calls scan for every row.
+func (s *Store) queryIn(ctx context.Context, c conn, prefix string, vals []string, scan func(*sql.Rows) error) error {
+	for chunk := range slices.Chunk(vals, inSizes[len(inSizes)-1]) {
+		n := inSizes[len(inSizes)-1]
+		for _, size := range inSizes {
+			if size >= len(chunk) {
+				n = size
+				break
+			}
+		}
+		args := make([]any, n)
+		for i := range args {
+			args[i] = chunk[min(i, len(chunk)-1)]
+		}
+		st, err := s.stmt(ctx, c, prefix+"("+placeholders(n)+")")
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		// Next closes the rows itself on an error, so Close says nothing
+		// then: a result cut short must be reported from Err.
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanAll scans every row with scan, then closes rows; an error from the
+// iteration itself (a result cut short) is returned too.
+func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

@@ -5,27 +5,39 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/heraldproject/herald"
 )
 
-const userColumns = `id, name, email, phone, webhook_url, slack_webhook_url, slack_channel, slack_token, department, created_at, updated_at`
+const userColumns = `id, name, email, phone, webhook_url, webhook_secret, slack_webhook_url, slack_channel, slack_token, department, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func (s *Store) scanUser(row scanner) (*herald.User, error) {
 	var u herald.User
 	var created, updated int64
-	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.WebhookURL, &u.Slack.WebhookURL,
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Phone, &u.WebhookURL, &u.WebhookSecret, &u.Slack.WebhookURL,
 		&u.Slack.Channel, &u.Slack.Token, &u.Department, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
-	if u.Slack.Token, err = s.seal.open(u.Slack.Token); err != nil {
-		return nil, fmt.Errorf("user %s: %w", u.ID, err)
+	// An unreadable secret must not make the user unreadable: a fan-out
+	// batch or a delivery partition would stall on it. The user comes back
+	// with the field empty and SecretErr saying why; the notifier that needs
+	// the field refuses to send.
+	if tok, err := s.seal.Open(u.Slack.Token); err != nil {
+		u.Slack.Token = ""
+		u.SecretErr = errors.Join(u.SecretErr, &herald.SecretError{Field: herald.SecretSlackToken, Err: err})
+	} else {
+		u.Slack.Token = tok
+	}
+	if sec, err := s.seal.Open(u.WebhookSecret); err != nil {
+		u.WebhookSecret = ""
+		u.SecretErr = errors.Join(u.SecretErr, &herald.SecretError{Field: herald.SecretWebhookSecret, Err: err})
+	} else {
+		u.WebhookSecret = sec
 	}
 	return &u, nil
 }
@@ -35,9 +47,9 @@ func (s *Store) scanUser(row scanner) (*herald.User, error) {
 func (s *Store) CreateUser(ctx context.Context, u *herald.User) error {
 	now := s.now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
-	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		u.ID, u.Name, u.Email, u.Phone, u.WebhookURL, u.Slack.WebhookURL, u.Slack.Channel, s.seal.seal(u.Slack.Token),
-		u.Department, nanos(now), nanos(now))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		u.ID, u.Name, u.Email, u.Phone, u.WebhookURL, s.seal.Seal(u.WebhookSecret), u.Slack.WebhookURL, u.Slack.Channel,
+		s.seal.Seal(u.Slack.Token), u.Department, nanos(now), nanos(now))
 	if isUniqueViolation(err) {
 		return herald.Errorf(herald.ECONFLICT, "a user named %q already exists", u.Name)
 	}
@@ -66,22 +78,15 @@ func (s *Store) User(ctx context.Context, id string) (*herald.User, error) {
 // UsersByID returns the users with the given ids that exist, keyed by id.
 func (s *Store) UsersByID(ctx context.Context, ids []string) (map[string]*herald.User, error) {
 	out := make(map[string]*herald.User, len(ids))
-	for chunk := range slices.Chunk(ids, 500) {
-		rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...)
-		if err != nil {
-			return nil, fmt.Errorf("store: users by id: %w", err)
-		}
-		for rows.Next() {
-			u, err := s.scanUser(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: users by id: %w", err)
-			}
+	err := s.queryIn(ctx, s.r, `SELECT `+userColumns+` FROM users WHERE id IN `, ids, func(rows *sql.Rows) error {
+		u, err := s.scanUser(rows)
+		if err == nil {
 			out[u.ID] = u
 		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("store: users by id: %w", err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: users by id: %w", err)
 	}
 	return out, nil
 }
@@ -93,16 +98,11 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*hera
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
-	defer rows.Close()
-	var out []*herald.User
-	for rows.Next() {
-		u, err := s.scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list users: %w", err)
-		}
-		out = append(out, u)
+	out, err := scanAll(rows, s.scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // UpdateUser loads the user, applies fn to it and stores the result, in one
@@ -121,10 +121,10 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*herald.User)
 			return err
 		}
 		u.UpdatedAt = s.now().UTC()
-		_, err = tx.ExecContext(ctx, `UPDATE users SET name=?, email=?, phone=?, webhook_url=?, slack_webhook_url=?,
-			slack_channel=?, slack_token=?, department=?, updated_at=? WHERE id=?`,
-			u.Name, u.Email, u.Phone, u.WebhookURL, u.Slack.WebhookURL, u.Slack.Channel, s.seal.seal(u.Slack.Token),
-			u.Department, nanos(u.UpdatedAt), u.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE users SET name=?, email=?, phone=?, webhook_url=?, webhook_secret=?,
+			slack_webhook_url=?, slack_channel=?, slack_token=?, department=?, updated_at=? WHERE id=?`,
+			u.Name, u.Email, u.Phone, u.WebhookURL, s.seal.Seal(u.WebhookSecret), u.Slack.WebhookURL, u.Slack.Channel,
+			s.seal.Seal(u.Slack.Token), u.Department, nanos(u.UpdatedAt), u.ID)
 		if isUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "a user named %q already exists", u.Name)
 		}
@@ -197,16 +197,11 @@ func (s *Store) ListGroups(ctx context.Context, after string, limit int) ([]*her
 	if err != nil {
 		return nil, fmt.Errorf("store: list groups: %w", err)
 	}
-	defer rows.Close()
-	var out []*herald.Group
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list groups: %w", err)
-		}
-		out = append(out, g)
+	out, err := scanAll(rows, scanGroup)
+	if err != nil {
+		return nil, fmt.Errorf("store: list groups: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteGroup removes the group and its memberships.
@@ -268,16 +263,11 @@ func (s *Store) Members(ctx context.Context, groupID string) ([]*herald.User, er
 	if err != nil {
 		return nil, fmt.Errorf("store: members: %w", err)
 	}
-	defer rows.Close()
-	var out []*herald.User
-	for rows.Next() {
-		u, err := s.scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: members: %w", err)
-		}
-		out = append(out, u)
+	out, err := scanAll(rows, s.scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("store: members: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Resolve turns alert targets into user ids, deduplicated, in the order first
@@ -293,7 +283,10 @@ func (s *Store) Resolve(ctx context.Context, targets []herald.Target) (userIDs, 
 			ids, found, err = s.groupMemberIDs(ctx, t.Name)
 		} else {
 			var id string
-			err = s.r.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, t.Name).Scan(&id)
+			var st *sql.Stmt
+			if st, err = s.stmt(ctx, s.r, `SELECT id FROM users WHERE name = ?`); err == nil {
+				err = st.QueryRowContext(ctx, t.Name).Scan(&id)
+			}
 			if errors.Is(err, sql.ErrNoRows) {
 				err = nil
 			} else if err == nil {
@@ -319,27 +312,28 @@ func (s *Store) Resolve(ctx context.Context, targets []herald.Target) (userIDs, 
 
 func (s *Store) groupMemberIDs(ctx context.Context, name string) (ids []string, found bool, err error) {
 	var gid string
-	err = s.r.QueryRowContext(ctx, `SELECT id FROM groups WHERE name = ?`, name).Scan(&gid)
+	byName, err := s.stmt(ctx, s.r, `SELECT id FROM groups WHERE name = ?`)
+	if err != nil {
+		return nil, false, err
+	}
+	err = byName.QueryRowContext(ctx, name).Scan(&gid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT m.user_id FROM group_members m JOIN users u ON u.id = m.user_id
-		WHERE m.group_id = ? ORDER BY u.name`, gid)
+	members, err := s.stmt(ctx, s.r, `SELECT m.user_id FROM group_members m JOIN users u ON u.id = m.user_id
+		WHERE m.group_id = ? ORDER BY u.name`)
 	if err != nil {
 		return nil, false, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, false, err
-		}
-		ids = append(ids, id)
+	rows, err := members.QueryContext(ctx, gid)
+	if err != nil {
+		return nil, false, err
 	}
-	return ids, true, rows.Err()
+	ids, err = scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+	return ids, err == nil, err
 }
 
 func placeholders(n int) string {

@@ -30,6 +30,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/secrets"
 )
 
 //go:embed migrations
@@ -51,8 +52,12 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// SecretsKey (32 bytes), when set, encrypts secrets at rest (users'
-	// Slack tokens) with AES-256-GCM.
+	// Slack tokens and webhook signing secrets) with AES-256-GCM; see
+	// package secrets.
 	SecretsKey []byte
+	// PreviousSecretsKeys (32 bytes each) only decrypt: values sealed under
+	// them stay readable until RotateSecrets re-seals them under SecretsKey.
+	PreviousSecretsKeys [][]byte
 	// Observe, if set, is told about every write transaction (for metrics).
 	Observe func(op string, d time.Duration, err error)
 }
@@ -64,13 +69,48 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 	observe func(op string, d time.Duration, err error)
-	seal    *sealer
+	seal    *secrets.Sealer
 
 	stmts     sync.Map // stmtKey → *sql.Stmt
 	groupOnce sync.Once
 	group     chan updateReq
 	groupDone chan struct{}
 	quit      chan struct{}
+}
+
+// HasSchema reports whether the database o names already holds Herald's
+// tables, without creating or migrating anything: tools that act on an
+// existing installation (herald secrets rotate) check it first, so a mistyped
+// DSN is not given a fresh, empty schema.
+func HasSchema(ctx context.Context, o Options) (bool, error) {
+	switch o.Driver {
+	case "", "sqlite":
+		if _, err := os.Stat(o.DSN); errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		db, err := sql.Open("sqlite", sqliteDSN(o.DSN, false))
+		if err != nil {
+			return false, fmt.Errorf("store: %w", err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'`).Scan(&n); err != nil {
+			return false, fmt.Errorf("store: %w", err)
+		}
+		return n > 0, nil
+	case "postgres":
+		db, err := sql.Open("pgx", o.DSN)
+		if err != nil {
+			return false, fmt.Errorf("store: %w", err)
+		}
+		defer db.Close()
+		var ok bool
+		if err := db.QueryRowContext(ctx, `SELECT to_regclass('users') IS NOT NULL`).Scan(&ok); err != nil {
+			return false, fmt.Errorf("store: postgres: %w", err)
+		}
+		return ok, nil
+	}
+	return false, fmt.Errorf("store: unsupported driver %q (use sqlite or postgres)", o.Driver)
 }
 
 // Open opens (creating if needed) the database and applies pending migrations.
@@ -87,9 +127,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	seal, err := newSealer(o.SecretsKey)
+	seal, err := secrets.New(o.SecretsKey, o.PreviousSecretsKeys...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe, seal: seal}
 	switch o.Driver {

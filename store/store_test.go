@@ -328,6 +328,15 @@ func TestOutcomesAndDeadLetters(t *testing.T) {
 		if d, _ := s.Delivery(ctx, "d1"); d.Status != herald.StatusSent || d.BudgetBase != 2 || d.Attempts != 3 {
 			t.Errorf("after replay and send: %+v", d)
 		}
+		// A batch read returns the ones that exist, in the same shape.
+		many := []string{"d1", "no-such-delivery"}
+		for i := range 600 { // more than one chunk
+			many = append(many, fmt.Sprint("missing-", i))
+		}
+		byID, err := s.DeliveriesByID(ctx, many)
+		if err != nil || len(byID) != 1 || byID["d1"].Status != herald.StatusSent || byID["d1"].Attempts != 3 {
+			t.Errorf("DeliveriesByID = %v, %v", byID, err)
+		}
 	})
 }
 
@@ -354,16 +363,215 @@ func TestSecretsAtRest(t *testing.T) {
 			t.Fatalf("%s holds the Slack token in plain text", f)
 		}
 	}
-	// Without the key the secret cannot be read, and says why.
+	// Without the key the secret cannot be read, and says why; the rest of
+	// the user can.
 	s, err = store.Open(ctx, store.Options{DSN: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.User(ctx, "u1"); err == nil || !strings.Contains(err.Error(), "secrets key") {
-		t.Fatalf("read without key: %v", err)
+	if u, err := s.User(ctx, "u1"); err != nil || u.Slack.Token != "" || u.SecretErr == nil ||
+		!strings.Contains(u.SecretErr.Error(), "secrets key") {
+		t.Fatalf("read without key: %+v, %v", u, err)
+	}
+	if users, err := s.UsersByID(ctx, []string{"u1"}); err != nil || len(users) != 1 {
+		t.Fatalf("UsersByID without key: %v, %v", users, err)
 	}
 	if _, err := store.Open(ctx, store.Options{DSN: path, SecretsKey: []byte("short")}); err == nil {
 		t.Fatal("a short key was accepted")
+	}
+}
+
+// TestUpdateDeliveriesBatch checks the multi-row group commit: more outcomes
+// than one statement holds, every field written (and nulls keeping what was
+// there), attempts recorded, sent staying final, and two outcomes of one
+// delivery in one call applied in order.
+func TestUpdateDeliveriesBatch(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		const n = 230 // three statements of up to 100
+		fo := &store.Fanout{Alert: &herald.Alert{ID: "ab", Severity: herald.SeverityError, Message: "m",
+			CreatedAt: time.Now().UTC()}, UserCount: n}
+		for i := range n {
+			fo.Deliveries = append(fo.Deliveries, &herald.Delivery{ID: fmt.Sprintf("ab-%03d", i), AlertID: "ab",
+				RecipientID: fmt.Sprint("u", i), Recipient: fmt.Sprint("user", i), Channel: herald.ChannelWebhook})
+		}
+		if err := s.RecordFanouts(ctx, []*store.Fanout{fo}); err != nil {
+			t.Fatal(err)
+		}
+		sentAt := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		next := sentAt.Add(time.Minute)
+		base := 1
+		var us []store.DeliveryUpdate
+		for i := range n {
+			id := fmt.Sprintf("ab-%03d", i)
+			switch i % 3 {
+			case 0:
+				us = append(us, store.DeliveryUpdate{ID: id, Status: herald.StatusSent, Attempts: 1, SentAt: &sentAt,
+					Attempt: &herald.Attempt{Attempt: 1, At: sentAt}})
+			case 1:
+				us = append(us, store.DeliveryUpdate{ID: id, Status: herald.StatusFailed, Attempts: 2, LastError: "HTTP 503",
+					NextAttemptAt: &next, BudgetBase: &base, Attempt: &herald.Attempt{Attempt: 2, At: sentAt, Error: "HTTP 503"}})
+			default: // deferred: no attempt row
+				us = append(us, store.DeliveryUpdate{ID: id, Status: herald.StatusPending, LastError: "breaker open",
+					NextAttemptAt: &next})
+			}
+		}
+		if err := s.UpdateDeliveries(ctx, us); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			id := fmt.Sprintf("ab-%03d", i)
+			d, err := s.Delivery(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			att, err := s.Attempts(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ok bool
+			switch i % 3 {
+			case 0:
+				ok = d.Status == herald.StatusSent && d.Attempts == 1 && d.SentAt != nil && d.SentAt.Equal(sentAt) &&
+					d.NextAttemptAt == nil && len(att) == 1 && att[0].Error == ""
+			case 1:
+				ok = d.Status == herald.StatusFailed && d.Attempts == 2 && d.LastError == "HTTP 503" && d.SentAt == nil &&
+					d.NextAttemptAt != nil && d.NextAttemptAt.Equal(next) && d.BudgetBase == 1 && len(att) == 1 &&
+					att[0].Attempt == 2 && att[0].Error == "HTTP 503"
+			default:
+				ok = d.Status == herald.StatusPending && d.LastError == "breaker open" && d.BudgetBase == 0 && len(att) == 0
+			}
+			if !ok {
+				t.Fatalf("delivery %d = %+v, attempts %+v", i, d, att)
+			}
+		}
+		// Two outcomes of one delivery in one call: applied in order, and a
+		// sent delivery stays sent.
+		later := sentAt.Add(time.Hour)
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{
+			{ID: "ab-001", Status: herald.StatusFailed, Attempts: 3, LastError: "HTTP 500", Attempt: &herald.Attempt{Attempt: 3, At: later, Error: "HTTP 500"}},
+			{ID: "ab-001", Status: herald.StatusSent, Attempts: 4, SentAt: &later, Attempt: &herald.Attempt{Attempt: 4, At: later}},
+			{ID: "ab-000", Status: herald.StatusFailed, Attempts: 2, LastError: "late"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		d1, _ := s.Delivery(ctx, "ab-001")
+		att1, _ := s.Attempts(ctx, "ab-001")
+		d0, _ := s.Delivery(ctx, "ab-000")
+		if d1.Status != herald.StatusSent || d1.Attempts != 4 || len(att1) != 3 || d0.Status != herald.StatusSent || d0.Attempts != 1 {
+			t.Fatalf("in order: %+v (%d attempts); sent stays sent: %+v", d1, len(att1), d0)
+		}
+		// A send records no attempt row of its own: the history shows it
+		// from the delivery (after the failed attempt's row).
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "ab-002", Status: herald.StatusSent, Attempts: 3,
+			SentAt: &later}}); err != nil {
+			t.Fatal(err)
+		}
+		att2, err := s.Attempts(ctx, "ab-002")
+		if err != nil || len(att2) != 1 || att2[0].Attempt != 3 || !att2[0].At.Equal(later) || att2[0].Error != "" {
+			t.Fatalf("history of a send without its own row = %+v, %v", att2, err)
+		}
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "ab-001", Status: herald.StatusFailed, Attempts: 9}}); err != nil {
+			t.Fatal(err)
+		}
+		if att, _ := s.Attempts(ctx, "ab-001"); len(att) != 3 {
+			t.Fatalf("a sent delivery's history grew or shrank: %+v", att)
+		}
+	})
+}
+
+// TestAlertsByIdempotencyKeys: many keys in one query, the newest alert per
+// key, keys with none left out.
+func TestAlertsByIdempotencyKeys(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		var fos []*store.Fanout
+		for i, a := range []struct {
+			id, key string
+			at      time.Duration
+		}{{"old", "k1", 0}, {"new", "k1", time.Hour}, {"other", "k2", time.Minute}, {"plain", "", 0}} {
+			fos = append(fos, &store.Fanout{Alert: &herald.Alert{ID: a.id, Severity: herald.SeverityInfo, Message: "m",
+				Targets: []string{"@x"}, IdempotencyKey: a.key, CreatedAt: t0.Add(a.at)}, UserCount: i + 1})
+		}
+		if err := s.RecordFanouts(ctx, fos); err != nil {
+			t.Fatal(err)
+		}
+		keys := []string{"k1", "k2", "none"}
+		for i := range 1200 { // more than one chunk
+			keys = append(keys, fmt.Sprint("absent-", i))
+		}
+		got, err := s.AlertsByIdempotencyKeys(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got["k1"].ID != "new" || got["k1"].UserCount != 2 || !got["k1"].CreatedAt.Equal(t0.Add(time.Hour)) ||
+			got["k2"].ID != "other" {
+			t.Fatalf("by keys = %v", got)
+		}
+		if got, err := s.AlertsByIdempotencyKeys(ctx, nil); err != nil || len(got) != 0 {
+			t.Fatalf("no keys = %v, %v", got, err)
+		}
+	})
+}
+
+// TestRecordFanoutsBatch: a batch larger than one statement, holding one
+// alert twice and one stored before — each record ends up with exactly the
+// deliveries stored the first time.
+func TestRecordFanoutsBatch(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		mk := func(i int, ch herald.Channel) *store.Fanout {
+			id := fmt.Sprintf("rb-%04d", i)
+			return &store.Fanout{Alert: &herald.Alert{ID: id, Severity: herald.SeverityInfo, Message: "m",
+				CreatedAt: time.Now().UTC()}, UserCount: 2, Deliveries: []*herald.Delivery{
+				{ID: id + "-a", AlertID: id, RecipientID: "ua", Recipient: "a", Channel: ch},
+				{ID: id + "-b", AlertID: id, RecipientID: "ub", Recipient: "b", Channel: ch}}}
+		}
+		if err := s.RecordFanouts(ctx, []*store.Fanout{mk(0, herald.ChannelEmail)}); err != nil {
+			t.Fatal(err)
+		}
+		batch := []*store.Fanout{mk(0, herald.ChannelSMS)} // stored before, as email
+		for i := 1; i <= 600; i++ {
+			batch = append(batch, mk(i, herald.ChannelWebhook))
+		}
+		batch = append(batch, mk(7, herald.ChannelSMS)) // twice in this batch
+		if err := s.RecordFanouts(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if d := batch[0].Deliveries; len(d) != 2 || d[0].Channel != herald.ChannelEmail {
+			t.Errorf("stored alert handed on %+v", d[0])
+		}
+		if d := batch[len(batch)-1].Deliveries; len(d) != 2 || d[0].Channel != herald.ChannelWebhook || d[0].ID != "rb-0007-a" {
+			t.Errorf("second record of an alert handed on %+v", d[0])
+		}
+		for _, i := range []int{1, 300, 600} {
+			a, err := s.Alert(ctx, fmt.Sprintf("rb-%04d", i))
+			if err != nil || len(a.Deliveries) != 2 || a.Deliveries[0].Status != herald.StatusPending {
+				t.Fatalf("alert %d = %+v, %v", i, a, err)
+			}
+		}
+	})
+}
+
+// TestHasSchema: a database Herald has not opened has no schema (and checking
+// does not create one); one it has opened does.
+func TestHasSchema(t *testing.T) {
+	ctx := context.Background()
+	for _, o := range []store.Options{{DSN: filepath.Join(t.TempDir(), "herald.db")}, {Driver: "postgres", DSN: testpg.DSN(t)}} {
+		for range 2 { // the first check must not create anything
+			if ok, err := store.HasSchema(ctx, o); err != nil || ok {
+				t.Fatalf("%s before opening: %v, %v", o.Driver, ok, err)
+			}
+		}
+		s, err := store.Open(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if ok, err := store.HasSchema(ctx, o); err != nil || !ok {
+			t.Fatalf("%s after opening: %v, %v", o.Driver, ok, err)
+		}
 	}
 }

@@ -55,16 +55,11 @@ func (s *Store) Tokens(ctx context.Context) ([]*herald.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []*herald.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: tokens: %w", err)
-		}
-		out = append(out, t)
+	out, err := scanAll(rows, scanToken)
+	if err != nil {
+		return nil, fmt.Errorf("store: tokens: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CountTokens counts tokens, revoked ones included.

@@ -5,49 +5,68 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/heraldproject/herald/bench"
 	"github.com/heraldproject/herald/internal/testauth"
 )
 
-// TestBenchSmoke runs `herald bench` briefly against a child Herald: it must
-// work (every scenario delivers what it accepted), not be fast.
+// TestBenchSmoke runs every default scenario of `herald bench` briefly, at
+// small sizes, against a child Herald: it must work, not be fast. Every
+// scenario that delivers must have delivered what it accepted, every
+// baseline must have measured a rate, and Herald's memory and CPU must have
+// been read from its /metrics.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	c := startChild(t, buildBinary(t), t.TempDir())
-	out := filepath.Join(t.TempDir(), "bench.json")
+	c := startChild(t, buildBinary(t), t.TempDir(), "HERALD_AUTH_RATE=0")
+	dir := t.TempDir()
+	out, plot := filepath.Join(dir, "bench.json"), filepath.Join(dir, "latency.svg")
 	var stdout, stderr bytes.Buffer
 	env := []string{"HERALD_SERVER=" + c.base, "HERALD_TOKEN=" + testauth.AdminToken}
-	if code := run([]string{"bench", "--concurrency", "4", "--requests", "200", "--duration", "20s", "--fanout", "5",
-		"--json", out}, env, &stdout, &stderr); code != 0 {
+	if code := run([]string{"bench", "--concurrency", "4", "--requests", "200", "--duration", "20s", "--drain", "30s",
+		"--fanout", "5", "--rates", "100,200", "--group-size", "50", "--kafka-records", "2000", "--store-rows", "2000",
+		"--store-batch", "100", "--json", out, "--plot", plot}, env, &stdout, &stderr); code != 0 {
 		t.Fatalf("bench: %s %s", stdout.String(), stderr.String())
 	}
 	t.Log("\n" + stdout.String())
-	var res struct {
-		Results []struct {
-			Scenario      string
-			Requests      int
-			Errors        int
-			Notifications int
-		}
-	}
+	var rep bench.Report
 	b, _ := os.ReadFile(out)
-	if err := json.Unmarshal(b, &res); err != nil || len(res.Results) != 4 {
+	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("results %s: %v", b, err)
 	}
-	for _, r := range res.Results {
-		if r.Requests == 0 || r.Errors != 0 {
-			t.Errorf("%s: %d requests, %d errors", r.Scenario, r.Requests, r.Errors)
+	var names []string
+	for _, r := range rep.Results {
+		names = append(names, r.Name)
+		if r.Err != "" || r.Requests == 0 || r.Errors != 0 || r.RequestsPerS <= 0 {
+			t.Errorf("%s: %d %s at %.0f/s, %d errors, error %q", r.Scenario, r.Requests, r.Unit, r.RequestsPerS,
+				r.Errors, r.Err)
 		}
-		want := r.Requests
-		if strings.Contains(r.Scenario, "fan-out") {
-			want *= 5
+		if r.Expected > 0 && (r.Notifications != r.Expected || r.NotificationsPS <= 0) {
+			t.Errorf("%s: %d notifications (%.0f/s), want %d", r.Scenario, r.Notifications, r.NotificationsPS, r.Expected)
 		}
-		if !strings.Contains(r.Scenario, "bare HTTP") && r.Notifications != want {
-			t.Errorf("%s: %d notifications for %d requests", r.Scenario, r.Notifications, r.Requests)
+		if r.Unit == "requests" && r.Name != bench.ScenarioHandler && r.Expected != r.Requests*r.Fanout {
+			t.Errorf("%s: expected %d notifications for %d requests at fan-out %d", r.Scenario, r.Expected,
+				r.Requests, r.Fanout)
 		}
+		herald := slices.Contains([]string{bench.ScenarioAccept, bench.ScenarioFanout, bench.ScenarioRates,
+			bench.ScenarioGroup}, r.Name)
+		if herald && (r.Process == nil || r.Process.PeakRSSMB <= 0) {
+			t.Errorf("%s: Herald's memory and CPU not read: %+v", r.Scenario, r.Process)
+		}
+	}
+	want := []string{"handler", "relay", "relay-rates", "relay-rates", "kafka", "store", "accept", "fanout", "rates", "rates", "group"}
+	if !slices.Equal(names, want) {
+		t.Errorf("scenarios %v, want %v", names, want)
+	}
+	if len(rep.Ratios) < 5 {
+		t.Errorf("ratios: %+v", rep.Ratios)
+	}
+	if svg, err := os.ReadFile(plot); err != nil || !strings.HasPrefix(string(svg), "<svg") ||
+		strings.Count(string(svg), "<circle") != 10 { // 4 Herald series × 2 rates, the relay's line × 2
+		t.Errorf("plot: %v\n%s", err, svg)
 	}
 }

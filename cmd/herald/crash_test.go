@@ -112,7 +112,7 @@ func TestCrash(t *testing.T) {
 	}
 
 	want := webhookDeliveries(ids, users)
-	missing := waitDelivered(hook, want, 3*time.Minute)
+	missing := waitDelivered(t, hook, want, 3*time.Minute)
 	unexpected := 0
 	for _, k := range hook.Keys() {
 		if !want[k] {
@@ -149,8 +149,10 @@ func webhookDeliveries(alertIDs, userIDs []string) map[string]bool {
 
 // waitDelivered waits up to limit for every wanted delivery id to reach the
 // receiver and returns how many never did.
-func waitDelivered(hook *webhooktest.Receiver, want map[string]bool, limit time.Duration) int {
-	deadline := time.Now().Add(limit)
+func waitDelivered(t *testing.T, hook *webhooktest.Receiver, want map[string]bool, limit time.Duration) int {
+	start := time.Now()
+	deadline := start.Add(limit)
+	lastLog := start
 	for {
 		missing := 0
 		for id := range want {
@@ -159,7 +161,14 @@ func waitDelivered(hook *webhooktest.Receiver, want map[string]bool, limit time.
 			}
 		}
 		if missing == 0 || time.Now().After(deadline) {
+			if missing == 0 {
+				t.Logf("every delivery arrived %v after the last alert was accepted", time.Since(start).Round(100*time.Millisecond))
+			}
 			return missing
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			lastLog = time.Now()
+			t.Logf("waiting: %d of %d deliveries still missing after %v", missing, len(want), time.Since(start).Round(time.Second))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

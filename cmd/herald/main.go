@@ -4,6 +4,7 @@
 //	herald broker           run the embedded Kafka broker alone, for several processes
 //	herald dlq list|show|replay  browse and replay dead letters of a running Herald
 //	herald token create|list|revoke  manage API tokens of a running Herald
+//	herald secrets keygen|rotate  make an encryption key; re-encrypt stored secrets under it
 //	herald bench            measure a running Herald beside bare baselines
 //	herald config keys      list every config key with its environment variable
 //	herald version          print the version
@@ -53,7 +54,7 @@ flag, a HERALD_* environment variable, or a key in the YAML file given with
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(environ, stderr), brokerCmd(environ, stderr), configCmd(stdout), dlqCmd(environ), tokenCmd(environ), benchCmd(environ), &cobra.Command{
+	root.AddCommand(serveCmd(environ, stderr), brokerCmd(environ, stderr), configCmd(stdout), dlqCmd(environ), tokenCmd(environ), secretsCmd(environ, stderr), benchCmd(environ), &cobra.Command{
 		Use: "version", Short: "Print the version",
 		Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "herald", version()) },
 	})

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/internal/testauth"
+	"github.com/heraldproject/herald/internal/testnet"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
 
@@ -55,12 +54,7 @@ func TestBadConfigExits(t *testing.T) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testnet.FreeAddr(t)
 }
 
 // child is a `herald serve` process.
@@ -256,17 +250,7 @@ func TestBinary(t *testing.T) {
 
 	// SIGTERM: a clean, bounded stop.
 	start := time.Now()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-c.exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, c.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("did not exit within 20s of SIGTERM")
-	}
+	stopChild(t, c)
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 
 	// Same data dir: the user is still there.

@@ -17,6 +17,7 @@ import (
 
 	goslack "github.com/slack-go/slack"
 
+	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/notify"
 )
 
@@ -77,6 +78,9 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) (retry bool, e
 		retry, err = classify(err, answer)
 		return retry, notify.Redact(err, notify.URLSecrets(contact.WebhookURL)...)
 	case contact.Channel != "":
+		if err := m.Recipient.UnreadableSecret(herald.SecretSlackToken); err != nil {
+			return false, err // never posted with the bot token in the user's stead
+		}
 		token := cmp.Or(contact.Token, n.cfg.Token)
 		if token == "" {
 			return false, fmt.Errorf("recipient %s has a Slack channel but no token, and no bot token is configured", m.Recipient.Name)

@@ -48,3 +48,45 @@ func TestSignedDelivery(t *testing.T) {
 		t.Fatalf("receiver could not verify: %v", err)
 	}
 }
+
+// TestSigningSecretPerRecipient: a recipient's own secret signs their
+// requests; others get the server's secret; with neither, requests are
+// unsigned.
+func TestSigningSecretPerRecipient(t *testing.T) {
+	rcv := webhooktest.NewReceiver()
+	defer rcv.Close()
+	send := func(n *webhook.Notifier, u *herald.User) webhooktest.Request {
+		t.Helper()
+		m := &notify.Message{DeliveryID: "d-" + u.Name, AlertID: "a1", Recipient: u, Severity: herald.SeverityInfo, Text: "hi", Attempt: 1}
+		if _, err := n.Notify(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+		got := rcv.Received()
+		return got[len(got)-1]
+	}
+	verify := func(secret string, r webhooktest.Request) error {
+		return webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), r.Body, time.Now(), time.Minute)
+	}
+	own := &herald.User{Name: "own", WebhookURL: rcv.URL(), WebhookSecret: "alice-own-secret-0123456789"}
+	plain := &herald.User{Name: "plain", WebhookURL: rcv.URL()}
+
+	global := webhook.New(webhook.Config{SigningSecret: "server-wide-secret"}, nil)
+	r := send(global, own)
+	if err := verify("alice-own-secret-0123456789", r); err != nil {
+		t.Errorf("own secret: %v", err)
+	}
+	if verify("server-wide-secret", r) == nil {
+		t.Error("a recipient with their own secret got the server's signature")
+	}
+	if err := verify("server-wide-secret", send(global, plain)); err != nil {
+		t.Errorf("server secret for a recipient without one: %v", err)
+	}
+
+	none := webhook.New(webhook.Config{}, nil)
+	if err := verify("alice-own-secret-0123456789", send(none, own)); err != nil {
+		t.Errorf("own secret without a server secret: %v", err)
+	}
+	if h := send(none, plain).Header.Get(webhook.SignatureHeader); h != "" {
+		t.Errorf("no secret anywhere, yet signed: %q", h)
+	}
+}

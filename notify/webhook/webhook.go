@@ -2,7 +2,9 @@
 //
 // Receivers get one request per delivery attempt. The Idempotency-Key header
 // carries the delivery id, which stays the same across retries, so a receiver
-// can drop the duplicates that at-least-once delivery produces.
+// can drop the duplicates that at-least-once delivery produces. Requests are
+// signed (SignatureHeader) with the recipient's own WebhookSecret when they
+// have one, else with Config.SigningSecret when it is set.
 package webhook
 
 import (
@@ -16,6 +18,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/notify"
 )
 
@@ -32,7 +35,8 @@ type Config struct {
 	Timeout time.Duration
 	// UserAgent is sent in the User-Agent header. Empty means "herald".
 	UserAgent string
-	// SigningSecret, when set, signs every request (SignatureHeader).
+	// SigningSecret, when set, signs every request (SignatureHeader) to a
+	// recipient who has no WebhookSecret of their own.
 	SigningSecret string
 }
 
@@ -129,8 +133,17 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) (retry bool, e
 	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false, fmt.Errorf("recipient %s has an invalid webhookUrl: it must be an absolute http or https URL", m.Recipient.Name)
 	}
+	if err := m.Recipient.UnreadableSecret(herald.SecretWebhookSecret); err != nil {
+		return false, err // never unsigned, nor signed with the server's secret instead
+	}
 	retry, err = n.post(ctx, target, m)
 	return retry, notify.Redact(err, notify.URLSecrets(target)...)
+}
+
+// secret is the key that signs requests to m's recipient: their own
+// WebhookSecret, else the configured SigningSecret, else none (unsigned).
+func (n *Notifier) secret(m *notify.Message) string {
+	return cmp.Or(m.Recipient.WebhookSecret, n.cfg.SigningSecret)
 }
 
 func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (bool, error) {
@@ -147,8 +160,8 @@ func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", m.DeliveryID)
 	req.Header.Set("User-Agent", n.cfg.UserAgent)
-	if n.cfg.SigningSecret != "" {
-		req.Header.Set(SignatureHeader, Sign(n.cfg.SigningSecret, time.Now(), body))
+	if secret := n.secret(m); secret != "" {
+		req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {

@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald/internal/testnet"
+)
+
+// fakeAlertmanager speaks the part of Prometheus Alertmanager's protocol the
+// peer scenario uses: POST /api/v2/alerts (an array of alerts; startsAt set
+// on acceptance when absent), GET /api/v2/status, GET /metrics, and webhook
+// notifications (version 4 payloads, an "alerts" array) to hook. Like
+// Alertmanager it batches several alerts into one notification, and it
+// notifies some alerts twice, which the receiver must count once.
+type fakeAlertmanager struct {
+	*httptest.Server
+	hook    string
+	mu      sync.Mutex
+	pending []map[string]any
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newFakeAlertmanager(t *testing.T, hook string) *fakeAlertmanager {
+	f := &fakeAlertmanager{hook: hook, done: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v2/status", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "{}") })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n"+
+			"process_resident_memory_bytes 4.194304e+07\n", float64(time.Now().UnixMilli())/1000)
+	})
+	mux.HandleFunc("POST /api/v2/alerts", func(w http.ResponseWriter, r *http.Request) {
+		var as []map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&as); err != nil || len(as) == 0 {
+			http.Error(w, "bad alerts", http.StatusBadRequest)
+			return
+		}
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		f.mu.Lock()
+		for _, a := range as {
+			if _, ok := a["startsAt"]; !ok {
+				a["startsAt"] = now
+			}
+			a["status"] = "firing"
+			f.pending = append(f.pending, a)
+		}
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	f.Server = httptest.NewServer(mux)
+	f.wg.Go(f.notify)
+	t.Cleanup(func() { close(f.done); f.wg.Wait(); f.Close() })
+	return f
+}
+
+// notify sends what is pending every few milliseconds, at most 7 alerts per
+// notification, repeating the first alert of every batch in the next one.
+func (f *fakeAlertmanager) notify() {
+	var again map[string]any
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-time.After(3 * time.Millisecond):
+		}
+		f.mu.Lock()
+		batch := f.pending[:min(len(f.pending), 7)]
+		f.pending = f.pending[len(batch):]
+		f.mu.Unlock()
+		if again != nil {
+			batch = append([]map[string]any{again}, batch...)
+			again = nil
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		again = batch[len(batch)-1]
+		b, _ := json.Marshal(map[string]any{"version": "4", "status": "firing", "receiver": "bench", "alerts": batch})
+		if resp, err := http.Post(f.hook, "application/json", bytes.NewReader(b)); err == nil {
+			resp.Body.Close()
+		}
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return testnet.FreeAddr(t)
+}
+
+// TestBenchPeerAlertmanager drives a fake Alertmanager beside the bare relay:
+// each alert counted once although notifications batch and repeat them,
+// memory and CPU read from its /metrics, the ratio to the relay reported.
+func TestBenchPeerAlertmanager(t *testing.T) {
+	recv := freeAddr(t)
+	am := newFakeAlertmanager(t, "http://"+recv+"/hook")
+	rep, err := Run(context.Background(), Options{Scenarios: []string{ScenarioRelay, ScenarioPeer}, Concurrency: 4,
+		Requests: 300, Duration: 10 * time.Second, Drain: 10 * time.Second, ReceiverAddr: recv,
+		Peers: []Peer{{Kind: "alertmanager", URL: am.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	p := rep.Results[1]
+	if p.Name != ScenarioPeer || p.Requests != 300 || p.Errors != 0 || p.Notifications != 300 || p.Expected != 300 ||
+		p.NotificationsPS <= 0 || p.E2EP99ms <= 0 {
+		t.Errorf("peer: %+v", p)
+	}
+	if p.Process == nil || p.Process.From != "metrics" || p.Process.PeakRSSMB != 40 {
+		t.Errorf("peer process: %+v", p.Process)
+	}
+	if len(rep.Ratios) != 1 || rep.Ratios[0].Name != "notifications/s: alertmanager / bare relay" {
+		t.Errorf("ratios: %+v", rep.Ratios)
+	}
+	var table bytes.Buffer
+	Table(&table, rep)
+	if !strings.Contains(table.String(), "peer: alertmanager") || !strings.Contains(table.String(), "300/300") {
+		t.Errorf("table:\n%s", table.String())
+	}
+}
+
+// TestBenchBaselinesRawKafkaStore runs the two raw baselines small: every
+// record produced is consumed, every row inserted.
+func TestBenchBaselinesRawKafkaStore(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Scenarios: []string{ScenarioKafka, ScenarioStore},
+		KafkaRecords: 1500, StoreRows: 1234, StoreBatch: 100, Duration: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, s := rep.Results[0], rep.Results[1]
+	if k.Unit != "records" || k.Requests != 1500 || k.Notifications != 1500 || k.NotificationsPS <= 0 {
+		t.Errorf("kafka: %+v", k)
+	}
+	if s.Unit != "rows" || s.Requests != 1234 || s.RequestsPerS <= 0 || s.P99ms <= 0 {
+		t.Errorf("store: %+v", s)
+	}
+}
+
+// TestBenchLoopbackOnly: no load leaves this machine.
+func TestBenchLoopbackOnly(t *testing.T) {
+	for _, o := range []Options{
+		{Server: "http://192.0.2.1:8080", Scenarios: []string{ScenarioAccept}},
+		{Scenarios: []string{ScenarioPeer}, Peers: []Peer{{Kind: "alertmanager", URL: "http://192.0.2.1:9093"}}},
+		{Scenarios: []string{ScenarioHandler}, ReceiverAddr: "192.0.2.1:0"},
+	} {
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	if _, err := Run(context.Background(), Options{Scenarios: []string{"logs"}}); err == nil {
+		t.Error("unknown scenario accepted")
+	}
+	if _, err := ParsePeer("zabbix=http://127.0.0.1:1"); err == nil {
+		t.Error("unknown peer kind accepted")
+	}
+}
+
+// TestBenchProcessReaders reads this process from /proc and parses the
+// Prometheus process metrics.
+func TestBenchProcessReaders(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	rss, cpu, err := pidReader(os.Getpid())(context.Background())
+	if err != nil || rss < 1<<20 || cpu < 0 {
+		t.Errorf("proc: rss %v cpu %v: %v", rss, cpu, err)
+	}
+	rss, cpu, err = parseProcessMetrics(strings.NewReader("# HELP x\nprocess_cpu_seconds_total 12.5\n" +
+		"process_resident_memory_bytes 1.048576e+08\nprocess_virtual_memory_bytes 1e9\n"))
+	if err != nil || rss != 100<<20 || cpu != 12.5 {
+		t.Errorf("metrics: rss %v cpu %v: %v", rss, cpu, err)
+	}
+	if _, _, err := parseProcessMetrics(strings.NewReader("go_goroutines 5\n")); err == nil {
+		t.Error("metrics without process metrics accepted")
+	}
+}
+
+// TestBenchPlot writes the latency plot: well-formed SVG with a point per
+// series and step, and an error when there is nothing to plot.
+func TestBenchPlot(t *testing.T) {
+	rep := &Report{At: time.Now(), Results: []Result{{Name: ScenarioHandler, RequestsPerS: 1000}}}
+	if err := WritePlot(io.Discard, rep); err == nil {
+		t.Error("plot without rates results")
+	}
+	for i, rate := range []float64{250, 500, 1000} {
+		rep.Results = append(rep.Results, Result{Name: ScenarioRates, OfferedPerS: rate, Fanout: 10, P50ms: 2,
+			P99ms: float64(10 * (i + 1)), E2EP50ms: 30, E2EP99ms: 2000 * float64(i+1), NotificationsPS: 2400})
+	}
+	var b bytes.Buffer
+	if err := WritePlot(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	for {
+		if _, err := d.Token(); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("not XML: %v\n%s", err, b.String())
+		}
+	}
+	if n := strings.Count(b.String(), "<circle"); n != 12 {
+		t.Errorf("%d points, want 12", n)
+	}
+	// With the relay at the same rates: its line too, in the legend.
+	for _, rate := range []float64{250, 500, 1000} {
+		rep.Results = append(rep.Results, Result{Name: ScenarioRelayRates, OfferedPerS: rate, Fanout: 10, E2EP99ms: 3})
+	}
+	b.Reset()
+	if err := WritePlot(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "<circle"); n != 15 || !strings.Contains(b.String(), "bare relay") {
+		t.Errorf("%d points with the relay, want 15; relay in the legend: %v", n, strings.Contains(b.String(), "bare relay"))
+	}
+	for _, want := range []string{"fan-out 10", "1 s", "10 ms", "2400/s"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plot lacks %q", want)
+		}
+	}
+}

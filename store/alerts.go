@@ -27,32 +27,57 @@ type Fanout struct {
 // what was recorded the first time.
 func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	now := nanos(s.now())
-	return s.tx(ctx, "record_fanouts", func(tx txn) error {
-		insAlert, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, severity, title, message, source, labels,
-			targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("store: record fanouts: %w", err)
+	// A batch may hold one alert twice (a client retry with the same
+	// Idempotency-Key): the first occurrence is recorded, later ones get
+	// what it recorded.
+	first := make(map[string]*Fanout, len(fs))
+	var uniq []*Fanout
+	for _, f := range fs {
+		if _, dup := first[f.Alert.ID]; !dup {
+			first[f.Alert.ID] = f
+			uniq = append(uniq, f)
 		}
-		defer insAlert.Close()
-		insDelivery, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, alert_id, recipient_id, recipient_name,
-			channel, status, attempts, last_error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("store: record fanouts: %w", err)
-		}
-		defer insDelivery.Close()
-		for _, f := range fs {
-			a := f.Alert
-			res, err := insAlert.ExecContext(ctx, a.ID, a.Severity, a.Title, a.Message, a.Source,
-				jsonText(a.Labels, "{}"), jsonText(a.Targets, "[]"), jsonText(a.Channels, "[]"),
-				f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now, a.IdempotencyKey)
-			if err != nil {
-				return fmt.Errorf("store: record alert %s: %w", a.ID, err)
+	}
+	// One lock order for every process (PostgreSQL: two owners of a
+	// partition during a rebalance cannot deadlock), and ids next to each
+	// other in the index.
+	slices.SortFunc(uniq, func(a, b *Fanout) int { return strings.Compare(a.Alert.ID, b.Alert.ID) })
+	alertRows := make([][]any, len(uniq))
+	for i, f := range uniq {
+		a := f.Alert
+		alertRows[i] = []any{a.ID, a.Severity, a.Title, a.Message, a.Source,
+			jsonText(a.Labels, "{}"), jsonText(a.Targets, "[]"), jsonText(a.Channels, "[]"),
+			f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now, a.IdempotencyKey}
+	}
+	insAlerts, err := s.multiRow(ctx, `INSERT INTO alerts (id, severity, title, message, source, labels,
+		targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key) VALUES `,
+		13, ` ON CONFLICT DO NOTHING RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("store: record fanouts: %w", err)
+	}
+	insDeliveries, err := s.multiRow(ctx, `INSERT INTO deliveries (id, alert_id, recipient_id, recipient_name,
+		channel, status, attempts, last_error, created_at, updated_at) VALUES `, 10, ` ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("store: record fanouts: %w", err)
+	}
+	err = s.tx(ctx, "record_fanouts", func(tx txn) error {
+		inserted := make(map[string]bool, len(uniq))
+		err := insAlerts.query(ctx, tx, alertRows, func(rows *sql.Rows) error {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				f.Deliveries, err = queryDeliveries(ctx, tx, a.ID)
-				if err != nil {
+			inserted[id] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: record alerts: %w", err)
+		}
+		var ds []*herald.Delivery
+		for _, f := range uniq {
+			if !inserted[f.Alert.ID] {
+				// Stored before: hand on exactly what was recorded then.
+				if f.Deliveries, err = queryDeliveries(ctx, tx, f.Alert.ID); err != nil {
 					return err
 				}
 				continue
@@ -62,14 +87,29 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 				if d.Status == "" {
 					d.Status = herald.StatusPending
 				}
-				if _, err := insDelivery.ExecContext(ctx, d.ID, d.AlertID, d.RecipientID, d.Recipient, d.Channel,
-					d.Status, d.Attempts, d.LastError, now, now); err != nil {
-					return fmt.Errorf("store: record delivery %s: %w", d.ID, err)
-				}
+				ds = append(ds, d)
 			}
+		}
+		slices.SortFunc(ds, func(a, b *herald.Delivery) int { return strings.Compare(a.ID, b.ID) })
+		rows := make([][]any, len(ds))
+		for i, d := range ds {
+			rows[i] = []any{d.ID, d.AlertID, d.RecipientID, d.Recipient, d.Channel,
+				d.Status, d.Attempts, d.LastError, now, now}
+		}
+		if err := insDeliveries.exec(ctx, tx, rows); err != nil {
+			return fmt.Errorf("store: record deliveries: %w", err)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if g := first[f.Alert.ID]; g != f {
+			f.Deliveries = g.Deliveries
+		}
+	}
+	return nil
 }
 
 func jsonText(v any, empty string) string {

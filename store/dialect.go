@@ -158,3 +158,74 @@ func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	}
 	return out, rows.Err()
 }
+
+// rowSizes are the row counts of the multi-row statements multiRow prepares:
+// n rows go in as the fewest statements of these sizes that add up to n, so
+// a few statements are parsed once and reused whatever the batch size.
+var rowSizes = [...]int{256, 64, 16, 4, 1}
+
+// multiRowStmt is one multi-row statement prepared at every size of rowSizes.
+type multiRowStmt struct {
+	cols  int
+	stmts [len(rowSizes)]*sql.Stmt
+}
+
+// multiRow prepares head + "(?,…),(?,…)…" + tail, with cols values per row,
+// at every size of rowSizes. Call it before the transaction that runs it:
+// SQLite's writer pool has one connection, which a transaction holds.
+func (s *Store) multiRow(ctx context.Context, head string, cols int, tail string) (*multiRowStmt, error) {
+	m := &multiRowStmt{cols: cols}
+	row := "(" + strings.Repeat("?,", cols-1) + "?)"
+	for i, n := range rowSizes {
+		q := head + strings.Repeat(row+",", n-1) + row + tail
+		st, err := s.stmt(ctx, s.w, q)
+		if err != nil {
+			return nil, err
+		}
+		m.stmts[i] = st
+	}
+	return m, nil
+}
+
+// chunks calls fn with each statement and the rows it takes, biggest first.
+func (m *multiRowStmt) chunks(rows [][]any, fn func(st *sql.Stmt, args []any) error) error {
+	for i, n := range rowSizes {
+		for len(rows) >= n {
+			args := make([]any, 0, n*m.cols)
+			for _, r := range rows[:n] {
+				args = append(args, r...)
+			}
+			if err := fn(m.stmts[i], args); err != nil {
+				return err
+			}
+			rows = rows[n:]
+		}
+	}
+	return nil
+}
+
+// exec runs the statement in tx for rows, each holding cols values.
+func (m *multiRowStmt) exec(ctx context.Context, tx txn, rows [][]any) error {
+	return m.chunks(rows, func(st *sql.Stmt, args []any) error {
+		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		return err
+	})
+}
+
+// query runs the statement (one with RETURNING) in tx for rows and calls
+// scan for every row returned.
+func (m *multiRowStmt) query(ctx context.Context, tx txn, rows [][]any, scan func(*sql.Rows) error) error {
+	return m.chunks(rows, func(st *sql.Stmt, args []any) error {
+		rs, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			if err := scan(rs); err != nil {
+				return err
+			}
+		}
+		return rs.Err()
+	})
+}

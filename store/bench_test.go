@@ -1,0 +1,60 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/fanout"
+	"github.com/heraldproject/herald/internal/testpg"
+	"github.com/heraldproject/herald/store"
+)
+
+// BenchmarkRecordFanouts records batches of 100 alerts with 10 deliveries
+// each, as the fan-out stage does, into a table that grows as the benchmark
+// runs (b.N batches). Reported: deliveries/s.
+func BenchmarkRecordFanouts(b *testing.B) {
+	for _, o := range []struct {
+		name string
+		opts func(b *testing.B) store.Options
+	}{
+		{"sqlite", func(b *testing.B) store.Options {
+			return store.Options{DSN: filepath.Join(b.TempDir(), "herald.db")}
+		}},
+		{"postgres", func(b *testing.B) store.Options { return store.Options{Driver: "postgres", DSN: testpg.DSN(b)} }},
+	} {
+		b.Run(o.name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, o.opts(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			const alerts, fanoutN = 100, 10
+			b.ResetTimer()
+			for range b.N {
+				batch := make([]*store.Fanout, alerts)
+				for i := range batch {
+					a := &herald.Alert{ID: uuid.Must(uuid.NewV7()).String(), Severity: herald.SeverityInfo,
+						Message: "disk full", CreatedAt: time.Now()}
+					f := &store.Fanout{Alert: a, UserCount: fanoutN}
+					for r := range fanoutN {
+						uid := fmt.Sprintf("user-%d", r)
+						f.Deliveries = append(f.Deliveries, &herald.Delivery{ID: fanout.DeliveryID(a.ID, uid, herald.ChannelWebhook),
+							AlertID: a.ID, RecipientID: uid, Recipient: uid, Channel: herald.ChannelWebhook})
+					}
+					batch[i] = f
+				}
+				if err := s.RecordFanouts(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*alerts*fanoutN)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}

@@ -23,7 +23,7 @@ const (
 	// MaxDepth is the deepest nesting of objects and arrays in a payload.
 	MaxDepth = 32
 	// MaxValues is the most JSON values (objects, arrays, strings, numbers,
-	// booleans, nulls) one event may hold; it bounds what a rule's
+	// booleans, nulls; object keys count too) one event may hold; it bounds what a rule's
 	// expression and templates can be made to walk.
 	MaxValues = 10_000
 	// MaxKeys is the most keys one object may have.
@@ -311,4 +311,43 @@ func countValues(b []byte) int {
 		}
 	}
 	return n
+}
+
+// CheckData checks decoded event data against the limits (MaxDepth,
+// MaxValues, MaxKeys), for events that reach Herald already decoded (a dry
+// run, a rule's example). loc names data in the error.
+func CheckData(data map[string]any, loc string) error {
+	n := 0
+	var walk func(v any, depth int) error
+	walk = func(v any, depth int) error {
+		if n++; n > MaxValues {
+			return &Error{Location: loc, Message: fmt.Sprintf("the data holds more than %d JSON values", MaxValues), TooLarge: true}
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			if depth > MaxDepth {
+				return errorf(loc, "JSON nested deeper than %d levels", MaxDepth)
+			}
+			if len(v) > MaxKeys {
+				return &Error{Location: loc, Message: fmt.Sprintf("an object has more than %d keys", MaxKeys), TooLarge: true}
+			}
+			for _, e := range v {
+				n++ // the key
+				if err := walk(e, depth+1); err != nil {
+					return err
+				}
+			}
+		case []any:
+			if depth > MaxDepth {
+				return errorf(loc, "JSON nested deeper than %d levels", MaxDepth)
+			}
+			for _, e := range v {
+				if err := walk(e, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(data, 2) // the event object around data is level 1
 }

@@ -155,7 +155,7 @@ func (c *Compiled) Render(ev *herald.Event) Rendered {
 	title, okTitle := run("title", c.title, maxTitleOutput, maxTitleChars)
 	msg, okMsg := run("message", c.message, maxMessageOutput, maxMessageChars)
 	key, okKey := run("dedupeKey", c.dedupe, maxDedupeOutput, maxDedupeOutput)
-	if !okTitle {
+	if !okTitle || (!okMsg && title == "") {
 		title = c.Rule.Name
 	}
 	if !okMsg || strings.TrimSpace(msg) == "" {

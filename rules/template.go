@@ -241,29 +241,18 @@ func checkFormat(format string) error {
 	if len(format) > MaxTemplateBytes {
 		return errBudget
 	}
+	n := 0 // the number being read, in a directive
 	for i := 0; i < len(format); i++ {
-		if format[i] != '%' {
-			continue
-		}
-		for i++; i < len(format); i++ {
-			c := format[i]
-			switch {
-			case c == '*':
-				return fmt.Errorf("printf: a * width is %w", errForbidden)
-			case c >= '0' && c <= '9':
-				n := 0
-				for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
-					n = n*10 + int(format[i]-'0')
-					if n > maxFormatWidth {
-						return fmt.Errorf("printf: widths and precisions above %d are %w", maxFormatWidth, errForbidden)
-					}
-				}
-				i--
-				continue
-			case strings.IndexByte("+-# .[]", c) >= 0:
-				continue
+		c := format[i]
+		switch {
+		case c == '*':
+			return fmt.Errorf("printf: a * width is %w", errForbidden)
+		case c >= '0' && c <= '9':
+			if n = n*10 + int(c-'0'); n > maxFormatWidth {
+				return fmt.Errorf("printf: widths and precisions above %d are %w", maxFormatWidth, errForbidden)
 			}
-			break
+		default:
+			n = 0
 		}
 	}
 	return nil

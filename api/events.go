@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -103,6 +104,43 @@ func (s *Server) registerEvents(a huma.API) {
 		}
 		return s.ingestEvents(ctx, herald.RuleSourceS3, n.Events)
 	})
+	documentEventBodies(a)
+}
+
+// CloudEventInput is a CloudEvent 1.0 in structured mode, as documented in
+// the OpenAPI document (the handler reads it with package event).
+type CloudEventInput struct {
+	SpecVersion     string         `json:"specversion" enum:"1.0"`
+	ID              string         `json:"id" maxLength:"256"`
+	Source          string         `json:"source" maxLength:"256"`
+	Type            string         `json:"type" maxLength:"256"`
+	Subject         string         `json:"subject,omitempty" maxLength:"256"`
+	Time            string         `json:"time,omitempty" doc:"RFC 3339"`
+	DataContentType string         `json:"datacontenttype,omitempty" doc:"JSON only"`
+	Data            map[string]any `json:"data,omitempty"`
+}
+
+// documentEventBodies describes the bodies the event routes read (huma sees
+// raw bytes, which package event reads and checks).
+func documentEventBodies(a huma.API) {
+	reg := a.OpenAPI().Components.Schemas
+	ev := reg.Schema(reflect.TypeFor[EventInput](), true, "")
+	ce := reg.Schema(reflect.TypeFor[CloudEventInput](), true, "")
+	if op := a.OpenAPI().Paths["/v1/events"]; op != nil && op.Post != nil && op.Post.RequestBody != nil {
+		op.Post.RequestBody.Content = map[string]*huma.MediaType{
+			"application/json": {Schema: &huma.Schema{OneOf: []*huma.Schema{ev,
+				{Type: huma.TypeArray, Items: ev, MaxItems: new(100)}}}},
+			event.TypeCloudEvent: {Schema: ce},
+			event.TypeCloudBatch: {Schema: &huma.Schema{Type: huma.TypeArray, Items: ce, MaxItems: new(100)}},
+		}
+	}
+	if op := a.OpenAPI().Paths["/v1/integrations/s3"]; op != nil && op.Post != nil && op.Post.RequestBody != nil {
+		op.Post.RequestBody.Content = map[string]*huma.MediaType{"application/json": {Schema: &huma.Schema{
+			Type: huma.TypeObject, AdditionalProperties: true,
+			Description: "An S3 event notification {\"Records\": [{eventSource: \"aws:s3\", eventName, eventTime, awsRegion, " +
+				"s3: {bucket: {name, arn}, object: {key, size, eTag, sequencer}}}]}, the s3:TestEvent, or either as the " +
+				"Message of an SNS Notification"}}}
+	}
 }
 
 // eventProblem turns a parse error into its 4xx.

@@ -290,3 +290,32 @@ func TestRuleDryRunAndChanges(t *testing.T) {
 		t.Fatalf("list after delete: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestEventsOpenAPI: the event routes document the bodies they read.
+func TestEventsOpenAPI(t *testing.T) {
+	h, _, _ := amServer(t)
+	req := httptest.NewRequest(http.MethodGet, "/openapi.json", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]any `json:"content"`
+			} `json:"requestBody"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := doc.Paths["/v1/events"]["post"].RequestBody.Content
+	for _, ct := range []string{"application/json", "application/cloudevents+json", "application/cloudevents-batch+json"} {
+		if c[ct] == nil {
+			t.Errorf("/v1/events documents no %s body: %v", ct, c)
+		}
+	}
+	for _, p := range []string{"/v1/rules", "/v1/rules/{id}", "/v1/rules/test", "/v1/integrations/s3"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("%s not documented", p)
+		}
+	}
+}

@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/api"
 )
 
 func post(t *testing.T, h http.Handler, path, contentType, body string) (int, []byte) {
@@ -317,5 +320,28 @@ func TestEventsOpenAPI(t *testing.T) {
 		if doc.Paths[p] == nil {
 			t.Errorf("%s not documented", p)
 		}
+	}
+}
+
+// TestRulesReloadAcrossProcesses: a rule made through one API server is
+// used by another over the same store within its reload interval.
+func TestRulesReloadAcrossProcesses(t *testing.T) {
+	h1, st, _ := amServer(t)
+	rec2 := &recorder{}
+	h2 := (&api.Server{Store: st, Producer: rec2, Logger: slog.New(slog.DiscardHandler), Version: "test",
+		RulesReload: 50 * time.Millisecond}).Handler()
+	ev := `{"id":"e-1","type":"ping"}`
+	if code, raw := post(t, h2, "/v1/events", "application/json", ev); code != http.StatusAccepted ||
+		!strings.Contains(string(raw), `"unmatched":1`) {
+		t.Fatalf("before the rule: %d %s", code, raw)
+	}
+	mustCreateRule(t, h1, `{"name":"pings","source":"event","match":"type == \"ping\"","targets":["@bob"],"severity":"info","message":"pong"}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for rec2.count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the other server never used the new rule")
+		}
+		time.Sleep(60 * time.Millisecond)
+		post(t, h2, "/v1/events", "application/json", ev)
 	}
 }

@@ -150,8 +150,11 @@ func eventProblem(err error) error {
 		return err
 	}
 	d := &huma.ErrorDetail{Location: ee.Location, Message: ee.Message}
-	if ee.TooLarge {
+	switch {
+	case ee.TooLarge:
 		return huma.Error413RequestEntityTooLarge(ee.Message, d)
+	case ee.MediaType:
+		return huma.NewError(http.StatusUnsupportedMediaType, ee.Message, d)
 	}
 	return huma.Error422UnprocessableEntity("validation failed", d)
 }

@@ -37,11 +37,13 @@ const (
 
 // Error is a problem with one part of a payload: Location names it
 // (body[3].data), Message says what is wrong. TooLarge marks a payload over
-// a count limit (413 rather than 422).
+// a count limit (413 rather than 422), MediaType a content type not read
+// here (415).
 type Error struct {
-	Location string
-	Message  string
-	TooLarge bool
+	Location  string
+	Message   string
+	TooLarge  bool
+	MediaType bool
 }
 
 func (e *Error) Error() string { return e.Location + ": " + e.Message }
@@ -86,7 +88,7 @@ func Parse(contentType string, body []byte, maxBatch int) ([]*herald.Event, erro
 		mt, err = TypeJSON, nil
 	}
 	if err != nil {
-		return nil, errorf("header.Content-Type", "cannot read the media type %q", contentType)
+		return nil, &Error{Location: "header.Content-Type", MediaType: true, Message: fmt.Sprintf("cannot read the media type %q", contentType)}
 	}
 	if err := CheckJSON(body, "body"); err != nil {
 		return nil, err
@@ -107,7 +109,8 @@ func Parse(contentType string, body []byte, maxBatch int) ([]*herald.Event, erro
 			return nil, errorf("body", "a CloudEvents batch is a JSON array")
 		}
 	default:
-		return nil, errorf("header.Content-Type", "media type %q is not read here: use %s, %s or %s", mt, TypeJSON, TypeCloudEvent, TypeCloudBatch)
+		return nil, &Error{Location: "header.Content-Type", MediaType: true, Message: fmt.Sprintf(
+			"media type %q is not read here: use %s, %s or %s", mt, TypeJSON, TypeCloudEvent, TypeCloudBatch)}
 	}
 	var raws []json.RawMessage
 	if isArray {

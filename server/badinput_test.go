@@ -138,7 +138,7 @@ func TestBadInput(t *testing.T) {
 		{"event oversized", "POST", "/v1/events", `{"type":"t","data":{"s":"` + strings.Repeat("x", 1<<20) + `"}}`, nil, 413, "too large"},
 		{"cloudevent bad specversion", "POST", "/v1/events", `{"specversion":"0.3","id":"1","source":"s","type":"t"}`,
 			map[string]string{"Content-Type": "application/cloudevents+json"}, 422, "specversion"},
-		{"event wrong media type", "POST", "/v1/events", `{"type":"t"}`, map[string]string{"Content-Type": "text/xml"}, 422, "media type"},
+		{"event wrong media type", "POST", "/v1/events", `{"type":"t"}`, map[string]string{"Content-Type": "text/xml"}, 415, "media type"},
 		{"s3 not a notification", "POST", "/v1/integrations/s3", `{"hello":1}`, nil, 422, "Records"},
 		{"s3 subscription confirmation", "POST", "/v1/integrations/s3", `{"Type":"SubscriptionConfirmation","SubscribeURL":"http://169.254.169.254/"}`, nil, 422, "confirm"},
 		{"s3 bad key encoding", "POST", "/v1/integrations/s3", `{"Records":[{"eventSource":"aws:s3","eventName":"x","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]}`, nil, 422, "key"},

@@ -395,3 +395,48 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message)
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// Rule sources: what kind of input a rule is evaluated against.
+const (
+	// RuleSourceEvent rules see domain events posted to /v1/events.
+	RuleSourceEvent = "event"
+	// RuleSourceS3 rules see S3 event notification records posted to
+	// /v1/integrations/s3.
+	RuleSourceS3 = "s3"
+)
+
+// Rule turns matching events into alerts: when Match (an expression over
+// the event) is true, an alert with the rendered Title and Message goes to
+// Targets at Severity. Rules are kept in the store and compiled by package
+// rules.
+type Rule struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Source is RuleSourceEvent or RuleSourceS3.
+	Source string `json:"source"`
+	// Match is an expr-lang expression over the event that yields a bool.
+	Match    string   `json:"match"`
+	Targets  []string `json:"targets"`
+	Severity Severity `json:"severity"`
+	// Title and Message are Go text/template templates over the event.
+	Title   string `json:"title,omitempty"`
+	Message string `json:"message"`
+	// DedupeKey, when set, is a template whose rendering replaces the event
+	// id in the alert's idempotency key, so events that render the same key
+	// notify once within the idempotency window.
+	DedupeKey string    `json:"dedupeKey,omitempty"`
+	Enabled   bool      `json:"enabled"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Event is a domain event or an S3 object notification, as rules see it.
+// Data is decoded JSON (maps, slices, strings, float64, bool, nil).
+type Event struct {
+	ID      string         `json:"id"`
+	Type    string         `json:"type"`
+	Source  string         `json:"source,omitempty"`
+	Subject string         `json:"subject,omitempty"`
+	Time    string         `json:"time,omitempty"`
+	Data    map[string]any `json:"data"`
+}

@@ -279,6 +279,10 @@ func (s *Server) registerAlerts(a huma.API) {
 			// pre-empt (and so silence) an Alertmanager notification.
 			return nil, invalid("header.Idempotency-Key", `must not start with "alertmanager:" (reserved for the Alertmanager integration)`, nil)
 		}
+		if strings.HasPrefix(in.IdempotencyKey, eventKeyPrefix) || strings.HasPrefix(in.IdempotencyKey, s3KeyPrefix) {
+			// Reserved for alerts made by rules (POST /v1/events, S3).
+			return nil, invalid("header.Idempotency-Key", `must not start with "event:" or "s3:" (reserved for alerts made by rules)`, nil)
+		}
 		al, err := s.checkAlert(ctx, &in.Body)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -22,7 +23,9 @@ import (
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/auth"
 	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/event"
 	"github.com/heraldproject/herald/metrics"
+	"github.com/heraldproject/herald/rules"
 	"github.com/heraldproject/herald/store"
 	"github.com/heraldproject/herald/tracing"
 )
@@ -69,6 +72,14 @@ type Server struct {
 	// AlertmanagerMaxAlerts is the most alerts one Alertmanager webhook
 	// payload may carry (default DefaultAlertmanagerMaxAlerts).
 	AlertmanagerMaxAlerts int
+	// EventsMaxBatch is the most events one POST /v1/events (or records
+	// one S3 notification) may carry (default event.DefaultMaxBatch).
+	EventsMaxBatch int
+	// Rules holds the compiled rules events are evaluated against; nil
+	// makes one over Store that checks for changes every RulesReload
+	// (default 2s).
+	Rules       *rules.Set
+	RulesReload time.Duration
 
 	draining atomic.Bool
 }
@@ -94,6 +105,12 @@ func (s *Server) Handler() http.Handler {
 	if s.AlertmanagerMaxAlerts == 0 {
 		s.AlertmanagerMaxAlerts = DefaultAlertmanagerMaxAlerts
 	}
+	if s.EventsMaxBatch == 0 {
+		s.EventsMaxBatch = event.DefaultMaxBatch
+	}
+	if s.Rules == nil {
+		s.Rules = &rules.Set{Load: s.Store, Every: cmp.Or(s.RulesReload, 2*time.Second), Logger: s.Logger}
+	}
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Herald", s.Version)
 	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +
@@ -112,6 +129,8 @@ func (s *Server) Handler() http.Handler {
 	s.registerGroups(a)
 	s.registerAlerts(a)
 	s.registerAlertmanager(a)
+	s.registerEvents(a)
+	s.registerRules(a)
 	s.registerDeadLetters(a)
 	s.registerStats(a)
 	s.registerTokens(a)

@@ -22,7 +22,8 @@ func (s *Server) scopeFor(pattern, path string) string {
 			return ""
 		}
 		return herald.ScopeRead
-	case pattern == "POST /v1/alerts", pattern == "POST /v1/integrations/alertmanager":
+	case pattern == "POST /v1/alerts", pattern == "POST /v1/integrations/alertmanager",
+		pattern == "POST /v1/events", pattern == "POST /v1/integrations/s3":
 		return herald.ScopeIngest
 	case pattern == "GET /v1/alerts", pattern == "GET /v1/alerts/{id}", pattern == "GET /v1/dead-letters",
 		pattern == "GET /v1/dead-letters/{id}", pattern == "GET /v1/stats":

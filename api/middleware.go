@@ -121,6 +121,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				// One request, many alerts: the handler counts the alerts
 				// it produced (Accepted).
 				s.Metrics.IngestDuration("alertmanager", code, time.Since(start))
+			case "POST /v1/events":
+				s.Metrics.IngestDuration("event", code, time.Since(start))
+			case "POST /v1/integrations/s3":
+				s.Metrics.IngestDuration("s3", code, time.Since(start))
 			}
 			lvl := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {

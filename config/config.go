@@ -65,6 +65,10 @@ type Config struct {
 
 	// Alertmanager configures POST /v1/integrations/alertmanager.
 	Alertmanager Alertmanager `koanf:"alertmanager"`
+	// Events configures POST /v1/events and /v1/integrations/s3.
+	Events Events `koanf:"events"`
+	// Rules configures the rules that turn events into alerts.
+	Rules Rules `koanf:"rules"`
 }
 
 // HTTP configures the API server.
@@ -368,6 +372,21 @@ type Alertmanager struct {
 	MaxAlerts int `koanf:"maxAlerts"`
 }
 
+// Events configures event ingest (POST /v1/events, /v1/integrations/s3).
+type Events struct {
+	// MaxBatch is the most events one request may carry (a batch, or the
+	// records of one S3 notification); more is refused whole (413).
+	MaxBatch int `koanf:"maxBatch"`
+}
+
+// Rules configures event rules.
+type Rules struct {
+	// ReloadInterval is how often each process checks the store for rule
+	// changes made by other processes (the process that made a change sees
+	// it at once).
+	ReloadInterval time.Duration `koanf:"reloadInterval"`
+}
+
 // Webhook configures the webhook channel.
 type Webhook struct {
 	Timeout time.Duration `koanf:"timeout"`
@@ -433,6 +452,8 @@ func defaults() map[string]any {
 		"limits.slack.burst":           3,
 		"idempotency.window":           "24h",
 		"alertmanager.maxAlerts":       1000,
+		"events.maxBatch":              100,
+		"rules.reloadInterval":         "2s",
 		"redis.prefix":                 "herald:",
 		"cache.userTTL":                "1m",
 		"cache.sentTTL":                "168h",
@@ -638,13 +659,17 @@ func (c *Config) Validate() error {
 	if c.Alertmanager.MaxAlerts < 1 || c.Alertmanager.MaxAlerts > 100000 {
 		bad("alertmanager.maxAlerts must be between 1 and 100000, not %d", c.Alertmanager.MaxAlerts)
 	}
+	if c.Events.MaxBatch < 1 || c.Events.MaxBatch > 10000 {
+		bad("events.maxBatch must be between 1 and 10000, not %d", c.Events.MaxBatch)
+	}
 	if c.Deliver.Concurrency < 1 {
 		bad("deliver.concurrency must be at least 1")
 	}
 	for key, d := range map[string]time.Duration{"shutdownTimeout": c.ShutdownTimeout, "deliver.timeout": c.Deliver.Timeout,
 		"webhook.timeout": c.Webhook.Timeout, "slack.timeout": c.Slack.Timeout, "email.timeout": c.Email.Timeout,
 		"sms.timeout": c.SMS.Timeout, "breaker.openTimeout": c.Breaker.OpenTimeout,
-		"idempotency.window": c.Idempotency.Window, "cache.userTTL": c.Cache.UserTTL, "cache.sentTTL": c.Cache.SentTTL} {
+		"idempotency.window": c.Idempotency.Window, "cache.userTTL": c.Cache.UserTTL, "cache.sentTTL": c.Cache.SentTTL,
+		"rules.reloadInterval": c.Rules.ReloadInterval} {
 		if d <= 0 {
 			bad("%s must be a positive duration", key)
 		}

@@ -46,6 +46,8 @@ type Metrics struct {
 	storeErrors     *prometheus.CounterVec
 	cacheErrors     *prometheus.CounterVec
 	cacheDuration   *prometheus.HistogramVec
+	unmatched       *prometheus.CounterVec
+	ruleErrors      *prometheus.CounterVec
 }
 
 // New registers Herald's metrics, the Go runtime and process collectors and
@@ -90,12 +92,35 @@ func New(version string) *Metrics {
 		Help: "Cache (Redis) calls that failed, by operation; the store answered instead."}, []string{"op"})
 	m.cacheDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_cache_operation_duration_seconds",
 		Help: "Cache (Redis or in-process) calls, by operation.", Buckets: latency}, []string{"op"})
-	for _, c := range []prometheus.Collector{m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
+	m.unmatched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_events_unmatched_total",
+		Help: "Events accepted that no enabled rule matched (nobody was told), by source (event, s3)."}, []string{"source"})
+	m.ruleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_rule_errors_total",
+		Help: "Rule evaluations that failed, by source and stage: match (the expression failed on the event: no match), " +
+			"render (a template failed or was clipped: the alert went out with a fallback or clipped text)."},
+		[]string{"source", "stage"})
+	for _, c := range []prometheus.Collector{m.unmatched, m.ruleErrors, m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
 		m.deliveryLatency, m.retries, m.deadLetters, m.breakersOpen, m.rateLimitWait, m.storeDuration, m.storeErrors,
 		m.cacheErrors, m.cacheDuration} {
 		f(c)
 	}
 	return m
+}
+
+// EventsUnmatched counts n events of source that no rule matched.
+func (m *Metrics) EventsUnmatched(source string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.unmatched.WithLabelValues(source).Add(float64(n))
+}
+
+// RuleError counts a rule evaluation of source that failed at stage (match
+// or render).
+func (m *Metrics) RuleError(source, stage string) {
+	if m == nil {
+		return
+	}
+	m.ruleErrors.WithLabelValues(source, stage).Inc()
 }
 
 // Ingested counts an accepted record of kind (alert, event, log) and the

@@ -23,6 +23,9 @@ func TestAuthMatrix(t *testing.T) {
 	group := h.createGroup("g")
 	alert := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "m"})
 	h.waitAlert(alert, func(*alertOut) bool { return true })
+	var rule idOut
+	h.must(http.StatusCreated, "POST", "/v1/rules", map[string]any{"name": "r", "source": "event", "match": "false",
+		"targets": []string{"@alice"}, "severity": "info", "message": "m"}, &rule)
 
 	mint := func(scope, user string) (secret, id string) {
 		var out struct{ ID, Token string }
@@ -54,6 +57,14 @@ func TestAuthMatrix(t *testing.T) {
 		{"POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`, "ingest"},
 		{"POST", "/v1/integrations/alertmanager?target=@alice", `{"version":"4","alerts":[{"status":"firing",` +
 			`"labels":{"alertname":"A"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"1a30ba71cca2921f"}]}`, "ingest"},
+		{"POST", "/v1/events", `{"type":"t"}`, "ingest"},
+		{"POST", "/v1/integrations/s3", `{"Service":"Amazon S3","Event":"s3:TestEvent"}`, "ingest"},
+		{"POST", "/v1/rules", `{"name":"r2","source":"event","match":"false","targets":["@alice"],"severity":"info","message":"m"}`, "admin"},
+		{"GET", "/v1/rules", "", "admin"},
+		{"GET", "/v1/rules/" + rule.ID, "", "admin"},
+		{"PATCH", "/v1/rules/" + rule.ID, `{"enabled":false}`, "admin"},
+		{"DELETE", "/v1/rules/nope", "", "admin"},
+		{"POST", "/v1/rules/test", `{"event":{"type":"t"}}`, "admin"},
 		{"GET", "/v1/alerts", "", "read"},
 		{"GET", "/v1/alerts/" + alert, "", "read"},
 		{"GET", "/v1/dead-letters", "", "read"},

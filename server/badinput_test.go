@@ -105,6 +105,43 @@ func TestBadInput(t *testing.T) {
 			map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, 422, "Idempotency-Key"},
 		{"alert idempotency key reserved", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`,
 			map[string]string{"Idempotency-Key": "alertmanager:abc:firing:2026-01-01T00:00:00Z:x"}, 422, "reserved"},
+		{"alert idempotency key reserved for rules", "POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`,
+			map[string]string{"Idempotency-Key": "event:x"}, 422, "reserved"},
+		// rules
+		{"rule bad expr", "POST", "/v1/rules", rule(`"match":"type ==="`), nil, 422, "body.match"},
+		{"rule expr not bool", "POST", "/v1/rules", rule(`"match":"type + \"x\""`), nil, 422, "bool"},
+		{"rule expr unknown variable", "POST", "/v1/rules", rule(`"match":"typo == 1"`), nil, 422, "typo"},
+		{"rule expr nested predicates", "POST", "/v1/rules", rule(`"match":"all(data.a, {any(data.b, {true})})"`), nil, 422, "predicate"},
+		{"rule expr too long", "POST", "/v1/rules", rule(`"match":"` + strings.Repeat("1 + ", 1100) + `1 > 0"`), nil, 422, "match"},
+		{"rule bad template", "POST", "/v1/rules", rule(`"message":"{{.data.x"`), nil, 422, "body.message"},
+		{"rule template unknown func", "POST", "/v1/rules", rule(`"title":"{{exec 1}}"`), nil, 422, "exec"},
+		{"rule template recursion", "POST", "/v1/rules", rule(`"message":"{{define \"a\"}}{{template \"a\" .}}{{end}}{{template \"a\" .}}"`), nil, 422, "not allowed"},
+		{"rule template loops", "POST", "/v1/rules", rule(`"message":"{{range .data.a}}{{range .data.b}}x{{end}}{{end}}"`), nil, 422, "nested"},
+		{"rule template loops over a number", "POST", "/v1/rules", rule(`"message":"{{with 1000000000}}{{range .}}{{end}}{{end}}"`), nil, 422, "range"},
+		{"rule template overflows", "POST", "/v1/rules", rule(`"message":"{{printf \"%999999999d\" 1}}"`), nil, 422, "printf"},
+		{"rule template fails on example", "POST", "/v1/rules", rule(`"message":"{{index .data.items 9}}","example":{"type":"t","data":{"items":[]}}`), nil, 422, "example"},
+		{"rule unknown target", "POST", "/v1/rules", rule(`"targets":["@ghost"]`), nil, 422, "@ghost"},
+		{"rule bad source", "POST", "/v1/rules", rule(`"source":"kafka"`), nil, 422, "source"},
+		{"rule bad severity", "POST", "/v1/rules", rule(`"severity":"urgent"`), nil, 422, "severity"},
+		{"rule unknown field", "POST", "/v1/rules", rule(`"priority":1`), nil, 422, "priority"},
+		{"get missing rule", "GET", "/v1/rules/nope", "", nil, 404, "nope"},
+		{"patch missing rule", "PATCH", "/v1/rules/nope", `{"enabled":false}`, nil, 404, "nope"},
+		{"dry run without event", "POST", "/v1/rules/test", `{}`, nil, 422, "event"},
+		// events
+		{"event malformed json", "POST", "/v1/events", `{"type":`, nil, 422, "JSON"},
+		{"event missing type", "POST", "/v1/events", `{"data":{}}`, nil, 422, "type"},
+		{"event data not object", "POST", "/v1/events", `{"type":"t","data":"x"}`, nil, 422, "object"},
+		{"event deep json", "POST", "/v1/events", `{"type":"t","data":` + strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40) + `}`, nil, 422, "nested"},
+		{"event invalid utf-8", "POST", "/v1/events", "{\"type\":\"t\xff\"}", nil, 400, "UTF-8"},
+		{"event oversize batch", "POST", "/v1/events", "[" + strings.TrimSuffix(strings.Repeat(`{"type":"t"},`, 101), ",") + "]", nil, 413, "at most 100"},
+		{"event too many values", "POST", "/v1/events", `{"type":"t","data":{"a":[` + strings.TrimSuffix(strings.Repeat("1,", 10001), ",") + `]}}`, nil, 413, "values"},
+		{"event oversized", "POST", "/v1/events", `{"type":"t","data":{"s":"` + strings.Repeat("x", 1<<20) + `"}}`, nil, 413, "too large"},
+		{"cloudevent bad specversion", "POST", "/v1/events", `{"specversion":"0.3","id":"1","source":"s","type":"t"}`,
+			map[string]string{"Content-Type": "application/cloudevents+json"}, 422, "specversion"},
+		{"event wrong media type", "POST", "/v1/events", `{"type":"t"}`, map[string]string{"Content-Type": "text/xml"}, 415, "media type"},
+		{"s3 not a notification", "POST", "/v1/integrations/s3", `{"hello":1}`, nil, 422, "Records"},
+		{"s3 subscription confirmation", "POST", "/v1/integrations/s3", `{"Type":"SubscriptionConfirmation","SubscribeURL":"http://169.254.169.254/"}`, nil, 422, "confirm"},
+		{"s3 bad key encoding", "POST", "/v1/integrations/s3", `{"Records":[{"eventSource":"aws:s3","eventName":"x","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]}`, nil, 422, "key"},
 		{"get missing alert", "GET", "/v1/alerts/nope", "", nil, 404, "nope"},
 		{"list alerts bad cursor", "GET", "/v1/alerts?cursor=bm9wZQ", "", nil, 422, "cursor"},
 		{"list alerts limit too big", "GET", "/v1/alerts?limit=100000", "", nil, 422, "limit"},
@@ -148,6 +185,12 @@ func TestBadInput(t *testing.T) {
 	if len(list.Alerts) != 1 || list.Alerts[0].ID != acc.ID {
 		t.Fatalf("alerts recorded = %+v, want only %s", list.Alerts, acc.ID)
 	}
+}
+
+// rule is a valid rule with one field changed (a JSON member, added last
+// so it wins).
+func rule(member string) string {
+	return `{"name":"r","source":"event","match":"true","targets":["@alice"],"severity":"info","message":"m",` + member + `}`
 }
 
 func mustJSON(v any) string {

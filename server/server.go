@@ -235,7 +235,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		s.wg.Go(func() { authn.Run(stopCtx, 30*time.Second) })
 	}
 	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
-		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api")}
+		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api"),
+		EventsMaxBatch: cfg.Events.MaxBatch, RulesReload: cfg.Rules.ReloadInterval}
 	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,
 			Target: sa.Target, Every: sa.Interval, Floor: sa.Floor, MaxLag: sa.MaxLag, MaxFailRatio: sa.MaxFailureRatio,

@@ -234,7 +234,10 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) 
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, s.w.DB, sub)
+	// Out of order: migrations are numbered by the branch that adds them,
+	// so a database may already hold a later one when an earlier number
+	// arrives; each migration stands on its own, so applying it late is safe.
+	p, err := goose.NewProvider(dialect, s.w.DB, sub, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}

@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +28,9 @@ func BenchmarkDeliveries(b *testing.B) {
 		b.Run(backend+"/recipient-concurrency-"+c.perRecipient, func(b *testing.B) {
 			hook := webhooktest.NewReceiver()
 			defer hook.Close()
-			env := []string{"HERALD_LOG_LEVEL=warn", "HERALD_DELIVER_RECIPIENT_CONCURRENCY=" + c.perRecipient}
+			// HERALD_AUTH_RATE=0: the per-token rate limit (1,000/s) would
+			// answer 429 to the 16 senders.
+			env := []string{"HERALD_LOG_LEVEL=warn", "HERALD_AUTH_RATE=0", "HERALD_DELIVER_RECIPIENT_CONCURRENCY=" + c.perRecipient}
 			if backend == "postgres" {
 				env = append(env, "HERALD_STORE_DRIVER=postgres", "HERALD_STORE_DSN="+testpg.DSN(b))
 			}
@@ -39,11 +43,19 @@ func BenchmarkDeliveries(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
+			var failed atomic.Int64
+			var firstErr atomic.Value
 			next := make(chan struct{})
 			for range 16 {
 				wg.Go(func() {
+					// Not h.sendAlert: Fatal in a sender goroutine would end
+					// it silently and leave the loop below blocked.
 					for range next {
-						h.sendAlert(map[string]any{"target": []string{"@@ten"}, "severity": "error", "message": "bench"})
+						body := map[string]any{"target": []string{"@@ten"}, "severity": "error", "message": "bench"}
+						if code, raw := h.do("POST", "/v1/alerts", body, nil); code != http.StatusAccepted {
+							failed.Add(1)
+							firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", code, raw))
+						}
 					}
 				})
 			}
@@ -52,6 +64,9 @@ func BenchmarkDeliveries(b *testing.B) {
 			}
 			close(next)
 			wg.Wait()
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d of %d alerts not accepted; first: %v", n, b.N, firstErr.Load())
+			}
 			accepted := time.Since(start)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()

@@ -69,6 +69,12 @@ type Server struct {
 	// AlertmanagerMaxAlerts is the most alerts one Alertmanager webhook
 	// payload may carry (default DefaultAlertmanagerMaxAlerts).
 	AlertmanagerMaxAlerts int
+	// LogsMaxBatch is the most records one log request (POST /v1/logs or
+	// OTLP) may carry (default DefaultLogsMaxBatch).
+	LogsMaxBatch int
+	// LogsMaxBodyBytes is the largest log request body, after decompression
+	// (default DefaultLogsMaxBodyBytes).
+	LogsMaxBodyBytes int64
 
 	draining atomic.Bool
 }
@@ -94,6 +100,12 @@ func (s *Server) Handler() http.Handler {
 	if s.AlertmanagerMaxAlerts == 0 {
 		s.AlertmanagerMaxAlerts = DefaultAlertmanagerMaxAlerts
 	}
+	if s.LogsMaxBatch == 0 {
+		s.LogsMaxBatch = DefaultLogsMaxBatch
+	}
+	if s.LogsMaxBodyBytes == 0 {
+		s.LogsMaxBodyBytes = DefaultLogsMaxBodyBytes
+	}
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Herald", s.Version)
 	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +
@@ -112,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerGroups(a)
 	s.registerAlerts(a)
 	s.registerAlertmanager(a)
+	s.registerLogs(a, mux)
 	s.registerDeadLetters(a)
 	s.registerStats(a)
 	s.registerTokens(a)

@@ -22,10 +22,11 @@ func (s *Server) scopeFor(pattern, path string) string {
 			return ""
 		}
 		return herald.ScopeRead
-	case pattern == "POST /v1/alerts", pattern == "POST /v1/integrations/alertmanager":
+	case pattern == "POST /v1/alerts", pattern == "POST /v1/integrations/alertmanager", pattern == "POST /v1/logs",
+		pattern == "POST /otlp/v1/logs":
 		return herald.ScopeIngest
 	case pattern == "GET /v1/alerts", pattern == "GET /v1/alerts/{id}", pattern == "GET /v1/dead-letters",
-		pattern == "GET /v1/dead-letters/{id}", pattern == "GET /v1/stats":
+		pattern == "GET /v1/dead-letters/{id}", pattern == "GET /v1/stats", pattern == "GET /v1/logs":
 		return herald.ScopeRead
 	}
 	return herald.ScopeAdmin

@@ -54,6 +54,9 @@ func TestAuthMatrix(t *testing.T) {
 		{"POST", "/v1/alerts", `{"target":["@alice"],"severity":"info","message":"m"}`, "ingest"},
 		{"POST", "/v1/integrations/alertmanager?target=@alice", `{"version":"4","alerts":[{"status":"firing",` +
 			`"labels":{"alertname":"A"},"startsAt":"2026-03-01T10:00:00Z","fingerprint":"1a30ba71cca2921f"}]}`, "ingest"},
+		{"POST", "/v1/logs", `{"service":"s","message":"m"}`, "ingest"},
+		{"POST", "/otlp/v1/logs", `{"resourceLogs":[]}`, "ingest"},
+		{"GET", "/v1/logs", "", "read"},
 		{"GET", "/v1/alerts", "", "read"},
 		{"GET", "/v1/alerts/" + alert, "", "read"},
 		{"GET", "/v1/dead-letters", "", "read"},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,6 +19,8 @@ const (
 	MaxSearchTermLen = 64
 	// MaxLogLimit is the most records one search returns.
 	MaxLogLimit = 1000
+	// logInsertChunk is how many rows one INSERT statement stores.
+	logInsertChunk = 64
 )
 
 // InsertLogs stores log records in one transaction and returns how many were
@@ -31,20 +34,58 @@ func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 	inserted := 0
 	err := s.tx(ctx, "insert_logs", func(tx txn) error {
 		inserted = 0
-		st, err := tx.PrepareContext(ctx, `INSERT INTO logs (id, time, service, level, message, attributes, trace_id,
-			span_id, stored_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("store: insert logs: %w", err)
-		}
-		defer st.Close()
-		for _, r := range recs {
-			res, err := st.ExecContext(ctx, r.ID, nanos(r.Time), r.Service, r.Level.Rank(), r.Message,
-				jsonText(r.Attributes, "{}"), r.TraceID, r.SpanID, now)
-			if err != nil {
-				return fmt.Errorf("store: insert log %s: %w", r.ID, err)
+		// SQLite: the rows this transaction adds are those after the
+		// largest seq now (one writer); they are indexed together below.
+		var before int64
+		if !tx.pg {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM logs`).Scan(&before); err != nil {
+				return fmt.Errorf("store: insert logs: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				inserted++
+		}
+		// Rows go in logInsertChunk at a time: one statement per chunk saves
+		// most of the per-statement cost of the driver and database/sql.
+		var one, many *sql.Stmt
+		defer func() {
+			for _, st := range []*sql.Stmt{one, many} {
+				if st != nil {
+					st.Close()
+				}
+			}
+		}()
+		args := make([]any, 0, logInsertChunk*9)
+		for i := 0; i < len(recs); {
+			n := logInsertChunk
+			st := &many
+			if len(recs)-i < logInsertChunk {
+				n, st = 1, &one
+			}
+			if *st == nil {
+				var err error
+				if *st, err = tx.PrepareContext(ctx, `INSERT INTO logs (id, time, service, level, message, attributes,
+					trace_id, span_id, stored_at) VALUES `+strings.Repeat("(?,?,?,?,?,?,?,?,?),", n-1)+
+					`(?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`); err != nil {
+					return fmt.Errorf("store: insert logs: %w", err)
+				}
+			}
+			args = args[:0]
+			for _, r := range recs[i : i+n] {
+				args = append(args, r.ID, nanos(r.Time), r.Service, r.Level.Rank(), r.Message,
+					jsonText(r.Attributes, "{}"), r.TraceID, r.SpanID, now)
+			}
+			res, err := (*st).ExecContext(ctx, args...)
+			if err != nil {
+				return fmt.Errorf("store: insert logs %s…: %w", recs[i].ID, err)
+			}
+			k, _ := res.RowsAffected()
+			inserted += int(k)
+			i += n
+		}
+		if !tx.pg && inserted > 0 {
+			// One FTS5 insert for the whole batch: one index segment per
+			// transaction (see migrations/sqlite/00005_logs.sql).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO logs_fts (rowid, message) SELECT seq, message FROM logs
+				WHERE seq > ?`, before); err != nil {
+				return fmt.Errorf("store: index logs: %w", err)
 			}
 		}
 		return nil
@@ -243,9 +284,14 @@ func scanLog(row scanner) (*herald.LogRecord, error) {
 	return &r, nil
 }
 
-// PruneLogs deletes records stored before cutoff, at most batch per
-// transaction, until none is left, and returns how many it deleted. Each
-// batch is its own short transaction so ingest is never held up for long.
+// PruneLogs deletes records stored before cutoff, oldest first, at most
+// batch per transaction, until none is left, and returns how many it
+// deleted. Each batch is its own short transaction so ingest is never held
+// up for long. Each transaction looks only at the batch oldest records in
+// store order (seq, which follows store time, so no index on stored_at is
+// needed) and deletes those stored before cutoff; it stops after a
+// transaction that deleted fewer than batch. A record is never deleted
+// early; after a clock step back one may wait for a later call.
 func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 5000
@@ -255,7 +301,7 @@ func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int
 		var n int64
 		err := s.tx(ctx, "prune_logs", func(tx txn) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN
-				(SELECT seq FROM logs WHERE stored_at < ? LIMIT ?)`, nanos(cutoff), batch)
+				(SELECT seq FROM logs ORDER BY seq LIMIT ?) AND stored_at < ?`, batch, nanos(cutoff))
 			if err != nil {
 				return fmt.Errorf("store: prune logs: %w", err)
 			}

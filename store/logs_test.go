@@ -126,3 +126,30 @@ func TestLogs(t *testing.T) {
 		}
 	})
 }
+
+// TestLogsBulk inserts batches larger than one INSERT statement, with
+// repeats, and finds each record once.
+func TestLogsBulk(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		var recs []*herald.LogRecord
+		for i := range 300 {
+			recs = append(recs, logRec(fmt.Sprintf("b%03d", i), base.Add(time.Duration(i)*time.Millisecond), "bulk",
+				herald.SeverityInfo, fmt.Sprintf("bulk line %d word%d", i, i%7)))
+		}
+		if n, err := s.InsertLogs(ctx, recs[:150]); err != nil || n != 150 {
+			t.Fatalf("first 150: %d, %v", n, err)
+		}
+		if n, err := s.InsertLogs(ctx, recs[75:]); err != nil || n != 150 {
+			t.Fatalf("next 225 with 75 repeats: %d new, %v; want 150", n, err)
+		}
+		if c, _ := s.CountLogs(ctx); c != 300 {
+			t.Fatalf("count = %d", c)
+		}
+		got, err := s.SearchLogs(ctx, store.LogQuery{Text: "bulk word3", Limit: 1000})
+		if err != nil || len(got) != 43 {
+			t.Fatalf("word3: %d records, %v; want 43", len(got), err)
+		}
+	})
+}

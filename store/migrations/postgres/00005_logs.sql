@@ -21,7 +21,6 @@ CREATE TABLE logs (
 );
 CREATE INDEX logs_newest ON logs(time DESC, id DESC);
 CREATE INDEX logs_service ON logs(service, time DESC, id DESC);
-CREATE INDEX logs_stored ON logs(stored_at);
 CREATE INDEX logs_fts ON logs USING GIN (to_tsvector('simple', regexp_replace(message, '[[:punct:]]+', ' ', 'g')));
 
 -- +goose Down

@@ -65,10 +65,7 @@ func readLogBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(src, limit+1))
 	if err != nil {
-		var me *http.MaxBytesError
 		switch {
-		case errors.As(err, &me):
-			return nil, tooBig
 		case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, &bodyError{http.StatusBadRequest, "the gzip body is corrupt or cut short: " + err.Error()}
 		}

@@ -80,6 +80,12 @@ type Server struct {
 	// (default 2s).
 	Rules       *rules.Set
 	RulesReload time.Duration
+	// LogsMaxBatch is the most records one log request (POST /v1/logs or
+	// OTLP) may carry (default DefaultLogsMaxBatch).
+	LogsMaxBatch int
+	// LogsMaxBodyBytes is the largest log request body, after decompression
+	// (default DefaultLogsMaxBodyBytes).
+	LogsMaxBodyBytes int64
 
 	draining atomic.Bool
 }
@@ -111,6 +117,12 @@ func (s *Server) Handler() http.Handler {
 	if s.Rules == nil {
 		s.Rules = &rules.Set{Load: s.Store, Every: cmp.Or(s.RulesReload, 2*time.Second), Logger: s.Logger}
 	}
+	if s.LogsMaxBatch == 0 {
+		s.LogsMaxBatch = DefaultLogsMaxBatch
+	}
+	if s.LogsMaxBodyBytes == 0 {
+		s.LogsMaxBodyBytes = DefaultLogsMaxBodyBytes
+	}
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Herald", s.Version)
 	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +
@@ -131,6 +143,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerAlertmanager(a)
 	s.registerEvents(a)
 	s.registerRules(a)
+	s.registerLogs(a, mux)
 	s.registerDeadLetters(a)
 	s.registerStats(a)
 	s.registerTokens(a)

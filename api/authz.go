@@ -23,10 +23,11 @@ func (s *Server) scopeFor(pattern, path string) string {
 		}
 		return herald.ScopeRead
 	case pattern == "POST /v1/alerts", pattern == "POST /v1/integrations/alertmanager",
-		pattern == "POST /v1/events", pattern == "POST /v1/integrations/s3":
+		pattern == "POST /v1/events", pattern == "POST /v1/integrations/s3",
+		pattern == "POST /v1/logs", pattern == "POST /otlp/v1/logs":
 		return herald.ScopeIngest
 	case pattern == "GET /v1/alerts", pattern == "GET /v1/alerts/{id}", pattern == "GET /v1/dead-letters",
-		pattern == "GET /v1/dead-letters/{id}", pattern == "GET /v1/stats":
+		pattern == "GET /v1/dead-letters/{id}", pattern == "GET /v1/stats", pattern == "GET /v1/logs":
 		return herald.ScopeRead
 	}
 	return herald.ScopeAdmin

@@ -73,7 +73,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		// Bodies: at most MaxBodyBytes, and valid UTF-8 (a JSON decoder would
 		// silently turn bad bytes into U+FFFD).
-		if r.Body != nil && r.ContentLength != 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		// Log ingest reads its own (bigger, possibly gzip or protobuf) body.
+		if r.Body != nil && r.ContentLength != 0 && !ownsBody(r) && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
 			b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 			switch {
 			case err != nil:
@@ -125,6 +126,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.Metrics.IngestDuration("event", code, time.Since(start))
 			case "POST /v1/integrations/s3":
 				s.Metrics.IngestDuration("s3", code, time.Since(start))
+			case "POST /v1/logs", "POST /otlp/v1/logs":
+				// Many records per request: the handler counts them.
+				s.Metrics.IngestDuration("log", code, time.Since(start))
 			}
 			lvl := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {

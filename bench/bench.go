@@ -50,6 +50,10 @@ const (
 	ScenarioFanout     = "fanout" // Herald: closed loop, a group of Options.Fanout
 	ScenarioRates      = "rates"  // Herald: open loop at each of Options.Rates, fan-out Options.Fanout
 	ScenarioGroup      = "group"  // Herald: one alert to a group of Options.GroupSize
+	// ScenarioLogs posts Options.LogRecords log records as NDJSON,
+	// Options.LogBatch per request, and measures records per second until
+	// the last is searchable.
+	ScenarioLogs = "logs"
 )
 
 // Scenarios returns every scenario name in the order they run: baselines
@@ -57,14 +61,14 @@ const (
 // last.
 func Scenarios() []string {
 	return []string{ScenarioHandler, ScenarioRelay, ScenarioRelayRates, ScenarioKafka, ScenarioStore, ScenarioPeer,
-		ScenarioAccept, ScenarioFanout, ScenarioRates, ScenarioGroup}
+		ScenarioAccept, ScenarioFanout, ScenarioRates, ScenarioGroup, ScenarioLogs}
 }
 
 // DefaultScenarios are the scenarios that need nothing but a running Herald.
 // The peer scenario is added when Options.Peers is not empty.
 func DefaultScenarios() []string {
 	return []string{ScenarioHandler, ScenarioRelay, ScenarioRelayRates, ScenarioKafka, ScenarioStore, ScenarioAccept,
-		ScenarioFanout, ScenarioRates, ScenarioGroup}
+		ScenarioFanout, ScenarioRates, ScenarioGroup, ScenarioLogs}
 }
 
 // Peer is another alerting system measured beside Herald.
@@ -120,6 +124,9 @@ type Options struct {
 	// StoreRows and StoreBatch bound the raw SQLite baseline (defaults
 	// 200000 rows, 500 per transaction).
 	StoreRows, StoreBatch int
+	// LogRecords and LogBatch bound the logs scenario (defaults 200000
+	// records, 1000 per request); Duration bounds it too.
+	LogRecords, LogBatch int
 	// Peers are measured by the peer scenario.
 	Peers []Peer
 	// ReceiverAddr is where the webhook receiver listens (default
@@ -148,6 +155,8 @@ func (o Options) withDefaults() Options {
 	o.KafkaRecords = cmp.Or(o.KafkaRecords, 200000)
 	o.StoreRows = cmp.Or(o.StoreRows, 200000)
 	o.StoreBatch = cmp.Or(o.StoreBatch, 500)
+	o.LogRecords = cmp.Or(o.LogRecords, 200000)
+	o.LogBatch = cmp.Or(o.LogBatch, 1000)
 	o.ReceiverAddr = cmp.Or(o.ReceiverAddr, "127.0.0.1:0")
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = DefaultScenarios()
@@ -170,7 +179,7 @@ func (o Options) check(ctx context.Context) error {
 		}
 	}
 	if o.Concurrency < 1 || o.Requests < 1 || o.Duration <= 0 || o.Fanout < 0 || o.GroupSize < 1 ||
-		o.KafkaRecords < 1 || o.StoreRows < 1 || o.StoreBatch < 1 {
+		o.KafkaRecords < 1 || o.StoreRows < 1 || o.StoreBatch < 1 || o.LogRecords < 1 || o.LogBatch < 1 {
 		errs = append(errs, errors.New("concurrency, requests, duration, group size, kafka records, store rows and batch must be positive"))
 	}
 	for _, r := range o.Rates {
@@ -202,7 +211,7 @@ func (o Options) check(ctx context.Context) error {
 
 func (o Options) needsHerald() bool {
 	for _, s := range o.Scenarios {
-		if s == ScenarioAccept || s == ScenarioFanout || s == ScenarioRates || s == ScenarioGroup {
+		if s == ScenarioAccept || s == ScenarioFanout || s == ScenarioRates || s == ScenarioGroup || s == ScenarioLogs {
 			return true
 		}
 	}
@@ -281,6 +290,8 @@ type Settings struct {
 	KafkaRecords int       `json:"kafkaRecords"`
 	StoreRows    int       `json:"storeRows"`
 	StoreBatch   int       `json:"storeBatch"`
+	LogRecords   int       `json:"logRecords"`
+	LogBatch     int       `json:"logBatch"`
 	Peers        []Peer    `json:"peers,omitempty"`
 	PID          int       `json:"pid,omitempty"`
 }
@@ -289,7 +300,7 @@ func (o Options) settings() Settings {
 	return Settings{Server: o.Server, Scenarios: o.Scenarios, Concurrency: o.Concurrency, Requests: o.Requests,
 		Duration: o.Duration.String(), Fanout: o.Fanout, Rates: o.Rates, GroupSize: o.GroupSize,
 		Drain: o.Drain.String(), KafkaRecords: o.KafkaRecords, StoreRows: o.StoreRows, StoreBatch: o.StoreBatch,
-		Peers: o.Peers, PID: o.PID}
+		LogRecords: o.LogRecords, LogBatch: o.LogBatch, Peers: o.Peers, PID: o.PID}
 }
 
 // Run runs the selected scenarios in a fixed order (baselines first) and
@@ -297,8 +308,7 @@ func (o Options) settings() Settings {
 // Result.Err and in the returned error, and the run goes on with the rest.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o = o.withDefaults()
-	rep := &Report{At: time.Now().UTC(), Options: o.settings(),
-		Notes: []string{"logs: Herald has no log ingest yet, so there is no log scenario"}}
+	rep := &Report{At: time.Now().UTC(), Options: o.settings()}
 	if err := o.check(ctx); err != nil {
 		return rep, err
 	}
@@ -414,6 +424,8 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 		return r.rates(ctx)
 	case ScenarioGroup:
 		return one(r.bigGroup(ctx))
+	case ScenarioLogs:
+		return one(r.logs(ctx))
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }

@@ -162,7 +162,7 @@ func TestBenchLoopbackOnly(t *testing.T) {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
-	if _, err := Run(context.Background(), Options{Scenarios: []string{"logs"}}); err == nil {
+	if _, err := Run(context.Background(), Options{Scenarios: []string{"traces"}}); err == nil {
 		t.Error("unknown scenario accepted")
 	}
 	if _, err := ParsePeer("zabbix=http://127.0.0.1:1"); err == nil {

@@ -76,6 +76,7 @@ func ratios(rs []Result) []Ratio {
 	notif := func(r *Result) float64 { return r.NotificationsPS }
 	handler, relay, kafka, store := first(ScenarioHandler), first(ScenarioRelay), first(ScenarioKafka), first(ScenarioStore)
 	accept, fanout, group := first(ScenarioAccept), first(ScenarioFanout), first(ScenarioGroup)
+	add("log records/s until searchable: herald / raw SQLite rows/s", first(ScenarioLogs), store, reqs, reqs)
 	add("accept req/s: herald / bare handler", accept, handler, reqs, reqs)
 	add("accept req/s: herald / bare relay", accept, relay, reqs, reqs)
 	add("notifications/s, 1 recipient: herald / bare relay", accept, relay, notif, notif)

@@ -15,6 +15,9 @@ import (
 const (
 	// TopicAlerts carries accepted alerts, keyed by alert id.
 	TopicAlerts = "herald.alerts"
+	// TopicLogs carries accepted log records (herald.LogRecord as JSON),
+	// keyed by service.
+	TopicLogs = "herald.logs"
 	// TopicDLQ carries dead letters: deliveries that exhausted their attempts
 	// or failed permanently.
 	TopicDLQ = "herald.dlq"
@@ -47,7 +50,7 @@ func DeliveryTopic(c herald.Channel) string { return deliveriesPrefix + string(c
 // Topics lists every topic Herald uses with the given retry tiers. The
 // embedded broker seeds them all at start so they survive a crash.
 func Topics(tiers []time.Duration) []string {
-	ts := []string{TopicAlerts, TopicDLQ}
+	ts := []string{TopicAlerts, TopicLogs, TopicDLQ}
 	for _, c := range herald.Channels {
 		ts = append(ts, DeliveryTopic(c))
 	}
@@ -77,4 +80,6 @@ const (
 	// HeaderReplay marks a delivery record produced by a replay; its value is
 	// the dead letter being replayed.
 	HeaderReplay = "herald-replay"
+	// HeaderLogID carries a log record's id.
+	HeaderLogID = "herald-log-id"
 )

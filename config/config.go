@@ -38,7 +38,7 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `koanf:"shutdownTimeout"`
 	// Roles are the parts this process runs: api, fanout, deliver, retry,
-	// dlq (default all).
+	// dlq, logs (default all).
 	Roles       []string    `koanf:"roles"`
 	HTTP        HTTP        `koanf:"http"`
 	Store       Store       `koanf:"store"`
@@ -69,6 +69,20 @@ type Config struct {
 	Events Events `koanf:"events"`
 	// Rules configures the rules that turn events into alerts.
 	Rules Rules `koanf:"rules"`
+	// Logs configures log ingest (POST /v1/logs, OTLP) and the logs role.
+	Logs Logs `koanf:"logs"`
+}
+
+// Logs configures log ingest and storage.
+type Logs struct {
+	// MaxBatch is the most records one request may carry (413 beyond).
+	MaxBatch int `koanf:"maxBatch"`
+	// MaxBodyBytes is the largest request body, after decompression (413
+	// beyond).
+	MaxBodyBytes int64 `koanf:"maxBodyBytes"`
+	// Retention is how long a stored record is kept; older ones are pruned
+	// in batches.
+	Retention time.Duration `koanf:"retention"`
 }
 
 // HTTP configures the API server.
@@ -435,7 +449,7 @@ func defaults() map[string]any {
 		"http.readHeaderTimeout":       "10s",
 		"http.readTimeout":             "30s",
 		"outbound.privateAddresses":    "auto",
-		"roles":                        []string{"api", "fanout", "deliver", "retry", "dlq"},
+		"roles":                        []string{"api", "fanout", "deliver", "retry", "dlq", "logs"},
 		"store.driver":                 "sqlite",
 		"kafka.replicationFactor":      -1,
 		"kafka.sessionTimeout":         "45s",
@@ -454,6 +468,9 @@ func defaults() map[string]any {
 		"alertmanager.maxAlerts":       1000,
 		"events.maxBatch":              100,
 		"rules.reloadInterval":         "2s",
+		"logs.maxBatch":                10000,
+		"logs.maxBodyBytes":            16 << 20,
+		"logs.retention":               "168h",
 		"redis.prefix":                 "herald:",
 		"cache.userTTL":                "1m",
 		"cache.sentTTL":                "168h",
@@ -662,6 +679,15 @@ func (c *Config) Validate() error {
 	if c.Events.MaxBatch < 1 || c.Events.MaxBatch > 10000 {
 		bad("events.maxBatch must be between 1 and 10000, not %d", c.Events.MaxBatch)
 	}
+	if c.Logs.MaxBatch < 1 || c.Logs.MaxBatch > 1000000 {
+		bad("logs.maxBatch must be between 1 and 1000000, not %d", c.Logs.MaxBatch)
+	}
+	if c.Logs.MaxBodyBytes < 1024 || c.Logs.MaxBodyBytes > 1<<30 {
+		bad("logs.maxBodyBytes must be between 1024 and 1073741824, not %d", c.Logs.MaxBodyBytes)
+	}
+	if c.Logs.Retention < time.Second {
+		bad("logs.retention must be at least 1s, not %s", c.Logs.Retention)
+	}
 	if c.Deliver.Concurrency < 1 {
 		bad("deliver.concurrency must be at least 1")
 	}
@@ -689,7 +715,7 @@ func (c *Config) Validate() error {
 }
 
 // AllRoles are the parts of Herald a process can run.
-var AllRoles = []string{"api", "fanout", "deliver", "retry", "dlq"}
+var AllRoles = []string{"api", "fanout", "deliver", "retry", "dlq", "logs"}
 
 // Has reports whether this process runs role r.
 func (c *Config) Has(r string) bool { return slices.Contains(c.Roles, r) }

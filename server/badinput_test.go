@@ -9,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestBadInput sends every endpoint malformed JSON, wrong types, unknown
@@ -16,7 +21,7 @@ import (
 // clear 4xx application/problem+json naming the problem, never a 5xx, and no
 // rejected alert may be half-accepted.
 func TestBadInput(t *testing.T) {
-	h := start(t, testConfig(t, t.TempDir()))
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_LOGS_MAX_BODY_BYTES=2097152"))
 	alice := h.createUser(map[string]any{"name": "alice", "webhookUrl": "http://127.0.0.1:1/hook"})
 	group := h.createGroup("ops", alice)
 
@@ -24,6 +29,16 @@ func TestBadInput(t *testing.T) {
 	bigAlert := `{"target":["@alice"],"severity":"info","message":"` + strings.Repeat("x", 1<<20) + `"}`
 	manyTargets, _ := json.Marshal(map[string]any{"target": strings.Split(strings.Repeat("@alice,", 1001), ",")[:1001],
 		"severity": "info", "message": "m"})
+	ndjson := map[string]string{"Content-Type": "application/x-ndjson"}
+	gzipped := map[string]string{"Content-Encoding": "gzip"}
+	manyAttrs := map[string]string{}
+	for i := range 65 {
+		manyAttrs[fmt.Sprint("k", i)] = "v"
+	}
+	manyLogs := strings.Repeat(`{"service":"s","message":"m"}`+"\n", 10001)
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	bomb := string(gz(t, make([]byte, 20<<20))) // 20 MiB of zeros in ~20 KiB
+	bigLogs := strings.Repeat(`{"service":"s","message":"`+strings.Repeat("x", 1000)+`"}`+"\n", 2200)
 	manyLabels := map[string]string{}
 	for i := range 65 {
 		manyLabels[fmt.Sprint("k", i)] = "v"
@@ -143,6 +158,41 @@ func TestBadInput(t *testing.T) {
 		{"s3 subscription confirmation", "POST", "/v1/integrations/s3", `{"Type":"SubscriptionConfirmation","SubscribeURL":"http://169.254.169.254/"}`, nil, 422, "confirm"},
 		{"s3 bad key encoding", "POST", "/v1/integrations/s3", `{"Records":[{"eventSource":"aws:s3","eventName":"x","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]}`, nil, 422, "key"},
 		{"get missing alert", "GET", "/v1/alerts/nope", "", nil, 404, "nope"},
+		// logs
+		{"logs malformed json", "POST", "/v1/logs", `{"service":`, nil, 400, "not valid JSON"},
+		{"logs ndjson as json", "POST", "/v1/logs", "{\"service\":\"s\",\"message\":\"m\"}\n{\"service\":\"s\",\"message\":\"m\"}", nil, 400, "x-ndjson"},
+		{"logs ndjson bad line", "POST", "/v1/logs", "{\"service\":\"s\",\"message\":\"m\"}\n\n{\"service\":\"s\",\"message\":\"m\",\"level\":\"urgent\"}", ndjson, 422, "line 3.level"},
+		{"logs ndjson broken line", "POST", "/v1/logs", "{\"service\":\"s\",\"message\":\"m\"}\n{\"service\"", ndjson, 400, "line 2"},
+		{"logs bad level", "POST", "/v1/logs", `[{"service":"s","message":"m"},{"service":"s","message":"m","level":"loud"}]`, nil, 422, "body[1].level"},
+		{"logs missing service", "POST", "/v1/logs", `{"message":"m"}`, nil, 422, "body.service"},
+		{"logs missing message", "POST", "/v1/logs", `{"service":"s"}`, nil, 422, "body.message"},
+		{"logs unknown field", "POST", "/v1/logs", `{"records":[{"service":"s","message":"m","msg":"x"}]}`, nil, 422, "body.records[0].msg"},
+		{"logs records not array", "POST", "/v1/logs", `{"records":{"service":"s"}}`, nil, 422, "body.records"},
+		{"logs attribute not string", "POST", "/v1/logs", `{"service":"s","message":"m","attributes":{"a":1}}`, nil, 422, "attributes"},
+		{"logs too many attributes", "POST", "/v1/logs", mustJSON(map[string]any{"service": "s", "message": "m", "attributes": manyAttrs}), nil, 422, "at most 64"},
+		{"logs long message", "POST", "/v1/logs", `{"service":"s","message":"` + strings.Repeat("x", 32<<10+1) + `"}`, nil, 422, "body.message"},
+		{"logs long service", "POST", "/v1/logs", `{"service":"` + strings.Repeat("s", 129) + `","message":"m"}`, nil, 422, "body.service"},
+		{"logs control in service", "POST", "/v1/logs", `{"service":"a\u0000b","message":"m"}`, nil, 422, "control"},
+		{"logs bad trace id", "POST", "/v1/logs", `{"service":"s","message":"m","traceId":"xyz"}`, nil, 422, "traceId"},
+		{"logs bad time", "POST", "/v1/logs", `{"service":"s","message":"m","time":"yesterday"}`, nil, 422, "body.time"},
+		{"logs time out of range", "POST", "/v1/logs", `{"service":"s","message":"m","time":"2300-01-01T00:00:00Z"}`, nil, 422, "out of range"},
+		{"logs deep json", "POST", "/v1/logs", deep, nil, 400, "depth"},
+		{"logs deep attribute", "POST", "/v1/logs", `{"service":"s","message":"m","attributes":{"a":` + deep + `}}`, nil, 400, "depth"},
+		{"logs invalid utf-8", "POST", "/v1/logs", "{\"service\":\"s\",\"message\":\"\xff\"}", nil, 400, "UTF-8"},
+		{"logs empty array", "POST", "/v1/logs", `[]`, nil, 422, "no log records"},
+		{"logs not json", "POST", "/v1/logs", `hello`, nil, 400, "NDJSON"},
+		{"logs too many records", "POST", "/v1/logs", manyLogs, ndjson, 413, "logs.maxBatch"},
+		{"logs oversized", "POST", "/v1/logs", bigLogs, ndjson, 413, "logs.maxBodyBytes"},
+		{"logs gzip bomb", "POST", "/v1/logs", bomb, map[string]string{"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}, 413, "after decompression"},
+		{"logs not gzip", "POST", "/v1/logs", `{"service":"s","message":"m"}`, gzipped, 400, "gzip"},
+		{"logs unknown encoding", "POST", "/v1/logs", `{"service":"s","message":"m"}`, map[string]string{"Content-Encoding": "br"}, 415, "gzip"},
+		{"logs wrong content type", "POST", "/v1/logs", `service=s`, map[string]string{"Content-Type": "text/plain"}, 415, "x-ndjson"},
+		{"logs search bad level", "GET", "/v1/logs?level=urgent", "", nil, 422, "query.level"},
+		{"logs search no words", "GET", "/v1/logs?q=%22%29%28*", "", nil, 422, "query.q"},
+		{"logs search too many words", "GET", "/v1/logs?q=" + strings.Repeat("a+", 17), "", nil, 422, "query.q"},
+		{"logs search limit", "GET", "/v1/logs?limit=5000", "", nil, 422, "limit"},
+		{"logs search bad cursor", "GET", "/v1/logs?cursor=bm9wZQ", "", nil, 422, "cursor"},
+		{"logs search bad since", "GET", "/v1/logs?since=monday", "", nil, 422, "since"},
 		{"list alerts bad cursor", "GET", "/v1/alerts?cursor=bm9wZQ", "", nil, 422, "cursor"},
 		{"list alerts limit too big", "GET", "/v1/alerts?limit=100000", "", nil, 422, "limit"},
 	}
@@ -185,6 +235,13 @@ func TestBadInput(t *testing.T) {
 	if len(list.Alerts) != 1 || list.Alerts[0].ID != acc.ID {
 		t.Fatalf("alerts recorded = %+v, want only %s", list.Alerts, acc.ID)
 	}
+	// Likewise for logs: only the valid marker is ever stored.
+	h.must(http.StatusAccepted, "POST", "/v1/logs", map[string]any{"service": "s", "message": "marker"}, nil)
+	h.waitLogs("q=marker", 1)
+	time.Sleep(200 * time.Millisecond)
+	if got := h.waitLogs("", 1); len(got) != 1 {
+		t.Fatalf("log records stored = %+v, want only the marker", got)
+	}
 }
 
 // rule is a valid rule with one field changed (a JSON member, added last
@@ -206,4 +263,75 @@ func truncate(b []byte) string {
 		return string(b[:400]) + "…"
 	}
 	return string(b)
+}
+
+// TestOTLPBadInput: the OTLP endpoint answers errors as OTLP/HTTP requires
+// (a google.rpc.Status in the request's encoding, 4xx, never 5xx), and a
+// record it cannot store is refused alone, in partial_success.
+func TestOTLPBadInput(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_LOGS_MAX_BODY_BYTES=2097152"))
+	many := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[` +
+		strings.TrimSuffix(strings.Repeat(`{"body":{"stringValue":"x"}},`, 10001), ",") + `]}]}]}`
+	deep := `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":` + strings.Repeat(`{"arrayValue":{"values":[`, 100) +
+		strings.Repeat(`]}}`, 100) + `}]}]}]}`
+	pb := map[string]string{"Content-Type": "application/x-protobuf"}
+	js := map[string]string{"Content-Type": "application/json"}
+	cases := []struct {
+		name    string
+		body    string
+		header  map[string]string
+		status  int
+		mention string
+	}{
+		{"garbage protobuf", "\xff\xff\xff\xff", pb, 400, "ExportLogsServiceRequest"},
+		{"truncated JSON", `{"resourceLogs":`, js, 400, "ExportLogsServiceRequest"},
+		{"wrong JSON type", `{"resourceLogs":{}}`, js, 400, "ExportLogsServiceRequest"},
+		{"too deep", deep, js, 400, "ExportLogsServiceRequest"},
+		{"too many records", many, js, 413, "logs.maxBatch"},
+		{"gzip bomb", string(gz(t, make([]byte, 20<<20))), map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}, 413, "decompression"},
+		{"not gzip", "plain", map[string]string{"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}, 400, "gzip"},
+		{"content type", `{}`, map[string]string{"Content-Type": "text/plain"}, 415, "x-protobuf"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", h.base+"/otlp/v1/logs", strings.NewReader(tc.body))
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, truncate(raw))
+			}
+			var st status.Status
+			ct := resp.Header.Get("Content-Type")
+			switch {
+			case tc.header["Content-Type"] == "application/x-protobuf" && ct == "application/x-protobuf":
+				err = proto.Unmarshal(raw, &st)
+			case ct == "application/json":
+				err = protojson.Unmarshal(raw, &st)
+			default:
+				t.Fatalf("Content-Type %q for a %s request", ct, tc.header["Content-Type"])
+			}
+			if err != nil || st.Code == 0 || !strings.Contains(st.Message, tc.mention) {
+				t.Fatalf("status body %v (%v), want a google.rpc.Status mentioning %q", &st, err, tc.mention)
+			}
+		})
+	}
+	// A record Herald cannot store is refused alone and counted.
+	body := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"` + strings.Repeat("s", 300) + `"}}]},
+		"scopeLogs":[{"logRecords":[{"timeUnixNano":"18446744073709551615","body":{"stringValue":"never"}},{"body":{"stringValue":"kept"}}]}]}]}`
+	code, _, raw := h.post("/otlp/v1/logs", []byte(body), "Content-Type", "application/json")
+	var resp collogs.ExportLogsServiceResponse
+	if err := protojson.Unmarshal(raw, &resp); code != 200 || err != nil || resp.GetPartialSuccess().GetRejectedLogRecords() != 1 ||
+		!strings.Contains(resp.GetPartialSuccess().GetErrorMessage(), "service.name clipped") {
+		t.Fatalf("partial success: %d %s (%v)", code, raw, err)
+	}
+	if got := h.waitLogs("q=kept", 1); len(got[0].Service) != 128 {
+		t.Fatalf("kept record = %+v", got[0])
+	}
 }

@@ -20,8 +20,8 @@ type eventsOut struct {
 	} `json:"alerts"`
 }
 
-// post sends a raw body with a content type and decodes a 2xx answer.
-func (h *instance) post(path, contentType, body string, want int, out any) {
+// postAs sends a raw body with a content type and decodes a 2xx answer.
+func (h *instance) postAs(path, contentType, body string, want int, out any) {
 	h.t.Helper()
 	req, err := http.NewRequest("POST", h.base+path, strings.NewReader(body))
 	if err != nil {
@@ -76,12 +76,12 @@ func TestEventsEndToEnd(t *testing.T) {
 	order := `{"id":"order-1001","type":"order.created","source":"order-service",
 		"data":{"orderId":"1001","total":12900,"currency":"KRW","customer":"user-1001","items":[{"sku":"a"},{"sku":"b"}]}}`
 	var first, retry eventsOut
-	h.post("/v1/events", "application/json", order, http.StatusAccepted, &first)
+	h.postAs("/v1/events", "application/json", order, http.StatusAccepted, &first)
 	if len(first.Alerts) != 1 || first.Alerts[0].Rule != "big-orders" {
 		t.Fatalf("event answer %+v", first)
 	}
 	h.waitAlert(first.Alerts[0].ID, allFinal)
-	h.post("/v1/events", "application/json", order, http.StatusAccepted, &retry)
+	h.postAs("/v1/events", "application/json", order, http.StatusAccepted, &retry)
 	if len(retry.Alerts) != 1 || retry.Alerts[0].ID != first.Alerts[0].ID || !retry.Alerts[0].Replayed {
 		t.Fatalf("retried event answer %+v, want the first alert, replayed", retry)
 	}
@@ -93,15 +93,15 @@ func TestEventsEndToEnd(t *testing.T) {
 			"object":{"key":"` + key + `","size":2048,"eTag":"abc","sequencer":"` + seq + `"}}}]}`
 	}
 	var pos, neg, other, posAgain eventsOut
-	h.post("/v1/integrations/s3", "application/json", s3("reports/positive/q1+report.pdf", "01"), http.StatusAccepted, &pos)
-	h.post("/v1/integrations/s3", "application/json", s3("reports/negative/q1.pdf", "02"), http.StatusAccepted, &neg)
-	h.post("/v1/integrations/s3", "application/json", s3("misc/readme.txt", "03"), http.StatusAccepted, &other)
+	h.postAs("/v1/integrations/s3", "application/json", s3("reports/positive/q1+report.pdf", "01"), http.StatusAccepted, &pos)
+	h.postAs("/v1/integrations/s3", "application/json", s3("reports/negative/q1.pdf", "02"), http.StatusAccepted, &neg)
+	h.postAs("/v1/integrations/s3", "application/json", s3("misc/readme.txt", "03"), http.StatusAccepted, &other)
 	if len(pos.Alerts) != 1 || pos.Alerts[0].Rule != "positive-reports" || len(neg.Alerts) != 1 ||
 		neg.Alerts[0].Rule != "negative-reports" || other.Unmatched != 1 || len(other.Alerts) != 0 {
 		t.Fatalf("s3 answers %+v %+v %+v", pos, neg, other)
 	}
 	h.waitAlert(pos.Alerts[0].ID, allFinal)
-	h.post("/v1/integrations/s3", "application/json", s3("reports/positive/q1+report.pdf", "01"), http.StatusAccepted, &posAgain)
+	h.postAs("/v1/integrations/s3", "application/json", s3("reports/positive/q1+report.pdf", "01"), http.StatusAccepted, &posAgain)
 	if !posAgain.Alerts[0].Replayed {
 		t.Fatalf("redelivered S3 record not replayed: %+v", posAgain)
 	}

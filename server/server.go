@@ -30,6 +30,7 @@ import (
 	"github.com/heraldproject/herald/deadletter"
 	"github.com/heraldproject/herald/deliver"
 	"github.com/heraldproject/herald/fanout"
+	"github.com/heraldproject/herald/logs"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/route"
@@ -215,6 +216,16 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			return nil, err
 		}
 	}
+	if cfg.Has("logs") {
+		ix := &logs.Indexer{Store: s.store, Producer: s.prod, Logger: log.With("stage", "logs")}
+		// Big polls: one store transaction per poll is what makes log
+		// ingest fast.
+		if err := s.consume(stopCtx, kopts, "herald-logs", []string{bus.TopicLogs}, ix.Handle, 5000); err != nil {
+			return nil, err
+		}
+		pr := &logs.Pruner{Store: s.store, Retention: cfg.Logs.Retention, Logger: log.With("stage", "logs")}
+		s.wg.Go(func() { pr.Run(stopCtx) })
+	}
 	if cfg.Has("retry") {
 		for _, d := range cfg.Retry.Delays {
 			dopts := s.withClient(kopts, "herald-delay-"+bus.TierName(d))
@@ -236,7 +247,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api"),
-		EventsMaxBatch: cfg.Events.MaxBatch, RulesReload: cfg.Rules.ReloadInterval}
+		EventsMaxBatch: cfg.Events.MaxBatch, RulesReload: cfg.Rules.ReloadInterval,
+		LogsMaxBatch: cfg.Logs.MaxBatch, LogsMaxBodyBytes: cfg.Logs.MaxBodyBytes}
 	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,
 			Target: sa.Target, Every: sa.Interval, Floor: sa.Floor, MaxLag: sa.MaxLag, MaxFailRatio: sa.MaxFailureRatio,
@@ -338,9 +350,15 @@ func redactedDSN(driver, dsn string) string {
 	return u.String()
 }
 
-func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler) error {
+// consume runs handler h in consumer group group; maxPoll, if given, bounds
+// one batch (default bus's).
+func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler, maxPoll ...int) error {
 	kopts = s.withClient(kopts, group)
-	c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics})
+	co := bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics}
+	if len(maxPoll) > 0 {
+		co.MaxPollRecords = maxPoll[0]
+	}
+	c, err := bus.NewConsumer(co)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func TestBenchSmoke(t *testing.T) {
 	env := []string{"HERALD_SERVER=" + c.base, "HERALD_TOKEN=" + testauth.AdminToken}
 	if code := run([]string{"bench", "--concurrency", "4", "--requests", "200", "--duration", "20s", "--drain", "30s",
 		"--fanout", "5", "--rates", "100,200", "--group-size", "50", "--kafka-records", "2000", "--store-rows", "2000",
-		"--store-batch", "100", "--json", out, "--plot", plot}, env, &stdout, &stderr); code != 0 {
+		"--store-batch", "100", "--log-records", "3000", "--log-batch", "500", "--json", out, "--plot", plot}, env, &stdout, &stderr); code != 0 {
 		t.Fatalf("bench: %s %s", stdout.String(), stderr.String())
 	}
 	t.Log("\n" + stdout.String())
@@ -53,16 +53,19 @@ func TestBenchSmoke(t *testing.T) {
 				r.Requests, r.Fanout)
 		}
 		herald := slices.Contains([]string{bench.ScenarioAccept, bench.ScenarioFanout, bench.ScenarioRates,
-			bench.ScenarioGroup}, r.Name)
+			bench.ScenarioGroup, bench.ScenarioLogs}, r.Name)
 		if herald && (r.Process == nil || r.Process.PeakRSSMB <= 0) {
 			t.Errorf("%s: Herald's memory and CPU not read: %+v", r.Scenario, r.Process)
 		}
 	}
-	want := []string{"handler", "relay", "relay-rates", "relay-rates", "kafka", "store", "accept", "fanout", "rates", "rates", "group"}
+	want := []string{"handler", "relay", "relay-rates", "relay-rates", "kafka", "store", "accept", "fanout", "rates", "rates", "group", "logs"}
 	if !slices.Equal(names, want) {
 		t.Errorf("scenarios %v, want %v", names, want)
 	}
-	if len(rep.Ratios) < 5 {
+	if !slices.ContainsFunc(rep.Ratios, func(r bench.Ratio) bool { return strings.HasPrefix(r.Name, "log records/s") }) {
+		t.Errorf("no logs ratio: %+v", rep.Ratios)
+	}
+	if len(rep.Ratios) < 6 {
 		t.Errorf("ratios: %+v", rep.Ratios)
 	}
 	if svg, err := os.ReadFile(plot); err != nil || !strings.HasPrefix(string(svg), "<svg") ||

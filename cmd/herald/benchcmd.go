@@ -50,14 +50,18 @@ Scenarios (--scenarios, comma-separated; default: all but peer, plus peer when
            --rates alerts/s (open loop), one step after another
   group    Herald, deliveries: one alert to a group of --group-size users, created
            first over the API from --concurrency clients
+  logs     Herald: --log-records log records as NDJSON, --log-batch per POST
+           /v1/logs from --concurrency clients, then a marker per service, polled
+           with GET /v1/logs: records/s until the last is searchable, compared
+           with the store baseline
 
 Every scenario (every rate step) stops at --requests or --duration, whichever
 comes first, then waits at most --drain for its notifications. Herald's (and a
 peer's) peak RSS and CPU are sampled once a second from its /metrics, or from
 /proc/<pid> with --pid. Targets must be on loopback. Start Herald with
 HERALD_AUTH_RATE=0, or the per-token rate limit (1000/s) answers 429. Users and
-groups the benchmark creates are left in Herald: use a throwaway --data-dir.
-There is no log scenario: Herald has no log ingest.`,
+groups and log records the benchmark creates are left in Herald: use a throwaway
+--data-dir.`,
 		Example: `  HERALD_AUTH_RATE=0 herald serve --data-dir /tmp/hb &
   herald bench --token "$(cat /tmp/hb/admin.token)" --json bench.json --plot latency.svg
   herald bench --scenarios accept,rates --rates 100,200 --fanout 1 --duration 10s
@@ -107,6 +111,8 @@ There is no log scenario: Herald has no log ingest.`,
 	f.IntVar(&o.KafkaRecords, "kafka-records", 200000, "records of the kafka baseline")
 	f.IntVar(&o.StoreRows, "store-rows", 200000, "rows of the store baseline")
 	f.IntVar(&o.StoreBatch, "store-batch", 500, "rows per transaction of the store baseline")
+	f.IntVar(&o.LogRecords, "log-records", 200000, "log records the logs scenario posts")
+	f.IntVar(&o.LogBatch, "log-batch", 1000, "log records per request of the logs scenario")
 	f.StringArrayVar(&peers, "peer", nil, "a peer to measure, kind=url (repeatable; kind: alertmanager)")
 	f.StringVar(&o.ReceiverAddr, "receiver-addr", "127.0.0.1:0", "where the webhook receiver listens (fix it for a peer configured beforehand)")
 	f.IntVar(&o.PID, "pid", 0, "Herald's process id, to read memory and CPU from /proc when /metrics has none")

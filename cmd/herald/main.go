@@ -91,7 +91,7 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 	cmd.Flags().String("log-level", "info", "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	cmd.Flags().String("log-format", "text", "text or json (env HERALD_LOG_FORMAT)")
 	cmd.Flags().String("kafka-brokers", "", "external Kafka seed brokers, comma-separated; empty runs the embedded broker (env HERALD_KAFKA_BROKERS)")
-	cmd.Flags().String("roles", "api,fanout,deliver,retry,dlq", "the parts this process runs, comma-separated (env HERALD_ROLES)")
+	cmd.Flags().String("roles", "api,fanout,deliver,retry,dlq,logs", "the parts this process runs, comma-separated (env HERALD_ROLES)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if configPath == "" {
 			configPath = lookup(environ, "HERALD_CONFIG")

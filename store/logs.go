@@ -1,0 +1,331 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/heraldproject/herald"
+)
+
+// Search limits: a query is at most this many terms, each at most this many
+// characters. They keep a search cheap whatever a caller types.
+const (
+	MaxSearchTerms   = 16
+	MaxSearchTermLen = 64
+	// MaxLogLimit is the most records one search returns.
+	MaxLogLimit = 1000
+	// logInsertChunk is how many rows one INSERT statement stores.
+	logInsertChunk = 64
+)
+
+// InsertLogs stores log records in one transaction and returns how many were
+// new. A record whose id is already stored (a redelivered Kafka record) is
+// left as it is, so inserting the same batch twice stores it once.
+func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	now := nanos(s.now())
+	inserted := 0
+	err := s.tx(ctx, "insert_logs", func(tx txn) error {
+		inserted = 0
+		// SQLite: the rows this transaction adds are those after the
+		// largest seq now (one writer); they are indexed together below.
+		var before int64
+		if !tx.pg {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM logs`).Scan(&before); err != nil {
+				return fmt.Errorf("store: insert logs: %w", err)
+			}
+		}
+		// Rows go in logInsertChunk at a time: one statement per chunk saves
+		// most of the per-statement cost of the driver and database/sql.
+		var one, many *sql.Stmt
+		defer func() {
+			for _, st := range []*sql.Stmt{one, many} {
+				if st != nil {
+					st.Close()
+				}
+			}
+		}()
+		args := make([]any, 0, logInsertChunk*9)
+		for i := 0; i < len(recs); {
+			n := logInsertChunk
+			st := &many
+			if len(recs)-i < logInsertChunk {
+				n, st = 1, &one
+			}
+			if *st == nil {
+				var err error
+				if *st, err = tx.PrepareContext(ctx, `INSERT INTO logs (id, time, service, level, message, attributes,
+					trace_id, span_id, stored_at) VALUES `+strings.Repeat("(?,?,?,?,?,?,?,?,?),", n-1)+
+					`(?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`); err != nil {
+					return fmt.Errorf("store: insert logs: %w", err)
+				}
+			}
+			args = args[:0]
+			for _, r := range recs[i : i+n] {
+				args = append(args, r.ID, nanos(r.Time), r.Service, r.Level.Rank(), r.Message,
+					jsonText(r.Attributes, "{}"), r.TraceID, r.SpanID, now)
+			}
+			res, err := (*st).ExecContext(ctx, args...)
+			if err != nil {
+				return fmt.Errorf("store: insert logs %s…: %w", recs[i].ID, err)
+			}
+			k, _ := res.RowsAffected()
+			inserted += int(k)
+			i += n
+		}
+		if !tx.pg && inserted > 0 {
+			// One FTS5 insert for the whole batch: one index segment per
+			// transaction (see migrations/sqlite/00005_logs.sql).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO logs_fts (rowid, message) SELECT seq, message FROM logs
+				WHERE seq > ?`, before); err != nil {
+				return fmt.Errorf("store: index logs: %w", err)
+			}
+		}
+		return nil
+	})
+	return inserted, err
+}
+
+// LogCursor is where a page of search results ended: the last record's time
+// and id.
+type LogCursor struct {
+	Time time.Time
+	ID   string
+}
+
+// LogQuery selects log records. Zero fields match everything.
+type LogQuery struct {
+	// Text is full-text search: every word must appear in the message
+	// (case-insensitive, whole words; a word ending in * matches as a
+	// prefix). Punctuation separates words and is otherwise ignored, so no
+	// input is a syntax error. See SearchTerms.
+	Text string
+	// Service keeps only this service's records.
+	Service string
+	// MinLevel keeps records at this level or above ("" keeps all).
+	MinLevel herald.Severity
+	// Since (inclusive) and Until (exclusive) bound the record time.
+	Since, Until time.Time
+	// After is the page cursor: the last record of the previous page.
+	After *LogCursor
+	// Limit is the page size (1 to MaxLogLimit; 0 means 100).
+	Limit int
+}
+
+// SearchTerm is one word of a full-text query.
+type SearchTerm struct {
+	Word   string
+	Prefix bool
+}
+
+// SearchTerms splits a full-text query into words: runs of letters, digits
+// and marks, lower-cased; a word directly followed by * is a prefix. It is
+// an EINVALID error when the text has no word, or more than MaxSearchTerms,
+// or a word longer than MaxSearchTermLen characters.
+func SearchTerms(text string) ([]SearchTerm, error) {
+	var terms []SearchTerm
+	var word []rune
+	flush := func(prefix bool) error {
+		if len(word) == 0 {
+			return nil
+		}
+		if len(word) > MaxSearchTermLen {
+			return herald.Errorf(herald.EINVALID, "q: a word is %d characters; at most %d", len(word), MaxSearchTermLen)
+		}
+		terms = append(terms, SearchTerm{Word: strings.ToLower(string(word)), Prefix: prefix})
+		word = word[:0]
+		if len(terms) > MaxSearchTerms {
+			return herald.Errorf(herald.EINVALID, "q: more than %d words", MaxSearchTerms)
+		}
+		return nil
+	}
+	for _, r := range text {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+			word = append(word, r)
+			continue
+		}
+		if err := flush(r == '*'); err != nil {
+			return nil, err
+		}
+	}
+	if err := flush(false); err != nil {
+		return nil, err
+	}
+	if len(terms) == 0 {
+		return nil, herald.Errorf(herald.EINVALID, "q: no word to search for (letters or digits)")
+	}
+	return terms, nil
+}
+
+// ftsMatch is the SQLite FTS5 query for terms: each word a quoted string
+// (words hold only letters, digits and marks, so nothing in them is FTS5
+// syntax), all required.
+func ftsMatch(terms []SearchTerm) string {
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = `"` + strings.ReplaceAll(t.Word, `"`, `""`) + `"`
+		if t.Prefix {
+			parts[i] += "*"
+		}
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// tsQuery is the PostgreSQL to_tsquery text for terms: each word quoted,
+// all required (&), a prefix marked :*.
+func tsQuery(terms []SearchTerm) string {
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = "'" + strings.ReplaceAll(t.Word, "'", "''") + "'"
+		if t.Prefix {
+			parts[i] += ":*"
+		}
+	}
+	return strings.Join(parts, " & ")
+}
+
+// logsTSV is the expression the PostgreSQL full-text index is built on
+// (migrations/postgres/00005_logs.sql); a query must use it as written.
+const logsTSV = `to_tsvector('simple', regexp_replace(l.message, '[[:punct:]]+', ' ', 'g'))`
+
+const logColumns = `l.id, l.time, l.service, l.level, l.message, l.attributes, l.trace_id, l.span_id`
+
+// SearchLogs returns the records matching q, newest first (by time, then
+// id). A query the caller got wrong (text without words, a limit out of
+// range) is an EINVALID error; no text is ever a database syntax error.
+func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord, error) {
+	if q.Limit == 0 {
+		q.Limit = 100
+	}
+	if q.Limit < 1 || q.Limit > MaxLogLimit {
+		return nil, herald.Errorf(herald.EINVALID, "limit must be between 1 and %d", MaxLogLimit)
+	}
+	sqlText := `SELECT ` + logColumns + ` FROM logs l WHERE 1=1`
+	var args []any
+	if strings.TrimSpace(q.Text) != "" {
+		terms, err := SearchTerms(q.Text)
+		if err != nil {
+			return nil, err
+		}
+		if s.w.pg {
+			sqlText += ` AND ` + logsTSV + ` @@ to_tsquery('simple', ?)`
+			args = append(args, tsQuery(terms))
+		} else {
+			sqlText += ` AND l.seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)`
+			args = append(args, ftsMatch(terms))
+		}
+	}
+	if q.Service != "" {
+		sqlText += ` AND l.service = ?`
+		args = append(args, q.Service)
+	}
+	if q.MinLevel != "" {
+		rank := q.MinLevel.Rank()
+		if rank < 0 {
+			return nil, herald.Errorf(herald.EINVALID, "level %q is not a level", q.MinLevel)
+		}
+		if rank > 0 {
+			sqlText += ` AND l.level >= ?`
+			args = append(args, rank)
+		}
+	}
+	if !q.Since.IsZero() {
+		sqlText += ` AND l.time >= ?`
+		args = append(args, nanos(q.Since))
+	}
+	if !q.Until.IsZero() {
+		sqlText += ` AND l.time < ?`
+		args = append(args, nanos(q.Until))
+	}
+	if q.After != nil {
+		sqlText += ` AND (l.time, l.id) < (?, ?)`
+		args = append(args, nanos(q.After.Time), q.After.ID)
+	}
+	sqlText += ` ORDER BY l.time DESC, l.id DESC LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.r.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: search logs: %w", err)
+	}
+	out, err := scanAll(rows, scanLog)
+	if err != nil {
+		return nil, fmt.Errorf("store: search logs: %w", err)
+	}
+	return out, nil
+}
+
+var levelByRank = []herald.Severity{herald.SeverityDebug, herald.SeverityInfo, herald.SeverityWarning,
+	herald.SeverityError, herald.SeverityCritical}
+
+func scanLog(row scanner) (*herald.LogRecord, error) {
+	var r herald.LogRecord
+	var t int64
+	var level int
+	var attrs string
+	if err := row.Scan(&r.ID, &t, &r.Service, &level, &r.Message, &attrs, &r.TraceID, &r.SpanID); err != nil {
+		return nil, err
+	}
+	r.Time = fromNanos(t)
+	if level >= 0 && level < len(levelByRank) {
+		r.Level = levelByRank[level]
+	}
+	if attrs != "" && attrs != "{}" {
+		if err := json.Unmarshal([]byte(attrs), &r.Attributes); err != nil {
+			return nil, fmt.Errorf("log %s: attributes: %w", r.ID, err)
+		}
+	}
+	return &r, nil
+}
+
+// PruneLogs deletes records stored before cutoff, oldest first, at most
+// batch per transaction, until none is left, and returns how many it
+// deleted. Each batch is its own short transaction so ingest is never held
+// up for long. Each transaction looks only at the batch oldest records in
+// store order (seq, which follows store time, so no index on stored_at is
+// needed) and deletes those stored before cutoff; it stops after a
+// transaction that deleted fewer than batch. A record is never deleted
+// early; after a clock step back one may wait for a later call.
+func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		batch = 5000
+	}
+	total := 0
+	for {
+		var n int64
+		err := s.tx(ctx, "prune_logs", func(tx txn) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN
+				(SELECT seq FROM logs ORDER BY seq LIMIT ?) AND stored_at < ?`, batch, nanos(cutoff))
+			if err != nil {
+				return fmt.Errorf("store: prune logs: %w", err)
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < int64(batch) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
+
+// CountLogs returns how many log records are stored.
+func (s *Store) CountLogs(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM logs`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count logs: %w", err)
+	}
+	return n, nil
+}

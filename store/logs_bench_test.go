@@ -1,0 +1,39 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/store"
+)
+
+// BenchmarkInsertLogs stores log records on SQLite in batches of 2000 (one
+// transaction each, as the logs role does per poll); rows/s is the figure.
+func BenchmarkInsertLogs(b *testing.B) {
+	s, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(b.TempDir(), "h.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const batch = 2000
+	recs := make([]*herald.LogRecord, batch)
+	now := time.Now()
+	n := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for i := range recs {
+			n++
+			recs[i] = &herald.LogRecord{ID: fmt.Sprintf("r%012d", n), Time: now.Add(time.Duration(n)), Service: fmt.Sprint("svc-", n%8),
+				Level: herald.SeverityInfo, Message: fmt.Sprintf("request %d GET /api/v1/orders/%d completed status=200 duration=%dms user=u%d", n, n%9973, n%500, n%1000),
+				Attributes: map[string]string{"host": fmt.Sprint("node-", n%16)}}
+		}
+		if _, err := s.InsertLogs(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "rows/s")
+}

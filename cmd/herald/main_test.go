@@ -109,7 +109,9 @@ func startChildAt(t *testing.T, bin, dataDir, httpAddr, kafkaAddr string, env ..
 		resp, err := http.Get(c.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			// Ready, and the startup log written (it comes once every
+			// role has started, which can be just after /readyz answers).
+			if resp.StatusCode == 200 && strings.Contains(c.stderr.String(), "herald started") {
 				return c
 			}
 		}

@@ -109,9 +109,7 @@ func startChildAt(t *testing.T, bin, dataDir, httpAddr, kafkaAddr string, env ..
 		resp, err := http.Get(c.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			// Ready, and the startup log written (it comes once every
-			// role has started, which can be just after /readyz answers).
-			if resp.StatusCode == 200 && strings.Contains(c.stderr.String(), "herald started") {
+			if resp.StatusCode == 200 {
 				return c
 			}
 		}
@@ -177,6 +175,12 @@ func TestBinary(t *testing.T) {
 	dir := t.TempDir()
 
 	c := startChild(t, bin, dir)
+	// The startup log comes once every role has started, which can be just
+	// after /readyz answers.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(c.stderr.String(), "herald started") &&
+		time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, want := range []string{"herald started", c.base, c.kafka, dir} {
 		if !strings.Contains(c.stderr.String(), want) {
 			t.Errorf("startup log does not say %q:\n%s", want, c.stderr)

@@ -45,8 +45,12 @@ func (r *runner) bareHandler(ctx context.Context) (Result, error) {
 // (concurrently, each with its own Idempotency-Key) to the receiver before
 // answering, keeping nothing.
 func (r *runner) relay(fanout int) (*srv, func(), error) {
+	// MaxConnsPerHost: past it requests wait for a connection instead of
+	// dialling more; unbounded, an overloaded open-loop step ran out of
+	// file descriptors and counted failures instead of queueing.
 	out := &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: max(r.o.Concurrency*2, 512), MaxIdleConns: 1024}}
+		Transport: &http.Transport{MaxIdleConnsPerHost: max(r.o.Concurrency*2, 512), MaxIdleConns: 1024,
+			MaxConnsPerHost: max(r.o.Concurrency*2, 1024)}}
 	hook := r.rcv.url()
 	s, err := serve(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var v map[string]any

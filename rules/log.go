@@ -109,6 +109,9 @@ func (c *Compiled) LogIdempotencyKey(lr *herald.LogRecord, dedupe string) string
 	default:
 		h.Write([]byte("record\x00" + lr.ID))
 	}
+	if w := c.Rule.Window; w > 0 {
+		h.Write([]byte("\x00window " + w.String())) // a changed window starts afresh
+	}
 	key := LogKeyPrefix + c.Rule.ID + ":" + hex.EncodeToString(h.Sum(nil)[:16])
 	if w := c.Rule.Window; w > 0 {
 		key += ":" + strconv.FormatInt(WindowBucket(lr.Time, w), 10)

@@ -390,7 +390,7 @@ func (s *Server) testLogRules(ctx context.Context, b *RuleTestInput) (*ruleTestO
 			res.Error = err.Error()
 		case ok:
 			matched, res.Matched = true, true
-			al, notes := logs.Alert(c, lr)
+			al, notes := logs.Alert(c, lr, s.Now())
 			res.Alert = &RenderedAlert{Severity: string(al.Severity), Title: al.Title, Message: al.Message,
 				Target: al.Targets, Labels: al.Labels, Notes: notes}
 		}

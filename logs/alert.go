@@ -74,6 +74,7 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 	}
 	matches := map[string]int{} // rule id → matches
 	var plans []*planned
+	now := a.now()
 	for _, c := range set {
 		failed := 0
 		var lastErr error
@@ -88,7 +89,7 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 				continue
 			}
 			matches[c.Rule.ID]++
-			al, notes := Alert(c, lr)
+			al, notes := Alert(c, lr, now)
 			if len(notes) > 0 {
 				a.Metrics.RuleError(herald.RuleSourceLog, "render")
 			}
@@ -109,6 +110,12 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 	if err != nil {
 		return err
 	}
+	if len(produce) > 0 {
+		if err := a.produce(ctx, produce); err != nil {
+			return err // counted when the batch is retried
+		}
+		a.remember(produce)
+	}
 	made := map[string]int{}
 	for _, pl := range produce {
 		made[pl.c.Rule.ID]++
@@ -121,10 +128,6 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 	if len(produce) == 0 {
 		return nil
 	}
-	if err := a.produce(ctx, produce); err != nil {
-		return err
-	}
-	a.remember(produce)
 	a.Metrics.Accepted("alert", len(produce))
 	a.Logger.InfoContext(ctx, "log rules made alerts", "records", len(recs), "matches", len(plans), "alerts", len(produce))
 	return nil
@@ -254,11 +257,18 @@ func (a *Alerter) produce(ctx context.Context, plans []*planned) error {
 	return nil
 }
 
+// MaxFutureSkew is how far after now a record's time may lie and still
+// choose its window bucket; a record dated later (a wrong clock, or a
+// sender trying to occupy a future bucket and so silence it) is bucketed at
+// now.
+const MaxFutureSkew = time.Minute
+
 // Alert renders log rule c's alert for lr (without id, recipients or
 // creation time) with its idempotency key, and the notes of its rendering.
 // Its labels are rule, service, level, log_id and, when the record has one,
-// trace_id; its source is the record's service.
-func Alert(c *rules.Compiled, lr *herald.LogRecord) (*herald.Alert, []string) {
+// trace_id; its source is the record's service. now clamps future record
+// times (MaxFutureSkew).
+func Alert(c *rules.Compiled, lr *herald.LogRecord, now time.Time) (*herald.Alert, []string) {
 	r := c.RenderLog(lr)
 	labels := map[string]string{"rule": c.Rule.Name, "service": lr.Service, "level": string(lr.Level), "log_id": lr.ID}
 	if lr.TraceID != "" {
@@ -266,6 +276,12 @@ func Alert(c *rules.Compiled, lr *herald.LogRecord) (*herald.Alert, []string) {
 	}
 	al := &herald.Alert{Severity: c.Rule.Severity, Title: r.Title, Message: r.Message, Source: lr.Service,
 		Labels: labels, Targets: slices.Clone(c.Rule.Targets)}
-	al.IdempotencyKey = c.LogIdempotencyKey(lr, r.DedupeKey)
+	keyed := lr
+	if c.Rule.Window > 0 && lr.Time.After(now.Add(MaxFutureSkew)) {
+		clamped := *lr
+		clamped.Time = now
+		keyed = &clamped
+	}
+	al.IdempotencyKey = c.LogIdempotencyKey(keyed, r.DedupeKey)
 	return al, r.Notes
 }

@@ -96,7 +96,7 @@ func New(version string) *Metrics {
 	m.unmatched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_events_unmatched_total",
 		Help: "Events accepted that no enabled rule matched (nobody was told), by source (event, s3)."}, []string{"source"})
 	m.ruleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_rule_errors_total",
-		Help: "Rule evaluations that failed, by source and stage: match (the expression failed on the event: no match), " +
+		Help: "Rule evaluations that failed, by source (event, s3, log) and stage: match (the expression failed on the event or log record: no match), " +
 			"render (a template failed or was clipped: the alert went out with a fallback or clipped text)."},
 		[]string{"source", "stage"})
 	m.logRuleSuppressed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_log_rule_suppressed_total",

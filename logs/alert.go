@@ -25,7 +25,9 @@ import (
 // match whose idempotency key (rules.Compiled.LogIdempotencyKey) already
 // made an alert — earlier in the batch, or recorded by the fan-out stage
 // within the rule's window (or idempotency.window for a rule without one) —
-// makes none, and is counted as suppressed. Alert ids derive from the keys,
+// makes none, and is counted as suppressed (herald_log_rule_suppressed_total,
+// and in the message of the next alert of a windowed rule for the same
+// dedupe: "N more matching lines since …"). Alert ids derive from the keys,
 // so a batch evaluated twice (a crash before the offsets were committed)
 // tells nobody twice. Safe for concurrent use if its fields are.
 type Alerter struct {
@@ -47,6 +49,9 @@ type Alerter struct {
 	// over several batches is suppressed (and counted) at once.
 	mu     sync.Mutex
 	recent map[string]time.Time // key → when to forget it
+	// pending counts the matches of windowed rules suppressed since the
+	// last alert for their dedupe, for the next alert to say.
+	pending map[string]*pendingCount
 }
 
 // Bounds on Alerter.recent.
@@ -74,6 +79,7 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 	}
 	matches := map[string]int{} // rule id → matches
 	var plans []*planned
+	times := map[*planned]time.Time{} // record time of each match
 	now := a.now()
 	for _, c := range set {
 		failed := 0
@@ -93,7 +99,9 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 			if len(notes) > 0 {
 				a.Metrics.RuleError(herald.RuleSourceLog, "render")
 			}
-			plans = append(plans, &planned{c: c, al: al})
+			pl := &planned{c: c, al: al}
+			plans = append(plans, pl)
+			times[pl] = lr.Time
 		}
 		if failed > 0 {
 			for range failed {
@@ -111,11 +119,13 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 		return err
 	}
 	if len(produce) > 0 {
+		a.notePending(produce)
 		if err := a.produce(ctx, produce); err != nil {
 			return err // counted when the batch is retried
 		}
 		a.remember(produce)
 	}
+	a.settlePending(plans, produce, times)
 	made := map[string]int{}
 	for _, pl := range produce {
 		made[pl.c.Rule.ID]++

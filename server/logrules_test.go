@@ -107,8 +107,15 @@ func TestLogRulesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := len(hook.Received()); n != 5 {
-		t.Fatalf("%d webhooks after the next window's storm, want 5", n)
+	all := hook.Received()
+	if len(all) != 5 {
+		t.Fatalf("%d webhooks after the next window's storm, want 5", len(all))
+	}
+	// The next window's alert says how many lines the first one stood for.
+	next := all[len(all)-1].Payload
+	if want := "payment gateway timeout (order B-0)\n\n(49 more matching lines since 2026-03-01T10:00:10Z not alerted on: " +
+		"rule checkout-errors alerts once per 1m0s per dedupe key.)"; next.Message != want {
+		t.Fatalf("next window's message %q, want %q", next.Message, want)
 	}
 	fams, _ = h.scrape()
 	if n, _ := value(fams, "herald_log_rule_suppressed_total", map[string]string{"rule": "checkout-errors"}); n != 53 {

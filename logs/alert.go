@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,7 +38,7 @@ type Alerter struct {
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
 	// IdempotencyWindow is how long an alert of a rule without a window
-	// holds its dedupe key (idempotency.window).
+	// holds its dedupe key (idempotency.window; default 24h).
 	IdempotencyWindow time.Duration
 	// ProduceTimeout bounds the wait for the broker (default 30s).
 	ProduceTimeout time.Duration
@@ -171,13 +172,14 @@ func (a *Alerter) assign(ctx context.Context, plans []*planned) ([]*planned, err
 	if err != nil {
 		return nil, fmt.Errorf("logs: idempotency keys: %w", err)
 	}
+	holds := cmp.Or(a.IdempotencyWindow, 24*time.Hour)
 	resolved := map[string]*resolvedTargets{}
 	var out []*planned
 	for _, pl := range first {
 		prev := prevs[pl.al.IdempotencyKey]
 		// A windowed key names its window: any alert with it is one in the
 		// window. A key without one holds for idempotency.window.
-		if prev != nil && (pl.c.Rule.Window > 0 || at.Sub(prev.CreatedAt) < a.IdempotencyWindow) {
+		if prev != nil && (pl.c.Rule.Window > 0 || at.Sub(prev.CreatedAt) < holds) {
 			continue
 		}
 		rt := resolved[pl.c.Rule.ID]

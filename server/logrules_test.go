@@ -43,7 +43,9 @@ func TestLogRulesEndToEnd(t *testing.T) {
 	}, nil)
 
 	var lines []string
-	base := time.Date(2026, 3, 1, 10, 0, 10, 0, time.UTC) // 50 lines within one minute bucket
+	// 50 lines within one minute bucket, in the past (future times are
+	// bucketed at now).
+	base := time.Now().UTC().Truncate(time.Minute).Add(-10*time.Minute + 10*time.Second)
 	for i := range 50 {
 		lines = append(lines, fmt.Sprintf(`{"time":%q,"service":"checkout","level":"error","message":"payment gateway timeout","attributes":{"order":"A-%d"}}`,
 			base.Add(time.Duration(i)*100*time.Millisecond).Format(time.RFC3339Nano), i))
@@ -113,7 +115,7 @@ func TestLogRulesEndToEnd(t *testing.T) {
 	}
 	// The next window's alert says how many lines the first one stood for.
 	next := all[len(all)-1].Payload
-	if want := "payment gateway timeout (order B-0)\n\n(49 more matching lines since 2026-03-01T10:00:10Z not alerted on: " +
+	if want := "payment gateway timeout (order B-0)\n\n(49 more matching lines since " + base.Format(time.RFC3339) + " not alerted on: " +
 		"rule checkout-errors alerts once per 1m0s per dedupe key.)"; next.Message != want {
 		t.Fatalf("next window's message %q, want %q", next.Message, want)
 	}
@@ -174,6 +176,26 @@ func TestLogRuleDryRunAndRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s, want 422 naming %s", c.name, code, raw, c.want)
 		}
 	}
+	// A stored log rule's window changes with PATCH, and can be removed.
+	var created struct {
+		ID     string `json:"id"`
+		Window string `json:"window"`
+	}
+	h.must(http.StatusCreated, "POST", "/v1/rules", rule, &created)
+	h.must(http.StatusOK, "PATCH", "/v1/rules/"+created.ID, map[string]any{"window": "2m"}, &created)
+	if created.Window != "2m0s" {
+		t.Fatalf("window after PATCH %q", created.Window)
+	}
+	created.Window = "" // omitted when none
+	h.must(http.StatusOK, "PATCH", "/v1/rules/"+created.ID, map[string]any{"window": ""}, &created)
+	if created.Window != "" {
+		t.Fatalf("window after removing it %q", created.Window)
+	}
+	if code, raw := h.do("PATCH", "/v1/rules/"+created.ID, map[string]any{"window": "1y"}, nil); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(string(raw), "body.window") {
+		t.Fatalf("PATCH a bad window: %d %s", code, raw)
+	}
+
 	// Keys of alerts made by log rules are reserved.
 	code, _, raw := h.post("/v1/alerts", []byte(`{"severity":"info","message":"m","target":["@alice"]}`),
 		"Content-Type", "application/json", "Idempotency-Key", "log:pre-empt")

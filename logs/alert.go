@@ -65,6 +65,7 @@ const (
 type planned struct {
 	c  *rules.Compiled
 	al *herald.Alert
+	at time.Time // the record's time
 }
 
 // Evaluate runs the enabled log rules over recs. A rule that fails on a
@@ -80,7 +81,6 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 	}
 	matches := map[string]int{} // rule id → matches
 	var plans []*planned
-	times := map[*planned]time.Time{} // record time of each match
 	now := a.now()
 	for _, c := range set {
 		failed := 0
@@ -100,9 +100,7 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 			if len(notes) > 0 {
 				a.Metrics.RuleError(herald.RuleSourceLog, "render")
 			}
-			pl := &planned{c: c, al: al}
-			plans = append(plans, pl)
-			times[pl] = lr.Time
+			plans = append(plans, &planned{c: c, al: al, at: lr.Time})
 		}
 		if failed > 0 {
 			for range failed {
@@ -126,7 +124,7 @@ func (a *Alerter) Evaluate(ctx context.Context, recs []*herald.LogRecord) error 
 		}
 		a.remember(produce)
 	}
-	a.settlePending(plans, produce, times)
+	a.settlePending(plans, produce)
 	made := map[string]int{}
 	for _, pl := range produce {
 		made[pl.c.Rule.ID]++

@@ -53,7 +53,7 @@ func (a *Alerter) notePending(produce []*planned) {
 
 // settlePending runs after a batch's alerts were produced: the produced
 // alerts' counts start again, and the batch's suppressed matches are added.
-func (a *Alerter) settlePending(plans, produce []*planned, times map[*planned]time.Time) {
+func (a *Alerter) settlePending(plans, produce []*planned) {
 	made := make(map[*planned]bool, len(produce))
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -71,12 +71,12 @@ func (a *Alerter) settlePending(plans, produce []*planned, times map[*planned]ti
 		}
 		p := a.pending[k]
 		if p == nil {
-			p = &pendingCount{since: times[pl]}
+			p = &pendingCount{since: pl.at}
 			a.pending[k] = p
 		}
 		p.n++
-		if t := times[pl]; t.Before(p.since) {
-			p.since = t
+		if pl.at.Before(p.since) {
+			p.since = pl.at
 		}
 	}
 }

@@ -403,6 +403,9 @@ const (
 	// RuleSourceS3 rules see S3 event notification records posted to
 	// /v1/integrations/s3.
 	RuleSourceS3 = "s3"
+	// RuleSourceLog rules see log records (POST /v1/logs, OTLP), evaluated
+	// by the logs role after each batch is stored.
+	RuleSourceLog = "log"
 )
 
 // Rule turns matching events into alerts: when Match (an expression over
@@ -412,7 +415,7 @@ const (
 type Rule struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-	// Source is RuleSourceEvent or RuleSourceS3.
+	// Source is RuleSourceEvent, RuleSourceS3 or RuleSourceLog.
 	Source string `json:"source"`
 	// Match is an expr-lang expression over the event that yields a bool.
 	Match    string   `json:"match"`
@@ -424,10 +427,14 @@ type Rule struct {
 	// DedupeKey, when set, is a template whose rendering replaces the event
 	// id in the alert's idempotency key, so events that render the same key
 	// notify once within the idempotency window.
-	DedupeKey string    `json:"dedupeKey,omitempty"`
-	Enabled   bool      `json:"enabled"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	DedupeKey string `json:"dedupeKey,omitempty"`
+	// Window (log rules only; 0 for none) makes matches with the same
+	// dedupe key within one window-aligned interval of record time one
+	// alert: the idempotency key carries floor(record time / Window).
+	Window    time.Duration `json:"window,omitempty"`
+	Enabled   bool          `json:"enabled"`
+	CreatedAt time.Time     `json:"createdAt"`
+	UpdatedAt time.Time     `json:"updatedAt"`
 }
 
 // Event is a domain event or an S3 object notification, as rules see it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/rules"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -32,9 +33,6 @@ const (
 	maxTitle       = 512
 	maxSource      = 256
 )
-
-// idempotencyNamespace derives alert ids from Idempotency-Key headers.
-var idempotencyNamespace = uuid.MustParse("8d3c8f0e-3b7a-4f45-9b1e-6a0f4c2d7e55")
 
 // AlertInput is an alert to send.
 type AlertInput struct {
@@ -211,11 +209,7 @@ func (s *Server) replays(prev *store.IdempotentAlert, now time.Time) bool {
 // collapse into one alert (the fan-out stage stores an id once); after the
 // window, prev (the last alert recorded with the key) chains a new id.
 func idempotentID(key string, prev *store.IdempotentAlert) string {
-	seed := key
-	if prev != nil {
-		seed += "\x00" + prev.ID
-	}
-	return uuid.NewSHA1(idempotencyNamespace, []byte(seed)).String()
+	return store.IdempotentAlertID(key, prev)
 }
 
 // produceAlerts writes each alert as one record on herald.alerts, keyed by
@@ -279,9 +273,10 @@ func (s *Server) registerAlerts(a huma.API) {
 			// pre-empt (and so silence) an Alertmanager notification.
 			return nil, invalid("header.Idempotency-Key", `must not start with "alertmanager:" (reserved for the Alertmanager integration)`, nil)
 		}
-		if strings.HasPrefix(in.IdempotencyKey, eventKeyPrefix) || strings.HasPrefix(in.IdempotencyKey, s3KeyPrefix) {
-			// Reserved for alerts made by rules (POST /v1/events, S3).
-			return nil, invalid("header.Idempotency-Key", `must not start with "event:" or "s3:" (reserved for alerts made by rules)`, nil)
+		if strings.HasPrefix(in.IdempotencyKey, eventKeyPrefix) || strings.HasPrefix(in.IdempotencyKey, s3KeyPrefix) ||
+			strings.HasPrefix(in.IdempotencyKey, rules.LogKeyPrefix) {
+			// Reserved for alerts made by rules (POST /v1/events, S3, logs).
+			return nil, invalid("header.Idempotency-Key", `must not start with "event:", "s3:" or "log:" (reserved for alerts made by rules)`, nil)
 		}
 		al, err := s.checkAlert(ctx, &in.Body)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/event"
+	"github.com/heraldproject/herald/logs"
 	"github.com/heraldproject/herald/rules"
 )
 
@@ -43,30 +44,32 @@ func (e *EventInput) event() *herald.Event {
 
 // RuleInput creates (or, as a whole, replaces) a rule.
 type RuleInput struct {
-	Name      string      `json:"name" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" doc:"unique"`
-	Source    string      `json:"source" enum:"event,s3" doc:"event: POST /v1/events; s3: POST /v1/integrations/s3"`
-	Match     string      `json:"match" minLength:"1" maxLength:"4096" doc:"an expr-lang expression over the event that yields a bool, e.g. type == \"order.created\" && data.total > 100; S3 rules also see key, bucket, size, eTag, eventName, eventTime, region"`
-	Targets   []string    `json:"targets" minItems:"1" maxItems:"100" doc:"@user or @@group"`
-	Severity  string      `json:"severity" maxLength:"16" doc:"info, warning, error or critical (aliases accepted)"`
-	Title     string      `json:"title,omitempty" maxLength:"4096" doc:"a Go text/template over the event, e.g. Order {{.data.id}}"`
-	Message   string      `json:"message" minLength:"1" maxLength:"4096" doc:"a Go text/template over the event"`
-	DedupeKey string      `json:"dedupeKey,omitempty" maxLength:"4096" doc:"a template; events rendering the same key notify once within idempotency.window (default: the event's id)"`
-	Enabled   *bool       `json:"enabled,omitempty" doc:"default true"`
-	Example   *EventInput `json:"example,omitempty" doc:"an event the rule must evaluate and render without error (checked, not stored)"`
+	Name      string       `json:"name" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" doc:"unique"`
+	Source    string       `json:"source" enum:"event,s3,log" doc:"event: POST /v1/events; s3: POST /v1/integrations/s3; log: log records (POST /v1/logs, OTLP), evaluated by the logs role"`
+	Match     string       `json:"match" minLength:"1" maxLength:"4096" doc:"an expr-lang expression over the event that yields a bool, e.g. type == \"order.created\" && data.total > 100; S3 rules also see key, bucket, size, eTag, eventName, eventTime, region; log rules see id, time, service, level, levelRank (debug 0, info 1, warning 2, error 3, critical 4), message, attributes, traceId, spanId, e.g. service == \"checkout\" && levelRank >= 3"`
+	Targets   []string     `json:"targets" minItems:"1" maxItems:"100" doc:"@user or @@group"`
+	Severity  string       `json:"severity" maxLength:"16" doc:"info, warning, error or critical (aliases accepted)"`
+	Title     string       `json:"title,omitempty" maxLength:"4096" doc:"a Go text/template over the event, e.g. Order {{.data.id}}"`
+	Message   string       `json:"message" minLength:"1" maxLength:"4096" doc:"a Go text/template over the event"`
+	DedupeKey string       `json:"dedupeKey,omitempty" maxLength:"4096" doc:"a template; events rendering the same key notify once within idempotency.window (default: the event's id); log rules: once per window"`
+	Window    string       `json:"window,omitempty" maxLength:"32" doc:"log rules only: a duration from 1s to 24h (e.g. 5m); matches rendering the same dedupeKey (every match, without a dedupeKey) within one window-aligned interval of record time make one alert. Without a window, each matching record alerts unless a dedupeKey is given"`
+	Enabled   *bool        `json:"enabled,omitempty" doc:"default true"`
+	Example   *RuleExample `json:"example,omitempty" doc:"an event (or, for log rules, a log record) the rule must evaluate and render without error (checked, not stored)"`
 }
 
 // RulePatch changes the fields it has.
 type RulePatch struct {
-	Name      *string     `json:"name,omitempty" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"`
-	Source    *string     `json:"source,omitempty" enum:"event,s3"`
-	Match     *string     `json:"match,omitempty" minLength:"1" maxLength:"4096"`
-	Targets   []string    `json:"targets,omitempty" minItems:"1" maxItems:"100"`
-	Severity  *string     `json:"severity,omitempty" maxLength:"16"`
-	Title     *string     `json:"title,omitempty" maxLength:"4096"`
-	Message   *string     `json:"message,omitempty" minLength:"1" maxLength:"4096"`
-	DedupeKey *string     `json:"dedupeKey,omitempty" maxLength:"4096"`
-	Enabled   *bool       `json:"enabled,omitempty"`
-	Example   *EventInput `json:"example,omitempty" doc:"an event the changed rule must evaluate and render without error"`
+	Name      *string      `json:"name,omitempty" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"`
+	Source    *string      `json:"source,omitempty" enum:"event,s3,log"`
+	Match     *string      `json:"match,omitempty" minLength:"1" maxLength:"4096"`
+	Targets   []string     `json:"targets,omitempty" minItems:"1" maxItems:"100"`
+	Severity  *string      `json:"severity,omitempty" maxLength:"16"`
+	Title     *string      `json:"title,omitempty" maxLength:"4096"`
+	Message   *string      `json:"message,omitempty" minLength:"1" maxLength:"4096"`
+	DedupeKey *string      `json:"dedupeKey,omitempty" maxLength:"4096"`
+	Window    *string      `json:"window,omitempty" maxLength:"32" doc:"log rules: a duration, or \"\" for none"`
+	Enabled   *bool        `json:"enabled,omitempty"`
+	Example   *RuleExample `json:"example,omitempty" doc:"an event (or log record) the changed rule must evaluate and render without error"`
 }
 
 // RuleOutput is a stored rule.
@@ -80,13 +83,18 @@ type RuleOutput struct {
 	Title     string    `json:"title,omitempty"`
 	Message   string    `json:"message"`
 	DedupeKey string    `json:"dedupeKey,omitempty"`
+	Window    string    `json:"window,omitempty" doc:"log rules: the storm-control window"`
 	Enabled   bool      `json:"enabled"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 func ruleOutput(r *herald.Rule) RuleOutput {
-	return RuleOutput{ID: r.ID, Name: r.Name, Source: r.Source, Match: r.Match, Targets: r.Targets,
+	window := ""
+	if r.Window > 0 {
+		window = r.Window.String()
+	}
+	return RuleOutput{Window: window, ID: r.ID, Name: r.Name, Source: r.Source, Match: r.Match, Targets: r.Targets,
 		Severity: string(r.Severity), Title: r.Title, Message: r.Message, DedupeKey: r.DedupeKey, Enabled: r.Enabled,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
@@ -100,7 +108,7 @@ type ruleBody struct {
 // and the expression and templates (compiled, type-checked, rendered once;
 // against example strictly when given). Problems are 422s located at
 // body.<field>.
-func (s *Server) checkRule(ctx context.Context, r *herald.Rule, example *EventInput) (*rules.Compiled, error) {
+func (s *Server) checkRule(ctx context.Context, r *herald.Rule, example *RuleExample) (*rules.Compiled, error) {
 	if !rules.ValidName(r.Name) {
 		return nil, invalid("body.name", "name must match "+herald.NamePattern, r.Name)
 	}
@@ -128,8 +136,15 @@ func (s *Server) checkRule(ctx context.Context, r *herald.Rule, example *EventIn
 	if err != nil {
 		return nil, ruleProblem(err)
 	}
-	if example != nil {
-		ev := example.event()
+	if example != nil && r.Source == herald.RuleSourceLog {
+		if err := checkLogExample(c, example, s.Now()); err != nil {
+			return nil, err
+		}
+	} else if example != nil {
+		if example.Type == "" {
+			return nil, invalid("body.example.type", "an example event needs a type", nil)
+		}
+		ev := example.event().event()
 		if err := event.CheckData(ev.Data, "body.example.data"); err != nil {
 			return nil, eventProblem(err)
 		}
@@ -161,14 +176,19 @@ func (s *Server) registerRules(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "create-rule", Method: http.MethodPost, Path: "/v1/rules", Tags: tags,
 		Summary: "Create a rule", DefaultStatus: http.StatusCreated,
-		Description: "A rule turns matching events (POST /v1/events, or S3 notifications with source s3) into alerts. " +
+		Description: "A rule turns matching events (POST /v1/events, or S3 notifications with source s3) or log records " +
+			"(source log, with an optional storm-control window) into alerts. " +
 			"The expression is compiled and type-checked, the templates parsed and rendered once, and the targets " +
 			"resolved now: a rule that would fail is a 422 here, not a surprise at the first event.",
 	}, func(ctx context.Context, in *struct{ Body RuleInput }) (*ruleBody, error) {
 		b := &in.Body
+		window, err := parseWindow("body.window", b.Window)
+		if err != nil {
+			return nil, err
+		}
 		r := &herald.Rule{ID: uuid.Must(uuid.NewV7()).String(), Name: b.Name, Source: b.Source, Match: b.Match,
 			Targets: b.Targets, Severity: herald.Severity(b.Severity), Title: b.Title, Message: b.Message,
-			DedupeKey: b.DedupeKey, Enabled: b.Enabled == nil || *b.Enabled}
+			DedupeKey: b.DedupeKey, Window: window, Enabled: b.Enabled == nil || *b.Enabled}
 		if _, err := s.checkRule(ctx, r, b.Example); err != nil {
 			return nil, err
 		}
@@ -250,6 +270,11 @@ func (s *Server) registerRules(a huma.API) {
 		if p.Enabled != nil {
 			r.Enabled = *p.Enabled
 		}
+		if p.Window != nil {
+			if r.Window, err = parseWindow("body.window", *p.Window); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := s.checkRule(ctx, r, p.Example); err != nil {
 			return nil, err
 		}
@@ -277,10 +302,11 @@ func (s *Server) registerRules(a huma.API) {
 // RuleTestInput is a dry run: an event (or an S3 notification) and,
 // optionally, an unsaved rule to try instead of the stored ones.
 type RuleTestInput struct {
-	Source string      `json:"source,omitempty" enum:"event,s3" default:"event" doc:"which rules: event or s3"`
-	Event  *EventInput `json:"event,omitempty" doc:"the event to try (source event)"`
-	S3     any         `json:"s3,omitempty" doc:"an S3 event notification to try (source s3), as S3 posts it"`
-	Rule   *RuleInput  `json:"rule,omitempty" doc:"try this rule instead of the stored, enabled ones; nothing is saved"`
+	Source string          `json:"source,omitempty" enum:"event,s3,log" default:"event" doc:"which rules: event, s3 or log"`
+	Event  *EventInput     `json:"event,omitempty" doc:"the event to try (source event)"`
+	Log    *LogRecordInput `json:"log,omitempty" doc:"the log record to try (source log)"`
+	S3     any             `json:"s3,omitempty" doc:"an S3 event notification to try (source s3), as S3 posts it"`
+	Rule   *RuleInput      `json:"rule,omitempty" doc:"try this rule instead of the stored, enabled ones; nothing is saved"`
 }
 
 // RuleTestResult says what one rule made of one event.
@@ -304,19 +330,89 @@ type RenderedAlert struct {
 	Notes    []string          `json:"notes,omitempty"`
 }
 
+// ruleTestOutput answers a dry run.
+type ruleTestOutput struct {
+	Body struct {
+		Results   []RuleTestResult `json:"results"`
+		Unmatched int              `json:"unmatched" doc:"events (or log records) no rule matched"`
+	}
+}
+
+// testRuleSet is the rules a dry run tries: the unsaved rule given, checked
+// as at creation, or the stored enabled rules of the source.
+func (s *Server) testRuleSet(ctx context.Context, b *RuleTestInput) ([]*rules.Compiled, error) {
+	if b.Rule == nil {
+		set, err := s.Rules.Enabled(ctx, b.Source)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return set, nil
+	}
+	window, err := parseWindow("body.rule.window", b.Rule.Window)
+	if err != nil {
+		return nil, err
+	}
+	r := &herald.Rule{ID: "", Name: b.Rule.Name, Source: b.Rule.Source, Match: b.Rule.Match, Targets: b.Rule.Targets,
+		Severity: herald.Severity(b.Rule.Severity), Title: b.Rule.Title, Message: b.Rule.Message,
+		DedupeKey: b.Rule.DedupeKey, Window: window, Enabled: true}
+	c, err := s.checkRule(ctx, r, b.Rule.Example)
+	if err != nil {
+		return nil, relocate(err, "body.", "body.rule.")
+	}
+	return []*rules.Compiled{c}, nil
+}
+
+// testLogRules is the dry run of a log record against the log rules.
+func (s *Server) testLogRules(ctx context.Context, b *RuleTestInput) (*ruleTestOutput, error) {
+	if b.Log == nil {
+		return nil, invalid("body.log", "give a log record to try (source log)", nil)
+	}
+	b.Source = herald.RuleSourceLog
+	lr, err := b.Log.record("body.log", s.Now())
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.testRuleSet(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	out := &ruleTestOutput{}
+	out.Body.Results = []RuleTestResult{}
+	matched := false
+	for _, c := range set {
+		if c.Rule.Source != herald.RuleSourceLog {
+			return nil, invalid("body.rule.source", "a log record is tried against log rules (source log)", c.Rule.Source)
+		}
+		res := RuleTestResult{EventID: lr.ID, Rule: c.Rule.Name, RuleID: c.Rule.ID}
+		ok, err := c.MatchLog(lr)
+		switch {
+		case err != nil:
+			res.Error = err.Error()
+		case ok:
+			matched, res.Matched = true, true
+			al, notes := logs.Alert(c, lr, s.Now())
+			res.Alert = &RenderedAlert{Severity: string(al.Severity), Title: al.Title, Message: al.Message,
+				Target: al.Targets, Labels: al.Labels, Notes: notes}
+		}
+		out.Body.Results = append(out.Body.Results, res)
+	}
+	if !matched {
+		out.Body.Unmatched = 1
+	}
+	return out, nil
+}
+
 func (s *Server) registerRuleTest(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "test-rules", Method: http.MethodPost, Path: "/v1/rules/test", Tags: []string{"rules"},
-		Summary: "Dry run: which rules match an event, and what they would say",
+		Summary: "Dry run: which rules match an event or log record, and what they would say",
 		Description: "Evaluates the stored enabled rules of the source (or the rule given) against the event and " +
 			"answers with every rule's verdict and the alert each match would produce. Nothing is produced or saved.",
-	}, func(ctx context.Context, in *struct{ Body RuleTestInput }) (*struct {
-		Body struct {
-			Results   []RuleTestResult `json:"results"`
-			Unmatched int              `json:"unmatched" doc:"events no rule matched"`
-		}
-	}, error) {
+	}, func(ctx context.Context, in *struct{ Body RuleTestInput }) (*ruleTestOutput, error) {
 		b := &in.Body
+		if b.Source == herald.RuleSourceLog || (b.Log != nil && b.Event == nil && b.S3 == nil) {
+			return s.testLogRules(ctx, b)
+		}
 		var evs []*herald.Event
 		switch {
 		case b.Source == herald.RuleSourceS3 && b.S3 != nil:
@@ -338,28 +434,14 @@ func (s *Server) registerRuleTest(a huma.API) {
 		default:
 			return nil, invalid("body", "give an event (or, with source s3, an s3 notification) to try", nil)
 		}
-		var set []*rules.Compiled
-		if b.Rule != nil {
-			r := &herald.Rule{ID: "", Name: b.Rule.Name, Source: b.Rule.Source, Match: b.Rule.Match, Targets: b.Rule.Targets,
-				Severity: herald.Severity(b.Rule.Severity), Title: b.Rule.Title, Message: b.Rule.Message,
-				DedupeKey: b.Rule.DedupeKey, Enabled: true}
-			c, err := s.checkRule(ctx, r, b.Rule.Example)
-			if err != nil {
-				return nil, relocate(err, "body.", "body.rule.")
-			}
-			set = []*rules.Compiled{c}
-		} else {
-			var err error
-			if set, err = s.Rules.Enabled(ctx, b.Source); err != nil {
-				return nil, s.problem(ctx, err)
-			}
+		if b.Rule != nil && b.Rule.Source == herald.RuleSourceLog {
+			return nil, invalid("body.log", "a log rule is tried against a log record: give log", nil)
 		}
-		out := &struct {
-			Body struct {
-				Results   []RuleTestResult `json:"results"`
-				Unmatched int              `json:"unmatched" doc:"events no rule matched"`
-			}
-		}{}
+		set, err := s.testRuleSet(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out := &ruleTestOutput{}
 		out.Body.Results = []RuleTestResult{}
 		for i, ev := range evs {
 			matched := false

@@ -1,5 +1,6 @@
 // Package logs is the logs role: it stores the records of the logs topic in
-// the store, where they are indexed for search, and prunes them after the
+// the store, where they are indexed for search, evaluates the log rules
+// against each stored batch (Alerter), and prunes records after the
 // retention period.
 package logs
 
@@ -31,9 +32,15 @@ type Indexer struct {
 	Store    *store.Store
 	Producer Producer
 	Logger   *slog.Logger
+	// Alerter, when set, evaluates the log rules against each batch after
+	// it is stored and before Handle returns (so before the offsets are
+	// committed: a crash evaluates the batch again, and the alerts' ids
+	// make that harmless).
+	Alerter *Alerter
 }
 
-// Handle decodes the records and inserts them in one transaction. A record
+// Handle decodes the records, inserts them in one transaction and then
+// evaluates the log rules against them (Alerter). A record
 // that cannot be decoded or is invalid (produced by something other than
 // Herald's API) is dead-lettered with the reason, not retried forever. An
 // error (the store or broker is down) makes the consumer retry the batch.
@@ -57,6 +64,9 @@ func (ix *Indexer) Handle(ctx context.Context, recs []*kgo.Record) error {
 	}
 	if _, err := ix.Store.InsertLogs(ctx, out); err != nil {
 		return fmt.Errorf("logs: %w", err)
+	}
+	if ix.Alerter != nil {
+		return ix.Alerter.Evaluate(ctx, out)
 	}
 	return nil
 }

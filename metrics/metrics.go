@@ -32,22 +32,23 @@ const (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	ingested        *prometheus.CounterVec
-	ingestDuration  *prometheus.HistogramVec
-	httpRequests    *prometheus.CounterVec
-	fanoutSize      prometheus.Histogram
-	deliveries      *prometheus.CounterVec
-	deliveryLatency *prometheus.HistogramVec
-	retries         *prometheus.CounterVec
-	deadLetters     *prometheus.CounterVec
-	breakersOpen    *prometheus.GaugeVec
-	rateLimitWait   *prometheus.CounterVec
-	storeDuration   *prometheus.HistogramVec
-	storeErrors     *prometheus.CounterVec
-	cacheErrors     *prometheus.CounterVec
-	cacheDuration   *prometheus.HistogramVec
-	unmatched       *prometheus.CounterVec
-	ruleErrors      *prometheus.CounterVec
+	ingested          *prometheus.CounterVec
+	ingestDuration    *prometheus.HistogramVec
+	httpRequests      *prometheus.CounterVec
+	fanoutSize        prometheus.Histogram
+	deliveries        *prometheus.CounterVec
+	deliveryLatency   *prometheus.HistogramVec
+	retries           *prometheus.CounterVec
+	deadLetters       *prometheus.CounterVec
+	breakersOpen      *prometheus.GaugeVec
+	rateLimitWait     *prometheus.CounterVec
+	storeDuration     *prometheus.HistogramVec
+	storeErrors       *prometheus.CounterVec
+	cacheErrors       *prometheus.CounterVec
+	cacheDuration     *prometheus.HistogramVec
+	unmatched         *prometheus.CounterVec
+	logRuleSuppressed *prometheus.CounterVec
+	ruleErrors        *prometheus.CounterVec
 }
 
 // New registers Herald's metrics, the Go runtime and process collectors and
@@ -95,10 +96,14 @@ func New(version string) *Metrics {
 	m.unmatched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_events_unmatched_total",
 		Help: "Events accepted that no enabled rule matched (nobody was told), by source (event, s3)."}, []string{"source"})
 	m.ruleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_rule_errors_total",
-		Help: "Rule evaluations that failed, by source and stage: match (the expression failed on the event: no match), " +
+		Help: "Rule evaluations that failed, by source (event, s3, log) and stage: match (the expression failed on the event or log record: no match), " +
 			"render (a template failed or was clipped: the alert went out with a fallback or clipped text)."},
 		[]string{"source", "stage"})
-	for _, c := range []prometheus.Collector{m.unmatched, m.ruleErrors, m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
+	m.logRuleSuppressed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_log_rule_suppressed_total",
+		Help: "Log-rule matches that made no new alert because an alert with the same dedupe key was already made " +
+			"(within the rule's window, or idempotency.window without one), by rule name. A batch redone after a crash " +
+			"counts again."}, []string{"rule"})
+	for _, c := range []prometheus.Collector{m.unmatched, m.ruleErrors, m.logRuleSuppressed, m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
 		m.deliveryLatency, m.retries, m.deadLetters, m.breakersOpen, m.rateLimitWait, m.storeDuration, m.storeErrors,
 		m.cacheErrors, m.cacheDuration} {
 		f(c)
@@ -112,6 +117,15 @@ func (m *Metrics) EventsUnmatched(source string, n int) {
 		return
 	}
 	m.unmatched.WithLabelValues(source).Add(float64(n))
+}
+
+// LogRuleSuppressed counts n matches of the log rule named rule that made
+// no new alert (storm control).
+func (m *Metrics) LogRuleSuppressed(rule string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.logRuleSuppressed.WithLabelValues(rule).Add(float64(n))
 }
 
 // RuleError counts a rule evaluation of source that failed at stage (match

@@ -34,8 +34,9 @@ type Expr struct {
 }
 
 // CompileExpr compiles and type-checks a match expression for rules of
-// source (herald.RuleSourceEvent or herald.RuleSourceS3): it must yield a
-// bool, name only variables the event has (see Env), stay within
+// source (herald.RuleSourceEvent, herald.RuleSourceS3 or
+// herald.RuleSourceLog): it must yield a bool, name only variables the event
+// or log record has (see Env and LogEnv), stay within
 // MaxExprBytes and MaxExprNodes, and not nest predicates (all(xs, {any(ys,
 // ...)}) is quadratic in the event's size).
 func CompileExpr(source, text string) (*Expr, error) {
@@ -124,5 +125,8 @@ func Env(source string, ev *herald.Event) map[string]any {
 // sampleEnv is the shape expressions are type-checked against: the event's
 // fields are strings (size a number), data is a map of anything.
 func sampleEnv(source string) map[string]any {
+	if source == herald.RuleSourceLog {
+		return LogEnv(&herald.LogRecord{})
+	}
 	return Env(source, &herald.Event{Data: map[string]any{}})
 }

@@ -22,6 +22,13 @@ func fuzzEvent(data string) *herald.Event {
 	return ev
 }
 
+// fuzzLog decodes data as a log record (anything else gives a plain one).
+func fuzzLog(data string) *herald.LogRecord {
+	lr := &herald.LogRecord{ID: "l-1", Service: "fuzz", Level: herald.SeverityError, Message: data}
+	_ = json.Unmarshal([]byte(data), lr)
+	return lr
+}
+
 // FuzzRuleTemplate compiles hostile message templates and renders them over
 // hostile data: never a panic, never a hang (each rendering well under a
 // second), never more than the alert's message limit.
@@ -39,6 +46,9 @@ func FuzzRuleTemplate(f *testing.F) {
 		{"{{truncate 3 .data.s}}{{default \"none\" .data.x}}{{basename .subject}}", `{"s":"abcdef"}`},
 		{"{{slice .data.s 1 1000000}}", `{"s":"abc"}`},
 		{"{{html .data.s}}{{js .data.s}}{{urlquery .data.s}}", `{"s":"<a href='x'>"}`},
+		{"{{.service}} {{.level}}: {{truncate 80 .message}}", `{"service":"checkout","level":"error","message":"boom"}`},
+		{"{{range $k, $v := .attributes}}{{$k}}={{$v}} {{end}}", `{"attributes":{"a":"1","b":"2"}}`},
+		{"{{index .attributes \"http.status\"}}{{.traceId}}", `{"attributes":{"http.status":"500"}}`},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -53,6 +63,14 @@ func FuzzRuleTemplate(f *testing.F) {
 		r := c.Render(fuzzEvent(data))
 		if d := time.Since(start); d > 3*time.Second {
 			t.Fatalf("rendering %q took %v", tmpl, d)
+		}
+		if lc, err := rules.Compile(&herald.Rule{ID: "r", Name: "r", Source: herald.RuleSourceLog, Match: "true",
+			Targets: []string{"@a"}, Severity: herald.SeverityInfo, Title: tmpl, Message: tmpl, DedupeKey: tmpl}); err == nil {
+			start := time.Now()
+			lr := lc.RenderLog(fuzzLog(data))
+			if d := time.Since(start); d > 3*time.Second || lr.Message == "" || utf8.RuneCountInString(lr.Message) > 16<<10 {
+				t.Fatalf("log rendering %q took %v, gave %d characters", tmpl, d, utf8.RuneCountInString(lr.Message))
+			}
 		}
 		if n := utf8.RuneCountInString(r.Message); n > 16<<10 || r.Message == "" {
 			t.Fatalf("message of %d characters", n)
@@ -77,19 +95,26 @@ func FuzzRuleExpr(f *testing.F) {
 		{`data.a.b.c == 1`, `{"a":null}`},
 		{`repeat("x", 1000000000) != ""`, `{}`},
 		{`map(data.a, {# * 2})[0] == 2`, `{"a":[1]}`},
+		{`service == "checkout" && levelRank >= 3`, `{"service":"checkout","level":"error"}`},
+		{`message matches "(a+)+$" && attributes.k == "v"`, `{"message":"aaaaaaaaaaaaaaaaaaaaaaaaaaaab","attributes":{"k":"v"}}`},
+		{`any(keys(attributes), {# startsWith "http."})`, `{"attributes":{"http.status":"500"}}`},
 	} {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, expr, data string) {
 		defer watchdog(expr, data)()
-		for _, src := range []string{herald.RuleSourceEvent, herald.RuleSourceS3} {
+		for _, src := range []string{herald.RuleSourceEvent, herald.RuleSourceS3, herald.RuleSourceLog} {
 			c, err := rules.Compile(&herald.Rule{ID: "r", Name: "r", Source: src, Match: expr,
 				Targets: []string{"@a"}, Severity: herald.SeverityInfo, Message: "m"})
 			if err != nil {
 				continue
 			}
 			start := time.Now()
-			_, _ = c.Match(fuzzEvent(data))
+			if src == herald.RuleSourceLog {
+				_, _ = c.MatchLog(fuzzLog(data))
+			} else {
+				_, _ = c.Match(fuzzEvent(data))
+			}
 			if d := time.Since(start); d > 3*time.Second {
 				t.Fatalf("evaluating %q took %v", expr, d)
 			}

@@ -1,5 +1,6 @@
-// Package rules turns events into alerts: a rule's match expression
-// (expr-lang/expr) decides whether an event concerns it, and its title,
+// Package rules turns events and log records into alerts: a rule's match
+// expression (expr-lang/expr) decides whether an event (or, for log rules,
+// a log record; see LogEnv) concerns it, and its title,
 // message and dedupe-key templates (text/template) say what the alert says.
 //
 // Both are sandboxed. Expressions are type-checked against the event's shape
@@ -35,7 +36,7 @@ const (
 
 // FieldError says which field of a rule is wrong, and why.
 type FieldError struct {
-	Field string // match, title, message, dedupeKey, source, severity
+	Field string // match, title, message, dedupeKey, source, severity, window
 	Err   error
 }
 
@@ -59,9 +60,12 @@ type Compiled struct {
 // rather than at the first event. Errors are *FieldError.
 func Compile(r *herald.Rule) (*Compiled, error) {
 	switch r.Source {
-	case herald.RuleSourceEvent, herald.RuleSourceS3:
+	case herald.RuleSourceEvent, herald.RuleSourceS3, herald.RuleSourceLog:
 	default:
-		return nil, &FieldError{"source", fmt.Errorf("source %q: use event or s3", r.Source)}
+		return nil, &FieldError{"source", fmt.Errorf("source %q: use event, s3 or log", r.Source)}
+	}
+	if err := checkWindow(r); err != nil {
+		return nil, &FieldError{"window", err}
 	}
 	c := &Compiled{Rule: r}
 	var err error
@@ -82,7 +86,7 @@ func Compile(r *herald.Rule) (*Compiled, error) {
 			return nil, &FieldError{t.field, err}
 		}
 	}
-	if err := c.TryRender(&herald.Event{Data: map[string]any{}}, false); err != nil {
+	if err := c.tryRender(sampleEnv(r.Source), false); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -93,7 +97,10 @@ func Compile(r *herald.Rule) (*Compiled, error) {
 // render); without, only failures that do not depend on the event's data
 // are: the work budget, the deadline, a forbidden call.
 func (c *Compiled) TryRender(ev *herald.Event, strict bool) error {
-	env := Env(c.Rule.Source, ev)
+	return c.tryRender(Env(c.Rule.Source, ev), strict)
+}
+
+func (c *Compiled) tryRender(env map[string]any, strict bool) error {
 	for _, t := range []struct {
 		field string
 		t     *Template
@@ -133,7 +140,14 @@ type Rendered struct {
 // matched, and why the template failed) and a note; output over the limits
 // is clipped, with a note.
 func (c *Compiled) Render(ev *herald.Event) Rendered {
-	env := Env(c.Rule.Source, ev)
+	return c.render(Env(c.Rule.Source, ev), func() string {
+		return fmt.Sprintf("Rule %s matched event %s (type %s).", c.Rule.Name, ev.ID, ev.Type)
+	})
+}
+
+// render renders the templates over env; fallback describes the match for
+// a message whose template failed.
+func (c *Compiled) render(env map[string]any, fallback func() string) Rendered {
 	var r Rendered
 	run := func(field string, t *Template, maxBytes, maxChars int) (string, bool) {
 		if t == nil {
@@ -162,7 +176,7 @@ func (c *Compiled) Render(ev *herald.Event) Rendered {
 		if okMsg {
 			r.Notes = append(r.Notes, "the message template rendered nothing")
 		}
-		msg = fmt.Sprintf("Rule %s matched event %s (type %s).", c.Rule.Name, ev.ID, ev.Type)
+		msg = fallback()
 		if len(r.Notes) > 0 {
 			msg += " " + strings.Join(r.Notes, "; ")
 		}

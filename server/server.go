@@ -34,6 +34,7 @@ import (
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/route"
+	"github.com/heraldproject/herald/rules"
 	"github.com/heraldproject/herald/secrets"
 	"github.com/heraldproject/herald/store"
 	"github.com/heraldproject/herald/tracing"
@@ -216,8 +217,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			return nil, err
 		}
 	}
+	// One rule set for the API (events) and the logs role (log rules): a
+	// rule changed here is seen by both at once, elsewhere within
+	// rules.reloadInterval.
+	ruleSet := &rules.Set{Load: s.store, Every: cfg.Rules.ReloadInterval, Logger: log.With("component", "rules")}
 	if cfg.Has("logs") {
-		ix := &logs.Indexer{Store: s.store, Producer: s.prod, Logger: log.With("stage", "logs")}
+		ix := &logs.Indexer{Store: s.store, Producer: s.prod, Logger: log.With("stage", "logs"),
+			Alerter: &logs.Alerter{Rules: ruleSet, Store: s.store, Producer: s.prod, Metrics: s.metrics,
+				Logger: log.With("stage", "logs"), IdempotencyWindow: cfg.Idempotency.Window}}
 		// Big polls: one store transaction per poll is what makes log
 		// ingest fast.
 		if err := s.consume(stopCtx, kopts, "herald-logs", []string{bus.TopicLogs}, ix.Handle, 5000); err != nil {
@@ -247,7 +254,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api"),
-		EventsMaxBatch: cfg.Events.MaxBatch, RulesReload: cfg.Rules.ReloadInterval,
+		EventsMaxBatch: cfg.Events.MaxBatch, Rules: ruleSet, RulesReload: cfg.Rules.ReloadInterval,
 		LogsMaxBatch: cfg.Logs.MaxBatch, LogsMaxBodyBytes: cfg.Logs.MaxBodyBytes}
 	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.prod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,

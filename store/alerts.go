@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/heraldproject/herald"
 )
 
@@ -450,6 +452,22 @@ type IdempotentAlert struct {
 	ID        string
 	UserCount int
 	CreatedAt time.Time
+}
+
+// idempotencyNamespace derives alert ids from idempotency keys.
+var idempotencyNamespace = uuid.MustParse("8d3c8f0e-3b7a-4f45-9b1e-6a0f4c2d7e55")
+
+// IdempotentAlertID is the alert id for an idempotency key. The same key
+// yields the same id until an alert with it is recorded, so concurrent
+// retries collapse into one alert (the fan-out stage stores an id once);
+// after the idempotency window, prev (the last alert recorded with the key,
+// from AlertsByIdempotencyKeys) chains a new id. prev may be nil.
+func IdempotentAlertID(key string, prev *IdempotentAlert) string {
+	seed := key
+	if prev != nil {
+		seed += "\x00" + prev.ID
+	}
+	return uuid.NewSHA1(idempotencyNamespace, []byte(seed)).String()
 }
 
 // AlertByIdempotencyKey returns the newest alert recorded with the key, or

@@ -6,24 +6,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heraldproject/herald"
 )
 
-const ruleColumns = `id, name, source, match_expr, targets, severity, title, message, dedupe_key, enabled, created_at, updated_at`
+const ruleColumns = `id, name, source, match_expr, targets, severity, title, message, dedupe_key, window_nanos, enabled, created_at, updated_at`
 
 func scanRule(row scanner) (*herald.Rule, error) {
 	var r herald.Rule
 	var targets string
 	var enabled int
-	var created, updated int64
+	var created, updated, window int64
 	if err := row.Scan(&r.ID, &r.Name, &r.Source, &r.Match, &targets, &r.Severity, &r.Title, &r.Message, &r.DedupeKey,
-		&enabled, &created, &updated); err != nil {
+		&window, &enabled, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(targets), &r.Targets); err != nil {
 		return nil, fmt.Errorf("rule %s: targets: %w", r.ID, err)
 	}
+	r.Window = time.Duration(window)
 	r.Enabled, r.CreatedAt, r.UpdatedAt = enabled != 0, fromNanos(created), fromNanos(updated)
 	return &r, nil
 }
@@ -53,9 +55,9 @@ func (s *Store) CreateRule(ctx context.Context, r *herald.Rule) error {
 		return fmt.Errorf("store: create rule: %w", err)
 	}
 	return s.tx(ctx, "create_rule", func(tx txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO rules (`+ruleColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO rules (`+ruleColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			r.ID, r.Name, r.Source, r.Match, string(targets), string(r.Severity), r.Title, r.Message, r.DedupeKey,
-			boolInt(r.Enabled), nanos(now), nanos(now))
+			int64(r.Window), boolInt(r.Enabled), nanos(now), nanos(now))
 		if isUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "a rule named %q already exists", r.Name)
 		}
@@ -80,9 +82,9 @@ func (s *Store) UpdateRule(ctx context.Context, r *herald.Rule) error {
 	}
 	err = s.tx(ctx, "update_rule", func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE rules SET name=?, source=?, match_expr=?, targets=?, severity=?, title=?,
-			message=?, dedupe_key=?, enabled=?, updated_at=? WHERE id=?`,
+			message=?, dedupe_key=?, window_nanos=?, enabled=?, updated_at=? WHERE id=?`,
 			r.Name, r.Source, r.Match, string(targets), string(r.Severity), r.Title, r.Message, r.DedupeKey,
-			boolInt(r.Enabled), nanos(now), r.ID)
+			int64(r.Window), boolInt(r.Enabled), nanos(now), r.ID)
 		if isUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "a rule named %q already exists", r.Name)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/store"
@@ -23,7 +24,10 @@ func TestRules(t *testing.T) {
 		pos := &herald.Rule{ID: "r-pos", Name: "positive-reports", Source: herald.RuleSourceS3,
 			Match: `key startsWith "reports/positive/"`, Targets: []string{"@@positive"}, Severity: herald.SeverityInfo,
 			Message: "{{.key}}", Enabled: false}
-		for _, r := range []*herald.Rule{big, pos} {
+		errs := &herald.Rule{ID: "r-errs", Name: "checkout-errors", Source: herald.RuleSourceLog,
+			Match: `service == "checkout" && levelRank >= 3`, Targets: []string{"@alice"}, Severity: herald.SeverityError,
+			Message: "{{.message}}", DedupeKey: "{{.service}}", Window: 5 * time.Minute, Enabled: true}
+		for _, r := range []*herald.Rule{big, pos, errs} {
 			if err := s.CreateRule(ctx, r); err != nil {
 				t.Fatal(err)
 			}
@@ -42,6 +46,13 @@ func TestRules(t *testing.T) {
 			got.DedupeKey != big.DedupeKey || !got.Enabled || got.Source != herald.RuleSourceEvent || got.CreatedAt.IsZero() {
 			t.Fatalf("Rule = %+v, want %+v", got, big)
 		}
+		if got, err := s.Rule(ctx, errs.ID); err != nil || got.Window != 5*time.Minute || got.Source != herald.RuleSourceLog {
+			t.Fatalf("log rule = %+v, %v", got, err)
+		}
+		if err := s.DeleteRule(ctx, errs.ID); err != nil {
+			t.Fatal(err)
+		}
+		rev0 += 2 // the log rule's create and delete
 		if _, err := s.Rule(ctx, "nope"); herald.ErrorCode(err) != herald.ENOTFOUND {
 			t.Fatalf("missing rule: err = %v", err)
 		}

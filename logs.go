@@ -101,6 +101,9 @@ func (r *LogRecord) Validate() error {
 	if !utf8.ValidString(r.Message) {
 		return &FieldError{Field: "message", Message: "is not valid UTF-8"}
 	}
+	if strings.IndexByte(r.Message, 0) >= 0 {
+		return &FieldError{Field: "message", Message: `contains a NUL character (\u0000), which cannot be stored`}
+	}
 	if !r.Time.IsZero() && (r.Time.Before(minLogTime) || !r.Time.Before(maxLogTime)) {
 		return &FieldError{Field: "time", Message: "is out of range: give a time between 1970 and 2200", Value: r.Time.UTC().Format(time.RFC3339Nano)}
 	}
@@ -117,6 +120,8 @@ func (r *LogRecord) Validate() error {
 			return &FieldError{Field: "attributes." + k, Message: fmt.Sprintf("is %d bytes; at most %d", len(v), MaxLogAttributeValue)}
 		case !utf8.ValidString(v):
 			return &FieldError{Field: "attributes." + k, Message: "is not valid UTF-8"}
+		case strings.IndexByte(v, 0) >= 0:
+			return &FieldError{Field: "attributes." + k, Message: `contains a NUL character (\u0000), which cannot be stored`}
 		}
 	}
 	var err error

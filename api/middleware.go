@@ -86,6 +86,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			case !utf8.Valid(b):
 				writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
 				return
+			case hasNUL(b):
+				// PostgreSQL cannot store U+0000 in text; refused here, it
+				// can never reach a store write and stall a partition.
+				writeProblem(w, http.StatusUnprocessableEntity, `request body contains a NUL character (\u0000), which Herald does not accept in any field`)
+				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			r.ContentLength = int64(len(b))
@@ -139,4 +144,21 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// hasNUL reports whether a JSON body holds U+0000: a raw zero byte, or a
+// \u0000 escape (not an escaped backslash followed by "u0000").
+func hasNUL(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case 0:
+			return true
+		case '\\':
+			if i+1 < len(b) && b[i+1] == 'u' && i+6 <= len(b) && string(b[i+2:i+6]) == "0000" {
+				return true
+			}
+			i++ // skip the escaped character
+		}
+	}
+	return false
 }

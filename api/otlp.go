@@ -194,7 +194,7 @@ func otlpRecord(lr *logspb.LogRecord, service string, resAttrs map[string]string
 	if ts != 0 {
 		rec.Time = time.Unix(0, int64(ts)).UTC()
 	}
-	rec.Message = renderValue(lr.GetBody())
+	rec.Message = noNUL(renderValue(lr.GetBody()), ns)
 	if len(rec.Message) > herald.MaxLogMessage {
 		rec.Message = herald.ClipLog(rec.Message, herald.MaxLogMessage)
 		ns.add(fmt.Sprintf("message clipped to %d bytes", herald.MaxLogMessage))
@@ -244,7 +244,7 @@ func putAttr(m map[string]string, kv *commonpb.KeyValue, ns *notes) {
 		ns.add(fmt.Sprintf("attributes with empty, control-character or longer than %d-byte names left out", herald.MaxLogAttributeKey))
 		return
 	}
-	v := renderValue(kv.GetValue())
+	v := noNUL(renderValue(kv.GetValue()), ns)
 	if len(v) > herald.MaxLogAttributeValue {
 		v = herald.ClipLog(v, herald.MaxLogAttributeValue)
 		ns.add(fmt.Sprintf("attribute values clipped to %d bytes", herald.MaxLogAttributeValue))
@@ -394,4 +394,13 @@ func writeOTLP(w http.ResponseWriter, isJSON bool, code int, m proto.Message) {
 // and a google.rpc.Status, as OTLP/HTTP specifies.
 func writeOTLPStatus(w http.ResponseWriter, isJSON bool, code int, grpcCode int32, msg string) {
 	writeOTLP(w, isJSON, code, &status.Status{Code: grpcCode, Message: msg})
+}
+
+// noNUL replaces NUL characters, which the store cannot hold, by U+FFFD.
+func noNUL(s string, ns *notes) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	ns.add("NUL characters replaced by U+FFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }

@@ -230,6 +230,13 @@ func decodeAlert(r *kgo.Record) (*herald.Alert, error) {
 	if strings.TrimSpace(a.Message) == "" {
 		return nil, fmt.Errorf("alert %s has no message", a.ID)
 	}
+	for _, f := range []string{a.ID, a.Title, a.Message, a.Source, string(a.Severity), a.IdempotencyKey} {
+		if strings.IndexByte(f, 0) >= 0 {
+			// The store (PostgreSQL) cannot hold it: a dead letter, not a
+			// batch retried forever.
+			return nil, fmt.Errorf("alert %s has a NUL character in a text field", a.ID)
+		}
+	}
 	if len(a.Targets) == 0 && len(a.Recipients) == 0 {
 		return nil, fmt.Errorf("alert %s has no target", a.ID)
 	}

@@ -154,6 +154,9 @@ func (c *Compiled) render(env map[string]any, fallback func() string) Rendered {
 			return "", true
 		}
 		s, clipped, err := t.Execute(env, maxBytes)
+		if errors.Is(err, errMissing) && field != "dedupeKey" {
+			err = nil // the missing value printed as nothing
+		}
 		if err != nil {
 			r.Notes = append(r.Notes, fmt.Sprintf("the %s template failed: %s", field, clipErr(err)))
 			return "", false

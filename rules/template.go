@@ -31,15 +31,22 @@ const (
 	// renderTimeout bounds one rendering; it is checked at every function
 	// call and every write.
 	renderTimeout = 250 * time.Millisecond
+	// renderGrace is how much longer than renderTimeout Execute waits for a
+	// rendering that does not check the deadline itself.
+	renderGrace = 50 * time.Millisecond
 )
 
 // Errors a rendering stops with. errOutputLimit keeps what was written
 // before it (clipped); the others make the rule's alert use the fallback.
 var (
 	errOutputLimit = errors.New("output limit reached")
-	errBudget      = errors.New("the template did too much work (renderBudget)")
-	errDeadline    = errors.New("the template took too long")
-	errForbidden   = errors.New("not allowed in a rule template")
+	// errMissing: the template used a value the data does not have (it
+	// printed as nothing). Not a failure for a title or message; a dedupe
+	// key with a hole in it would merge unrelated events, so there it is.
+	errMissing   = errors.New("the template used a field the data does not have")
+	errBudget    = errors.New("the template did too much work (renderBudget)")
+	errDeadline  = errors.New("the template took too long")
+	errForbidden = errors.New("not allowed in a rule template")
 )
 
 // budget is the allowance of one rendering, shared by its function calls
@@ -356,7 +363,43 @@ func checkNode(n parse.Node, inRange int, ranges *int) error {
 // returns what was written; clipped is true when the output reached max
 // (the rendering stopped there, which is not an error). Any other failure
 // (a function error, the budget, the deadline) is returned as err.
+//
+// The deadline is also enforced from outside: text/template's own builtins
+// (eq, index, len, if, range) do not pass through the budget, so the
+// rendering runs on its own goroutine and Execute gives up on it with
+// errDeadline shortly after renderTimeout. (The goroutine then runs to its
+// end, which the input limits bound, and its output is discarded.)
+//
+// A value the data does not have prints as nothing (text/template would
+// print "<no value>"); err is then errMissing, with text as rendered.
 func (t *Template) Execute(data any, maxBytes int) (text string, clipped bool, err error) {
+	type result struct {
+		text    string
+		clipped bool
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("rules: template failed: %v", p)}
+			}
+		}()
+		text, clipped, err := t.execute(data, maxBytes)
+		done <- result{text, clipped, err}
+	}()
+	timer := time.NewTimer(renderTimeout + renderGrace)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.text, r.clipped, r.err
+	case <-timer.C:
+		return "", false, errDeadline
+	}
+}
+
+// execute renders the template on the calling goroutine.
+func (t *Template) execute(data any, maxBytes int) (text string, clipped bool, err error) {
 	b := &budget{left: renderBudget, deadline: time.Now().Add(renderTimeout)}
 	c, err := t.t.Clone()
 	if err != nil {
@@ -366,8 +409,20 @@ func (t *Template) Execute(data any, maxBytes int) (text string, clipped bool, e
 	w := &limitWriter{max: maxBytes, b: b}
 	err = c.Execute(w, data)
 	text = strings.ToValidUTF8(w.buf.String(), "")
+	// NUL cannot be stored (PostgreSQL text), whatever printf made.
+	text = strings.ReplaceAll(text, "\x00", "")
+	missing := strings.Contains(text, noValue)
+	if missing {
+		text = strings.ReplaceAll(text, noValue, "")
+	}
 	if errors.Is(err, errOutputLimit) {
 		return text, true, nil
 	}
+	if err == nil && missing {
+		err = errMissing
+	}
 	return text, false, err
 }
+
+// noValue is what text/template prints for a value the data does not have.
+const noValue = "<no value>"

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -26,7 +27,21 @@ const (
 // disabledBuiltins are expr builtins a rule may not call: repeat makes a
 // huge string from a short expression; toJSON and fromJSON cost as much as
 // the whole event on each call, and inside a predicate that is quadratic.
-var disabledBuiltins = []string{"repeat", "toJSON", "fromJSON"}
+// replace grows a string by the length of its argument per match, so a few
+// nested calls (with let) need terabytes.
+var disabledBuiltins = []string{"repeat", "toJSON", "fromJSON", "replace"}
+
+const (
+	// maxRange is the widest constant range (1..n) an expression may build;
+	// a range's bounds must be constants.
+	maxRange = 1000
+	// maxPlus bounds the + operators of an expression: each string
+	// concatenation copies its operands, which may be as long as the event.
+	maxPlus = 16
+	// evalTimeout bounds one evaluation; past it the event counts as not
+	// matched (with a rule error) and the evaluation is abandoned.
+	evalTimeout = 250 * time.Millisecond
+)
 
 // Expr is a compiled match expression. It is safe for concurrent use.
 type Expr struct {
@@ -57,7 +72,39 @@ func CompileExpr(source, text string) (*Expr, error) {
 	if err := checkPredicates(p.Node()); err != nil {
 		return nil, err
 	}
+	if err := checkCost(p.Node()); err != nil {
+		return nil, err
+	}
 	return &Expr{p: p}, nil
+}
+
+// checkCost refuses what lets a short expression do unbounded work:
+// variables (let: each can double a string, and they chain), ranges that are
+// not small constants, and long chains of concatenation.
+func checkCost(root ast.Node) error {
+	var err error
+	plus := 0
+	ast.Find(root, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.VariableDeclaratorNode:
+			err = errors.New("let is not allowed in a rule expression")
+		case *ast.BinaryNode:
+			switch n.Operator {
+			case "..":
+				lo, okLo := n.Left.(*ast.IntegerNode)
+				hi, okHi := n.Right.(*ast.IntegerNode)
+				if !okLo || !okHi || hi.Value-lo.Value > maxRange {
+					err = fmt.Errorf("a range (a..b) must have constant bounds at most %d apart", maxRange)
+				}
+			case "+":
+				if plus++; plus > maxPlus {
+					err = fmt.Errorf("more than %d + operators", maxPlus)
+				}
+			}
+		}
+		return err != nil
+	})
+	return err
 }
 
 // checkPredicates refuses a predicate ({...} given to all, map, filter, ...)
@@ -81,11 +128,32 @@ func checkPredicates(root ast.Node) error {
 
 // Eval evaluates the expression against env (from Env) within the memory
 // budget.
+//
+// It gives up after evalTimeout: expr's VM cannot be stopped, so the
+// evaluation runs on its own goroutine and is abandoned (it runs to its end,
+// which the compile-time limits and the event's size bound).
 func (e *Expr) Eval(env map[string]any) (bool, error) {
-	m := vm.VM{MemoryBudget: exprMemoryBudget}
-	out, err := m.Run(e.p, env)
-	if err != nil {
-		return false, err
+	type result struct {
+		out any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m := vm.VM{MemoryBudget: exprMemoryBudget}
+		out, err := m.Run(e.p, env) // Run recovers the program's panics
+		done <- result{out, err}
+	}()
+	timer := time.NewTimer(evalTimeout)
+	defer timer.Stop()
+	var out any
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return false, r.err
+		}
+		out = r.out
+	case <-timer.C:
+		return false, fmt.Errorf("the expression took longer than %v", evalTimeout)
 	}
 	b, ok := out.(bool)
 	if !ok {

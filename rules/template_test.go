@@ -34,3 +34,30 @@ func TestTemplateMissingAndDeadline(t *testing.T) {
 		t.Fatalf("slow template: %v after %v, want errDeadline near %v", err, el, renderTimeout)
 	}
 }
+
+// TestExprCost: what lets a short expression do unbounded work is refused
+// at compile time; ordinary rules compile.
+func TestExprCost(t *testing.T) {
+	for _, bad := range []string{
+		`let s="aaaaaaaaaa"; let t=replace(s,"a",s); len(t)>0`,
+		`let s = data.s; len(s) > 0`,
+		`replace(data.s, "a", "bb") != ""`,
+		`all(1..90000, {upper(data.s) != ""})`,
+		`any(0..len(data.s), {# > 3})`,
+		`data.s` + strings.Repeat(` + data.s`, 20) + ` != ""`,
+	} {
+		if _, err := CompileExpr("event", bad); err == nil {
+			t.Errorf("compiled %q", bad)
+		}
+	}
+	for _, good := range []string{
+		`type == "order.created" && data.total > 100`,
+		`any(data.items, {.sku == "x"})`,
+		`all(1..10, {# > 0}) && upper(type) == "X"`,
+		`type + ":" + source == "a:b"`,
+	} {
+		if _, err := CompileExpr("event", good); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+}

@@ -71,6 +71,7 @@ type input struct {
 	Time            *string         `json:"time"`
 	DataContentType *string         `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
+	DataBase64      *string         `json:"data_base64"`
 }
 
 // Parse reads the events of a POST /v1/events body of the given media type
@@ -168,6 +169,10 @@ func parseOne(raw json.RawMessage, loc string, cloud bool) (*herald.Event, error
 	}
 	ev := &herald.Event{}
 	var err error
+	if in.DataBase64 != nil {
+		// Refused rather than read as an event without data.
+		return nil, errorf(loc+".data_base64", "data_base64 (binary data) is not supported: send the data as JSON in data")
+	}
 	if cloud {
 		sv, err := str("specversion", in.SpecVersion, true)
 		if err != nil {

@@ -168,7 +168,9 @@ func s3Event(r *s3Record, loc string) (*herald.Event, error) {
 	bucket := r.S3.Bucket.Name
 	seq := r.S3.Object.Sequencer
 	if seq == "" {
-		seq = r.EventTime + "/" + r.S3.Object.VersionID + "/" + r.S3.Object.ETag
+		// No sequencer (not from S3 itself): what else tells two events on
+		// one key apart, the kind of event included.
+		seq = r.EventName + "/" + r.EventTime + "/" + r.S3.Object.VersionID + "/" + r.S3.Object.ETag
 	}
 	return &herald.Event{
 		ID:      bucket + "/" + key + "@" + seq,

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/store"
 )
 
 // DefaultAlertmanagerMaxAlerts is the most alerts one Alertmanager webhook
@@ -239,14 +240,37 @@ func clip(s string) string {
 }
 
 // assignAlertmanagerIDs gives each planned alert its id, derived from its
-// idempotency key exactly as an Idempotency-Key header would be: an alert
-// accepted with the key within the window is answered with (replayed), and
-// nothing is produced for it. It returns the alerts to produce, each once
-// (a payload listing one alert twice produces it once).
+// idempotency key exactly as an Idempotency-Key header would be (see
+// assignKeyedIDs).
 func (s *Server) assignAlertmanagerIDs(ctx context.Context, planned []*amPlanned, now time.Time) ([]*herald.Alert, error) {
-	keys := make([]string, 0, len(planned))
-	for _, pl := range planned {
-		keys = append(keys, pl.alert.IdempotencyKey)
+	alerts := make([]*herald.Alert, len(planned))
+	for i, pl := range planned {
+		alerts[i] = pl.alert
+	}
+	return s.assignKeyedIDs(ctx, alerts, now, func(i int, prev *store.IdempotentAlert) {
+		r := &planned[i].result
+		if prev == nil {
+			r.ID = alerts[i].ID
+			return
+		}
+		r.ID, r.UserCount, r.Replayed = prev.ID, prev.UserCount, true
+	})
+}
+
+// assignKeyedIDs gives each alert its id from its idempotency key, as an
+// Idempotency-Key header would: an alert accepted with the key within the
+// window is reported with that earlier alert (prev) and nothing is produced
+// for it; any other gets its id (reported with prev nil). It returns the
+// alerts to produce, each once (a request listing one alert twice produces
+// it once).
+func (s *Server) assignKeyedIDs(ctx context.Context, alerts []*herald.Alert, now time.Time,
+	report func(i int, prev *store.IdempotentAlert)) ([]*herald.Alert, error) {
+	if len(alerts) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(alerts))
+	for i, al := range alerts {
+		keys[i] = al.IdempotencyKey
 	}
 	prevs, err := s.Store.AlertsByIdempotencyKeys(ctx, keys)
 	if err != nil {
@@ -254,15 +278,14 @@ func (s *Server) assignAlertmanagerIDs(ctx context.Context, planned []*amPlanned
 	}
 	var produce []*herald.Alert
 	seen := map[string]bool{}
-	for _, pl := range planned {
-		al := pl.alert
+	for i, al := range alerts {
 		if prev := prevs[al.IdempotencyKey]; s.replays(prev, now) {
-			pl.result.ID, pl.result.UserCount, pl.result.Replayed = prev.ID, prev.UserCount, true
+			report(i, prev)
 			continue
 		}
 		al.ID = idempotentID(al.IdempotencyKey, prevs[al.IdempotencyKey])
 		al.CreatedAt = now
-		pl.result.ID = al.ID
+		report(i, nil)
 		if !seen[al.ID] {
 			seen[al.ID] = true
 			produce = append(produce, al)

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/event"
 	"github.com/heraldproject/herald/rules"
+	"github.com/heraldproject/herald/store"
 )
 
 // Idempotency-key prefixes of alerts made by rules; POST /v1/alerts refuses
@@ -324,37 +325,19 @@ func ruleIdempotencyKey(r *herald.Rule, ev *herald.Event, dedupe string) string 
 	return prefix + r.ID + ":" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// assignEventIDs gives each planned alert its id from its idempotency key,
-// as assignAlertmanagerIDs does: a key accepted within the window is
-// answered as replayed and produces nothing; a key twice in one request
-// produces once.
+// assignEventIDs gives each planned alert its id from its idempotency key
+// (see assignKeyedIDs).
 func (s *Server) assignEventIDs(ctx context.Context, planned []*eventPlanned, now time.Time) ([]*herald.Alert, error) {
-	if len(planned) == 0 {
-		return nil, nil
+	alerts := make([]*herald.Alert, len(planned))
+	for i, pl := range planned {
+		alerts[i] = pl.alert
 	}
-	keys := make([]string, 0, len(planned))
-	for _, pl := range planned {
-		keys = append(keys, pl.alert.IdempotencyKey)
-	}
-	prevs, err := s.Store.AlertsByIdempotencyKeys(ctx, keys)
-	if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	var produce []*herald.Alert
-	seen := map[string]bool{}
-	for _, pl := range planned {
-		al := pl.alert
-		if prev := prevs[al.IdempotencyKey]; s.replays(prev, now) {
-			pl.result.ID, pl.result.UserCount, pl.result.Replayed = prev.ID, prev.UserCount, true
-			continue
+	return s.assignKeyedIDs(ctx, alerts, now, func(i int, prev *store.IdempotentAlert) {
+		r := &planned[i].result
+		if prev == nil {
+			r.ID = alerts[i].ID
+			return
 		}
-		al.ID = idempotentID(al.IdempotencyKey, prevs[al.IdempotencyKey])
-		al.CreatedAt = now
-		pl.result.ID = al.ID
-		if !seen[al.ID] {
-			seen[al.ID] = true
-			produce = append(produce, al)
-		}
-	}
-	return produce, nil
+		r.ID, r.UserCount, r.Replayed = prev.ID, prev.UserCount, true
+	})
 }

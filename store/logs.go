@@ -287,11 +287,12 @@ func scanLog(row scanner) (*herald.LogRecord, error) {
 // PruneLogs deletes records stored before cutoff, oldest first, at most
 // batch per transaction, until none is left, and returns how many it
 // deleted. Each batch is its own short transaction so ingest is never held
-// up for long. Each transaction looks only at the batch oldest records in
-// store order (seq, which follows store time, so no index on stored_at is
-// needed) and deletes those stored before cutoff; it stops after a
-// transaction that deleted fewer than batch. A record is never deleted
-// early; after a clock step back one may wait for a later call.
+// up for long. Each transaction takes the first batch records in store
+// order (seq, which follows store time, so no index on stored_at is needed:
+// the scan stops after batch matches) that were stored before cutoff; it
+// stops after a transaction that deleted fewer than batch. A record is never
+// deleted early, and records stored with a clock that ran ahead (so not yet
+// due) do not hold up the ones after them.
 func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 5000
@@ -301,7 +302,7 @@ func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int
 		var n int64
 		err := s.tx(ctx, "prune_logs", func(tx txn) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN
-				(SELECT seq FROM logs ORDER BY seq LIMIT ?) AND stored_at < ?`, batch, nanos(cutoff))
+				(SELECT seq FROM logs WHERE stored_at < ? ORDER BY seq LIMIT ?)`, nanos(cutoff), batch)
 			if err != nil {
 				return fmt.Errorf("store: prune logs: %w", err)
 			}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,6 +101,29 @@ func TestAuthMatrix(t *testing.T) {
 		{"read", "Bearer " + read, "read"},
 		{"admin", "Bearer " + admin, "admin"},
 		{"user-bound", "Bearer " + userBound, "user"},
+	}
+	// Every operation the OpenAPI document lists is in the matrix, so a new
+	// route cannot escape it.
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	h.must(http.StatusOK, "GET", "/openapi.json", nil, &doc)
+	for path, ops := range doc.Paths {
+		pattern := regexp.MustCompile("^" + regexp.MustCompile(`\\\{[^}]+\\\}`).ReplaceAllString(regexp.QuoteMeta(path), `[^/]+`) + `(\?.*)?$`)
+		for method := range ops {
+			if !slices.Contains([]string{"get", "put", "post", "patch", "delete"}, method) {
+				continue
+			}
+			found := false
+			for _, rt := range routes {
+				if strings.EqualFold(rt.method, method) && pattern.MatchString(rt.path) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s %s is in the OpenAPI document but not in the auth matrix", strings.ToUpper(method), path)
+			}
+		}
 	}
 	client := &http.Client{Timeout: 10 * time.Second} // sends only the header given
 	for _, rt := range routes {

@@ -98,7 +98,7 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 			rows[i] = []any{d.ID, d.AlertID, d.RecipientID, d.Recipient, d.Channel,
 				d.Status, d.Attempts, d.LastError, now, now}
 		}
-		if err := insDeliveries.exec(ctx, tx, rows); err != nil {
+		if _, err := insDeliveries.exec(ctx, tx, rows); err != nil {
 			return fmt.Errorf("store: record deliveries: %w", err)
 		}
 		return nil

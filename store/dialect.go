@@ -204,12 +204,20 @@ func (m *multiRowStmt) chunks(rows [][]any, fn func(st *sql.Stmt, args []any) er
 	return nil
 }
 
-// exec runs the statement in tx for rows, each holding cols values.
-func (m *multiRowStmt) exec(ctx context.Context, tx txn, rows [][]any) error {
-	return m.chunks(rows, func(st *sql.Stmt, args []any) error {
-		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-		return err
+// exec runs the statement in tx for rows, each holding cols values, and
+// returns how many rows it affected.
+func (m *multiRowStmt) exec(ctx context.Context, tx txn, rows [][]any) (int64, error) {
+	var affected int64
+	err := m.chunks(rows, func(st *sql.Stmt, args []any) error {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		affected += n
+		return nil
 	})
+	return affected, err
 }
 
 // query runs the statement (one with RETURNING) in tx for rows and calls

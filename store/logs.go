@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -19,8 +18,6 @@ const (
 	MaxSearchTermLen = 64
 	// MaxLogLimit is the most records one search returns.
 	MaxLogLimit = 1000
-	// logInsertChunk is how many rows one INSERT statement stores.
-	logInsertChunk = 64
 )
 
 // InsertLogs stores log records in one transaction and returns how many were
@@ -31,9 +28,20 @@ func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 		return 0, nil
 	}
 	now := nanos(s.now())
+	// Multi-row statements prepared once per size: one statement per chunk
+	// saves most of the per-statement cost of the driver and database/sql.
+	ins, err := s.multiRow(ctx, `INSERT INTO logs (id, time, service, level, message, attributes,
+		trace_id, span_id, stored_at) VALUES `, 9, ` ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert logs: %w", err)
+	}
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		rows[i] = []any{r.ID, nanos(r.Time), r.Service, r.Level.Rank(), r.Message,
+			jsonText(r.Attributes, "{}"), r.TraceID, r.SpanID, now}
+	}
 	inserted := 0
-	err := s.tx(ctx, "insert_logs", func(tx txn) error {
-		inserted = 0
+	err = s.tx(ctx, "insert_logs", func(tx txn) error {
 		// SQLite: the rows this transaction adds are those after the
 		// largest seq now (one writer); they are indexed together below.
 		var before int64
@@ -42,44 +50,11 @@ func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 				return fmt.Errorf("store: insert logs: %w", err)
 			}
 		}
-		// Rows go in logInsertChunk at a time: one statement per chunk saves
-		// most of the per-statement cost of the driver and database/sql.
-		var one, many *sql.Stmt
-		defer func() {
-			for _, st := range []*sql.Stmt{one, many} {
-				if st != nil {
-					st.Close()
-				}
-			}
-		}()
-		args := make([]any, 0, logInsertChunk*9)
-		for i := 0; i < len(recs); {
-			n := logInsertChunk
-			st := &many
-			if len(recs)-i < logInsertChunk {
-				n, st = 1, &one
-			}
-			if *st == nil {
-				var err error
-				if *st, err = tx.PrepareContext(ctx, `INSERT INTO logs (id, time, service, level, message, attributes,
-					trace_id, span_id, stored_at) VALUES `+strings.Repeat("(?,?,?,?,?,?,?,?,?),", n-1)+
-					`(?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`); err != nil {
-					return fmt.Errorf("store: insert logs: %w", err)
-				}
-			}
-			args = args[:0]
-			for _, r := range recs[i : i+n] {
-				args = append(args, r.ID, nanos(r.Time), r.Service, r.Level.Rank(), r.Message,
-					jsonText(r.Attributes, "{}"), r.TraceID, r.SpanID, now)
-			}
-			res, err := (*st).ExecContext(ctx, args...)
-			if err != nil {
-				return fmt.Errorf("store: insert logs %s…: %w", recs[i].ID, err)
-			}
-			k, _ := res.RowsAffected()
-			inserted += int(k)
-			i += n
+		n, err := ins.exec(ctx, tx, rows)
+		if err != nil {
+			return fmt.Errorf("store: insert logs %s…: %w", recs[0].ID, err)
 		}
+		inserted = int(n)
 		if !tx.pg && inserted > 0 {
 			// One FTS5 insert for the whole batch: one index segment per
 			// transaction (see migrations/sqlite/00005_logs.sql).

@@ -4,8 +4,12 @@
 package herald
 
 import (
+	"encoding/hex"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -239,6 +243,28 @@ type Alert struct {
 	// IdempotencyKey is the client's Idempotency-Key header, if any.
 	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
 	CreatedAt      time.Time `json:"createdAt"`
+}
+
+// Stream returns the alert's stream key: a 64-bit FNV-1a hash, in hex, of
+// its sorted labels, or of its sorted targets when it has no labels. Alerts
+// of one stream — the same labels, so an alert and its resolution — are
+// keyed alike on herald.alerts and marked alike on delivery records
+// (bus.HeaderStream), so a recipient gets them one after another, in the
+// order Herald accepted them (retries aside); other streams may overtake.
+func (a *Alert) Stream() []byte {
+	h := fnv.New64a()
+	if len(a.Labels) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+			// Lengths first, so no two label sets hash the same input.
+			_, _ = fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(a.Labels[k]), a.Labels[k])
+		}
+	} else {
+		_, _ = h.Write([]byte("targets"))
+		for _, t := range slices.Sorted(slices.Values(a.Targets)) {
+			_, _ = fmt.Fprintf(h, "%d:%s", len(t), t)
+		}
+	}
+	return hex.AppendEncode(nil, h.Sum(nil))
 }
 
 // AlertRecord is a stored alert with what became of it.

@@ -81,3 +81,35 @@ func TestUnreadableSecret(t *testing.T) {
 		t.Errorf("no SecretErr: %v", err)
 	}
 }
+
+func TestAlertStream(t *testing.T) {
+	stream := func(a herald.Alert) string { return string(a.Stream()) }
+	firing := herald.Alert{ID: "a", Title: "disk full", Labels: map[string]string{"alertname": "Disk", "host": "db1"},
+		Targets: []string{"@ann"}}
+	resolved := herald.Alert{ID: "b", Title: "[RESOLVED] disk full", Severity: herald.SeverityInfo,
+		Labels: map[string]string{"host": "db1", "alertname": "Disk"}, Targets: []string{"@ann", "@@ops"}}
+	if stream(firing) != stream(resolved) {
+		t.Fatalf("an alert and its resolution (same labels) are different streams: %s, %s", stream(firing), stream(resolved))
+	}
+	for _, other := range []herald.Alert{
+		{Labels: map[string]string{"alertname": "Disk", "host": "db2"}},
+		{Labels: map[string]string{"alertname": "Disk"}},
+		{Labels: map[string]string{"alertname": "Disk", "host": "db1", "x": ""}},
+		{Labels: map[string]string{"alertname": "Disk:4:host", "": "db1"}}, // the same bytes if lengths were not hashed
+		{Targets: []string{"@ann"}},
+	} {
+		if stream(other) == stream(firing) {
+			t.Errorf("labels %v share the stream of %v", other.Labels, firing.Labels)
+		}
+	}
+	a, b := herald.Alert{Targets: []string{"@ann", "@@ops"}}, herald.Alert{Targets: []string{"@@ops", "@ann"}}
+	if stream(a) != stream(b) {
+		t.Errorf("unlabelled alerts to the same targets are different streams")
+	}
+	if c := (herald.Alert{Targets: []string{"@bob"}}); stream(c) == stream(a) {
+		t.Errorf("unlabelled alerts to different targets share a stream")
+	}
+	if len(stream(a)) != 16 {
+		t.Errorf("stream %q: want 16 hex digits", stream(a))
+	}
+}

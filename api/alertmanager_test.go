@@ -102,7 +102,7 @@ func TestAlertmanagerMapping(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := want[i]
-		if a.ID != ans.Alerts[i].ID || string(r.Key) != a.ID || a.Title != w.title || a.Message != w.message ||
+		if a.ID != ans.Alerts[i].ID || string(r.Key) != string(a.Stream()) || a.Title != w.title || a.Message != w.message ||
 			a.Severity != w.sev || a.Source != "alertmanager" || len(a.Recipients) != 2 ||
 			len(a.Targets) != 1 || a.Targets[0] != "@@oncall" || a.Labels["instance"] == "" ||
 			!strings.HasPrefix(a.IdempotencyKey, "alertmanager:"+ans.Alerts[i].Fingerprint+":"+ans.Alerts[i].Status+":") {

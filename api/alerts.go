@@ -226,7 +226,7 @@ func (s *Server) produceAlerts(ctx context.Context, als []*herald.Alert) error {
 			return s.problem(ctx, fmt.Errorf("api: encode alert %s: %w", al.ID, err))
 		}
 		rec := &kgo.Record{
-			Topic: bus.TopicAlerts, Key: []byte(al.ID), Value: v,
+			Topic: bus.TopicAlerts, Key: al.Stream(), Value: v,
 			Headers: []kgo.RecordHeader{
 				{Key: bus.HeaderAlertID, Value: []byte(al.ID)},
 				{Key: bus.HeaderRequestID, Value: []byte(RequestID(ctx))},

@@ -13,7 +13,7 @@ import (
 
 // Topic names.
 const (
-	// TopicAlerts carries accepted alerts, keyed by alert id.
+	// TopicAlerts carries accepted alerts, keyed by stream (herald.Alert.Stream).
 	TopicAlerts = "herald.alerts"
 	// TopicLogs carries accepted log records (herald.LogRecord as JSON),
 	// keyed by service.
@@ -82,4 +82,10 @@ const (
 	HeaderReplay = "herald-replay"
 	// HeaderLogID carries a log record's id.
 	HeaderLogID = "herald-log-id"
+	// HeaderStream names the alert stream a delivery record belongs to: a
+	// hash of the alert's labels, so an alert and its resolution (the same
+	// labels) are one stream. One recipient's records of one stream are sent
+	// one after another, in order; different streams may overlap. Absent
+	// (empty labels, records from other tools) is a stream of its own.
+	HeaderStream = "herald-stream"
 )

@@ -182,10 +182,11 @@ type Deliver struct {
 	// Concurrency is how many deliveries each channel sends at once.
 	Concurrency int `koanf:"concurrency"`
 	// RecipientConcurrency is how many of one recipient's deliveries are in
-	// flight at once (default 1: one after another, so they arrive in order,
-	// retries aside). Raise it for a recipient that takes a firehose (a
-	// webhook into another system); channels rate-limited per endpoint
-	// (Slack) always use 1.
+	// flight at once (default 16). Deliveries of one alert stream (the same
+	// labels, or the same targets for unlabelled alerts: an alert and its
+	// resolution) always go one after another, in order, retries aside; 1
+	// puts all of a recipient's in one line. Channels rate-limited per
+	// endpoint (Slack) always use 1.
 	RecipientConcurrency int `koanf:"recipientConcurrency"`
 	// Timeout bounds one attempt.
 	Timeout time.Duration `koanf:"timeout"`
@@ -484,7 +485,7 @@ func defaults() map[string]any {
 		"selfAlert.maxFailureRatio":    0.05,
 		"selfAlert.minAttempts":        20,
 		"deliver.concurrency":          32,
-		"deliver.recipientConcurrency": 1,
+		"deliver.recipientConcurrency": 16,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",
 		"slack.apiUrl":                 "https://slack.com/api/",

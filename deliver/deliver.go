@@ -93,9 +93,10 @@ type Sender struct {
 	// Concurrency bounds how many records are sent at once.
 	Concurrency int
 	// RecipientConcurrency bounds how many of one recipient's records are in
-	// flight at once. They are started in order; with 1, each waits for the
-	// one before it, so they also arrive in order (retries aside). Channels
-	// rate-limited per endpoint always use 1.
+	// flight at once. They are started in order, and a record waits for the
+	// one before it in its alert stream (bus.HeaderStream), so one stream's
+	// notifications arrive in order (retries aside); with 1 all of the
+	// recipient's do. Channels rate-limited per endpoint always use 1.
 	RecipientConcurrency int
 	// Timeout bounds one attempt.
 	Timeout time.Duration
@@ -119,7 +120,8 @@ type outcome struct {
 
 // Handle sends one batch. Records for different recipients are handled
 // concurrently; one recipient's are started in order, RecipientConcurrency at
-// a time. Each outcome is made durable as soon
+// a time, and those of one alert stream (bus.HeaderStream: the same labels)
+// one after another, each once the one before it has been answered. Each outcome is made durable as soon
 // as it is known: its retry or dead-letter record is produced, then the
 // outcome is recorded (group-committed with concurrent ones), so a crash
 // repeats at most the sends in flight. Handle returns once every outcome is
@@ -170,8 +172,9 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	)
 	for _, k := range order {
 		// One dispatcher per recipient starts its records in order, at most
-		// RecipientConcurrency at a time; slots bounds the sends in flight
-		// across recipients.
+		// RecipientConcurrency at a time, and a record only once the one
+		// before it in its stream (bus.HeaderStream) has been sent; slots
+		// bounds the sends in flight across recipients.
 		wg.Go(func() {
 			var (
 				kwg    sync.WaitGroup
@@ -179,8 +182,15 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 				seen   = make(map[string]bool)
 				failed atomic.Bool
 				mine   = make(chan struct{}, s.perRecipient())
+				// last holds, per stream, a channel closed once the
+				// stream's latest started record has been sent.
+				last = make(map[string]chan struct{})
 			)
 			for _, r := range byKey[k] {
+				stream := bus.Header(r, bus.HeaderStream)
+				if prev := last[stream]; prev != nil {
+					<-prev
+				}
 				mine <- struct{}{}
 				slots <- struct{}{}
 				if failed.Load() { // keep the rest for the retried batch, in order
@@ -188,13 +198,15 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 					<-mine
 					break
 				}
+				done := make(chan struct{})
+				last[stream] = done
 				kwg.Go(func() {
-					// The recipient's next record may start once this one's
-					// send is over, while its outcome is still being made
-					// durable: sends stay one after another (and in order),
-					// commits overlap them. slots still bounds both.
+					// The next record may start once this one's send is
+					// over, while its outcome is still being made durable:
+					// a stream's sends stay one after another (and in
+					// order), commits overlap them. slots still bounds both.
 					var next sync.Once
-					sent := func() { next.Do(func() { <-mine }) }
+					sent := func() { next.Do(func() { <-mine; close(done) }) }
 					defer func() { <-slots; sent() }()
 					if err := s.one(ctx, r, snap.fresh(), &seenMu, seen, sent); err != nil {
 						failed.Store(true)

@@ -102,11 +102,12 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 		sctx, span := tracer.Start(bus.ExtractTrace(ctx, r), "herald.fanout", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("herald.alert_id", fo.Alert.ID), attribute.Int("herald.deliveries", len(fo.Deliveries))))
 		n := 0
+		stream := fo.Alert.Stream()
 		for _, d := range fo.Deliveries {
 			if d.Status.Final() {
 				continue
 			}
-			rec, err := taskRecord(fo.Alert, d, r)
+			rec, err := taskRecord(fo.Alert, d, r, stream)
 			if err != nil {
 				span.End()
 				return err
@@ -246,7 +247,7 @@ func decodeAlert(r *kgo.Record) (*herald.Alert, error) {
 	return &a, nil
 }
 
-func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record) (*kgo.Record, error) {
+func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record, stream []byte) (*kgo.Record, error) {
 	t := herald.DeliveryTask{
 		DeliveryID: d.ID, AlertID: a.ID, RecipientID: d.RecipientID, Recipient: d.Recipient, Channel: d.Channel,
 		Severity: a.Severity, Title: a.Title, Message: a.Message, Source: a.Source, Labels: a.Labels,
@@ -264,6 +265,7 @@ func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record) (*kgo.Rec
 			{Key: bus.HeaderDeliveryID, Value: []byte(d.ID)},
 			{Key: bus.HeaderAlertID, Value: []byte(a.ID)},
 			{Key: bus.HeaderRequestID, Value: []byte(bus.Header(from, bus.HeaderRequestID))},
+			{Key: bus.HeaderStream, Value: stream},
 		},
 		Timestamp: time.Now(),
 	}, nil

@@ -250,7 +250,7 @@ func (a *Alerter) produce(ctx context.Context, plans []*planned) error {
 		if err != nil {
 			return fmt.Errorf("logs: encode alert %s: %w", pl.al.ID, err)
 		}
-		rec := &kgo.Record{Topic: bus.TopicAlerts, Key: []byte(pl.al.ID), Value: v,
+		rec := &kgo.Record{Topic: bus.TopicAlerts, Key: pl.al.Stream(), Value: v,
 			Headers: []kgo.RecordHeader{{Key: bus.HeaderAlertID, Value: []byte(pl.al.ID)}}}
 		bus.InjectTrace(ctx, rec)
 		recs = append(recs, rec)

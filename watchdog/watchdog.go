@@ -164,7 +164,7 @@ func (w *Watchdog) alert(ctx context.Context, f Finding) error {
 	if err != nil {
 		return err
 	}
-	if err := w.Producer.Produce(ctx, &kgo.Record{Topic: bus.TopicAlerts, Key: []byte(a.ID), Value: v,
+	if err := w.Producer.Produce(ctx, &kgo.Record{Topic: bus.TopicAlerts, Key: a.Stream(), Value: v,
 		Headers: []kgo.RecordHeader{{Key: bus.HeaderAlertID, Value: []byte(a.ID)}}}); err != nil {
 		return err
 	}

@@ -104,6 +104,11 @@ type Store struct {
 	// DSN is the database: for sqlite a file (default <dataDir>/herald.db),
 	// for postgres a connection string.
 	DSN string `koanf:"dsn"`
+	// ResolveCacheTTL is how long a process reuses what a target name
+	// (@user, @@group) resolved to when accepting alerts (default 1s; 0
+	// turns it off). Directory changes made through the process are seen at
+	// once; those made through another process of a fleet within this TTL.
+	ResolveCacheTTL time.Duration `koanf:"resolveCacheTTL"`
 }
 
 // StoreDSN returns the database to open: store.dsn, or for sqlite
@@ -452,6 +457,7 @@ func defaults() map[string]any {
 		"outbound.privateAddresses":    "auto",
 		"roles":                        []string{"api", "fanout", "deliver", "retry", "dlq", "logs"},
 		"store.driver":                 "sqlite",
+		"store.resolveCacheTTL":        "1s",
 		"kafka.replicationFactor":      -1,
 		"kafka.sessionTimeout":         "45s",
 		"kafka.rebalanceTimeout":       "60s",
@@ -691,6 +697,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Deliver.Concurrency < 1 {
 		bad("deliver.concurrency must be at least 1")
+	}
+	if c.Store.ResolveCacheTTL < 0 {
+		bad("store.resolveCacheTTL must not be negative (0 turns the cache off)")
 	}
 	for key, d := range map[string]time.Duration{"shutdownTimeout": c.ShutdownTimeout, "deliver.timeout": c.Deliver.Timeout,
 		"webhook.timeout": c.Webhook.Timeout, "slack.timeout": c.Slack.Timeout, "email.timeout": c.Email.Timeout,

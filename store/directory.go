@@ -45,6 +45,7 @@ func (s *Store) scanUser(row scanner) (*herald.User, error) {
 // CreateUser stores a new user. u.ID must be set; CreatedAt and UpdatedAt are
 // set here. A taken name is an ECONFLICT error.
 func (s *Store) CreateUser(ctx context.Context, u *herald.User) error {
+	defer s.resolved.changed()
 	now := s.now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
 	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -108,6 +109,7 @@ func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]*hera
 // UpdateUser loads the user, applies fn to it and stores the result, in one
 // transaction. fn may return an error to abort.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*herald.User) error) (*herald.User, error) {
+	defer s.resolved.changed()
 	var out *herald.User
 	err := s.tx(ctx, "update_user", func(tx txn) error {
 		u, err := s.scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
@@ -144,6 +146,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 }
 
 func (s *Store) deleteByID(ctx context.Context, table, what, id string) error {
+	defer s.resolved.changed()
 	res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", what, err)
@@ -167,6 +170,7 @@ func scanGroup(row scanner) (*herald.Group, error) {
 // CreateGroup stores a new group. g.ID must be set. A taken name is an
 // ECONFLICT error.
 func (s *Store) CreateGroup(ctx context.Context, g *herald.Group) error {
+	defer s.resolved.changed()
 	g.CreatedAt = s.now().UTC()
 	_, err := s.w.ExecContext(ctx, `INSERT INTO groups (id, name, description, created_at) VALUES (?,?,?,?)`,
 		g.ID, g.Name, g.Description, nanos(g.CreatedAt))
@@ -211,6 +215,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 
 // AddMember subscribes the user to the group. It is idempotent.
 func (s *Store) AddMember(ctx context.Context, groupID, userID string) error {
+	defer s.resolved.changed()
 	return s.tx(ctx, "add_member", func(tx txn) error {
 		if err := exists(ctx, tx, "groups", "group", groupID); err != nil {
 			return err
@@ -230,6 +235,7 @@ func (s *Store) AddMember(ctx context.Context, groupID, userID string) error {
 // RemoveMember unsubscribes the user from the group. Removing a user who is
 // not a member succeeds; an unknown group or user is ENOTFOUND.
 func (s *Store) RemoveMember(ctx context.Context, groupID, userID string) error {
+	defer s.resolved.changed()
 	return s.tx(ctx, "remove_member", func(tx txn) error {
 		if err := exists(ctx, tx, "groups", "group", groupID); err != nil {
 			return err
@@ -271,7 +277,9 @@ func (s *Store) Members(ctx context.Context, groupID string) ([]*herald.User, er
 }
 
 // Resolve turns alert targets into user ids, deduplicated, in the order first
-// reached. Targets that name no user or group are returned in unknown (as
+// reached. Resolutions are cached (Options.ResolveCacheTTL): a directory
+// write through this Store is seen at once, one by another process within
+// the TTL. Targets that name no user or group are returned in unknown (as
 // written, e.g. "@bob"); an empty group resolves to no users but is not
 // unknown.
 func (s *Store) Resolve(ctx context.Context, targets []herald.Target) (userIDs, unknown []string, err error) {
@@ -279,9 +287,14 @@ func (s *Store) Resolve(ctx context.Context, targets []herald.Target) (userIDs, 
 	for _, t := range targets {
 		var ids []string
 		var found bool
-		if t.Group {
+		key := t.String()
+		cached, hit, gen := s.resolved.get(key, s.now())
+		switch {
+		case hit:
+			ids, found = cached, true
+		case t.Group:
 			ids, found, err = s.groupMemberIDs(ctx, t.Name)
-		} else {
+		default:
 			var id string
 			var st *sql.Stmt
 			if st, err = s.stmt(ctx, s.r, `SELECT id FROM users WHERE name = ?`); err == nil {
@@ -297,8 +310,11 @@ func (s *Store) Resolve(ctx context.Context, targets []herald.Target) (userIDs, 
 			return nil, nil, fmt.Errorf("store: resolve %s: %w", t, err)
 		}
 		if !found {
-			unknown = append(unknown, t.String())
+			unknown = append(unknown, key)
 			continue
+		}
+		if !hit {
+			s.resolved.put(key, ids, gen, s.now())
 		}
 		for _, id := range ids {
 			if !seen[id] {

@@ -60,6 +60,11 @@ type Options struct {
 	PreviousSecretsKeys [][]byte
 	// Observe, if set, is told about every write transaction (for metrics).
 	Observe func(op string, d time.Duration, err error)
+	// ResolveCacheTTL is how long Resolve may reuse what a user or group
+	// name resolved to. Directory writes through this Store clear the cache
+	// at once; the TTL bounds how long a write by another process (a fleet
+	// on one PostgreSQL database) goes unseen. 0 turns the cache off.
+	ResolveCacheTTL time.Duration
 }
 
 // Store is Herald's durable state.
@@ -76,6 +81,7 @@ type Store struct {
 	group     chan updateReq
 	groupDone chan struct{}
 	quit      chan struct{}
+	resolved  resolveCache
 }
 
 // HasSchema reports whether the database o names already holds Herald's
@@ -131,7 +137,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe, seal: seal}
+	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe, seal: seal,
+		resolved: resolveCache{ttl: o.ResolveCacheTTL}}
 	switch o.Driver {
 	case "sqlite":
 		if err := s.openSQLite(ctx, o); err != nil {

@@ -128,7 +128,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		log.Warn("secrets.key is not set: users' Slack tokens and webhook secrets are stored unencrypted")
 	}
 	s.store, err = store.Open(ctx, store.Options{Driver: cfg.Store.Driver, DSN: storeDSN, Logger: log,
-		Observe: s.metrics.StoreOp, SecretsKey: key, PreviousSecretsKeys: prev, ResolveCacheTTL: cfg.Store.ResolveCacheTTL})
+		Observe: s.metrics.StoreOp, SecretsKey: key, PreviousSecretsKeys: prev, ResolveCacheTTL: cfg.Store.ResolveCacheTTL,
+		CommitLinger: cfg.Store.CommitLinger})
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,9 @@ type Options struct {
 	// at once; the TTL bounds how long a write by another process (a fleet
 	// on one PostgreSQL database) goes unseen. 0 turns the cache off.
 	ResolveCacheTTL time.Duration
+	// CommitLinger is how long a group commit of few delivery outcomes
+	// waits for more before it commits (RecordDelivery); 0 commits at once.
+	CommitLinger time.Duration
 }
 
 // Store is Herald's durable state.
@@ -82,6 +85,7 @@ type Store struct {
 	groupDone chan struct{}
 	quit      chan struct{}
 	resolved  resolveCache
+	linger    time.Duration
 }
 
 // HasSchema reports whether the database o names already holds Herald's
@@ -138,7 +142,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{now: o.Now, log: o.Logger, quit: make(chan struct{}), observe: o.Observe, seal: seal,
-		resolved: resolveCache{ttl: o.ResolveCacheTTL}}
+		resolved: resolveCache{ttl: o.ResolveCacheTTL}, linger: o.CommitLinger}
 	switch o.Driver {
 	case "sqlite":
 		if err := s.openSQLite(ctx, o); err != nil {

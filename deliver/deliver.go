@@ -330,8 +330,10 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*he
 	if seen(t.DeliveryID) {
 		return outcome{kind: metrics.OutcomeDuplicate}, nil // the same delivery twice in one batch
 	}
-	log := s.Logger.With("delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
-		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "request_id", bus.Header(r, bus.HeaderRequestID))
+	log := recordLog{l: s.Logger, attrs: func() []any {
+		return []any{"delivery_id", t.DeliveryID, "alert_id", t.AlertID, "channel", s.Channel,
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "request_id", bus.Header(r, bus.HeaderRequestID)}
+	}}
 
 	if s.Cache != nil {
 		if sent, _ := s.Cache.Sent(ctx, t.DeliveryID); sent {
@@ -407,7 +409,9 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*he
 	now = s.Now()
 	if sendErr == nil {
 		sent := now.UTC()
-		log.Info("delivery sent", "attempt", attempt, "latency", now.Sub(t.CreatedAt))
+		// Debug, not Info: the store keeps every send, and a line per
+		// delivery was 4% of CPU at 10,000 deliveries/s.
+		log.Debug("delivery sent", "attempt", attempt, "latency", now.Sub(t.CreatedAt))
 		return outcome{update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusSent, Attempts: attempt,
 			SentAt: &sent, BudgetBase: newBase},
 			kind: metrics.OutcomeSent, latency: now.Sub(t.CreatedAt)}, nil
@@ -505,7 +509,7 @@ func (s *Sender) retryRecord(r *kgo.Record, t *herald.DeliveryTask, due time.Tim
 
 // dead ends a delivery: a dead letter on the DLQ topic and in the store, and
 // the delivery marked dead with its id.
-func (s *Sender) dead(log *slog.Logger, r *kgo.Record, t *herald.DeliveryTask, d *herald.Delivery, attempts int,
+func (s *Sender) dead(log recordLog, r *kgo.Record, t *herald.DeliveryTask, d *herald.Delivery, attempts int,
 	newBase *int, history *herald.Attempt, reason string) outcome {
 	id := uuid.NewSHA1(deadLetterNamespace, fmt.Appendf(nil, "%s/%d", t.DeliveryID, attempts)).String()
 	log.Warn("delivery dead", "attempts", attempts, "reason", reason, "dead_letter_id", id)
@@ -523,3 +527,29 @@ func (s *Sender) dead(log *slog.Logger, r *kgo.Record, t *herald.DeliveryTask, d
 		kind: metrics.OutcomeDead,
 	}
 }
+
+// recordLog logs lines about one record with the record's attributes, built
+// only when a line is written at an enabled level: Logger.With formats its
+// attributes at once, which cost 3% of CPU per record, and most records log
+// nothing.
+type recordLog struct {
+	l     *slog.Logger
+	attrs func() []any
+}
+
+func (r recordLog) log(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if !r.l.Enabled(ctx, level) {
+		return
+	}
+	r.l.Log(ctx, level, msg, append(r.attrs(), args...)...)
+}
+
+// Debug logs at debug level.
+func (r recordLog) Debug(msg string, args ...any) { r.log(slog.LevelDebug, msg, args...) }
+
+// Info logs at info level.
+func (r recordLog) Info(msg string, args ...any) { r.log(slog.LevelInfo, msg, args...) }
+
+// Warn logs at warn level.
+func (r recordLog) Warn(msg string, args ...any) { r.log(slog.LevelWarn, msg, args...) }

@@ -321,7 +321,7 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*herald.Delivery,
 	seen func(deliveryID string) bool) (outcome, error) {
 	var t herald.DeliveryTask
-	if err := json.Unmarshal(r.Value, &t); err != nil || t.DeliveryID == "" {
+	if err := bus.DecodeValue(r, &t); err != nil || t.DeliveryID == "" {
 		err = cmp.Or(err, errors.New("no deliveryId"))
 		s.Logger.Warn("undecodable delivery record dead-lettered", "topic", r.Topic, "partition", r.Partition,
 			"offset", r.Offset, "err", err)

@@ -217,7 +217,7 @@ func (f *Fanout) planOne(a *herald.Alert, ids []string, users map[string]*herald
 // redelivery yields the same id) and the creation time.
 func decodeAlert(r *kgo.Record) (*herald.Alert, error) {
 	var a herald.Alert
-	if err := json.Unmarshal(r.Value, &a); err != nil {
+	if err := bus.DecodeValue(r, &a); err != nil {
 		return nil, fmt.Errorf("decode alert: %w", err)
 	}
 	if a.ID == "" {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -77,7 +76,7 @@ func (ix *Indexer) Handle(ctx context.Context, recs []*kgo.Record) error {
 // time takes the record's timestamp.
 func Decode(r *kgo.Record) (*herald.LogRecord, error) {
 	var lr herald.LogRecord
-	if err := json.Unmarshal(r.Value, &lr); err != nil {
+	if err := bus.DecodeValue(r, &lr); err != nil {
 		return nil, fmt.Errorf("not a log record: %w", err)
 	}
 	if lr.Level == "" {

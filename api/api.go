@@ -16,6 +16,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
@@ -129,6 +131,14 @@ func (s *Server) Handler() http.Handler {
 		"with a durable record of every delivery attempt."
 	cfg.CreateHooks = nil // no $schema links in responses
 	cfg.DocsPath = "/docs"
+	// Request bodies are decoded on the json/v2 engine with encoding/json's
+	// semantics (huma decodes each body twice: to validate, then into the
+	// input type). cfg.Formats is huma's shared map: replaced, not changed.
+	jsonFormat := huma.DefaultJSONFormat
+	jsonFormat.Unmarshal = func(data []byte, v any) error {
+		return jsonv2.Unmarshal(data, v, jsonv1.DefaultOptionsV1())
+	}
+	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	a := humago.New(mux, cfg)
 	s.registerHealth(a)
 	if s.Metrics != nil {

@@ -118,7 +118,13 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		span.End()
 		f.Metrics.Fanout(len(fo.Deliveries))
-		f.Logger.Info("alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
+		// At info only when someone could not be reached: the store keeps
+		// every fan-out, and a line per alert cost 1-2% of CPU.
+		level := slog.LevelDebug
+		if len(fo.Unreachable) > 0 {
+			level = slog.LevelInfo
+		}
+		f.Logger.Log(ctx, level, "alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"users", fo.UserCount, "deliveries", n, "unreachable", len(fo.Unreachable))
 	}

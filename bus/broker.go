@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -22,12 +25,20 @@ type BrokerOptions struct {
 	Topics []string
 	// Logger receives the broker's warnings and errors.
 	Logger *slog.Logger
+	// Retention is how long records are kept (Kafka's log.retention.ms; 0:
+	// Kafka's default, 7 days). Older records are dropped whole segments
+	// at a time (100 MiB each), checked every RetentionCheck.
+	Retention time.Duration
+	// RetentionCheck is how often retention is applied (default 1 minute).
+	RetentionCheck time.Duration
 }
 
 // Broker is the embedded Kafka broker (franz-go's kfake) used in single-node
 // mode. It speaks the Kafka protocol, so kcat and other Kafka tools can use it.
 type Broker struct {
-	c *kfake.Cluster
+	c    *kfake.Cluster
+	stop chan struct{}
+	done sync.WaitGroup
 }
 
 // StartBroker starts the embedded broker, persisting under o.DataDir and
@@ -38,6 +49,12 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 	}
 	if o.Partitions <= 0 {
 		o.Partitions = 4
+	}
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.RetentionCheck <= 0 {
+		o.RetentionCheck = time.Minute
 	}
 	// Listen ourselves so the configured host is honoured; kfake would bind
 	// 127.0.0.1 with the port alone.
@@ -53,19 +70,39 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		kfake.DefaultNumPartitions(int(o.Partitions)),
 		kfake.AllowAutoTopicCreation(),
 		kfake.WithLogger(kfakeLogger{o.Logger}),
+		kfake.BrokerConfigs(map[string]string{"log.retention.ms": strconv.FormatInt(o.Retention.Milliseconds(), 10)}),
 	)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("bus: embedded broker: %w", err)
 	}
-	return &Broker{c: c}, nil
+	b := &Broker{c: c, stop: make(chan struct{})}
+	// kfake applies retention on its own only to topics with an explicit
+	// retention config, so without this the data directory grew forever.
+	b.done.Go(func() {
+		t := time.NewTicker(o.RetentionCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				c.ApplyRetention()
+			case <-b.stop:
+				return
+			}
+		}
+	})
+	return b, nil
 }
 
 // Addrs returns the addresses clients connect to.
 func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 
 // Close stops the broker, writing its metadata to disk.
-func (b *Broker) Close() { b.c.Close() }
+func (b *Broker) Close() {
+	close(b.stop)
+	b.done.Wait()
+	b.c.Close()
+}
 
 type kfakeLogger struct{ l *slog.Logger }
 

@@ -144,8 +144,11 @@ type Kafka struct {
 	// rejoin once a rebalance starts; a member still busy with its batch
 	// after it is dropped and its batch redone elsewhere.
 	RebalanceTimeout time.Duration `koanf:"rebalanceTimeout"`
-	TLS              KafkaTLS      `koanf:"tls"`
-	SASL             KafkaSASL     `koanf:"sasl"`
+	// Retention is how long the embedded broker keeps records (Kafka's
+	// log.retention.ms); an external cluster's topics keep their own.
+	Retention time.Duration `koanf:"retention"`
+	TLS       KafkaTLS      `koanf:"tls"`
+	SASL      KafkaSASL     `koanf:"sasl"`
 }
 
 // KafkaTLS configures TLS to the brokers.
@@ -469,6 +472,7 @@ func defaults() map[string]any {
 		"kafka.rebalanceTimeout":       "60s",
 		"kafka.addr":                   "127.0.0.1:9092",
 		"kafka.partitions":             4,
+		"kafka.retention":              "168h",
 		"log.level":                    "info",
 		"log.format":                   "text",
 		"retry.maxAttempts":            5,
@@ -613,6 +617,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1024 {
 		bad("kafka.partitions must be between 1 and 1024, not %d", c.Kafka.Partitions)
+	}
+	if c.Kafka.Retention < time.Hour {
+		bad("kafka.retention must be at least 1h, not %s", c.Kafka.Retention)
+	}
+	for _, d := range c.Retry.Delays {
+		if len(c.Kafka.Brokers) == 0 && d >= c.Kafka.Retention {
+			bad("kafka.retention (%s) must be longer than every retry delay (%s): a retry waits on its delay topic", c.Kafka.Retention, d)
+			break
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -80,6 +80,8 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_ALERTMANAGER_MAX_ALERTS=0", "alertmanager.maxAlerts"},
 		{"HERALD_DATADIR=/x", "unknown environment variables HERALD_DATADIR"},
 		{"HERALD_RETRY_DELAYS=soon", "retry.delays"},
+		{"HERALD_KAFKA_RETENTION=10m", "kafka.retention must be at least 1h"},
+		{"HERALD_RETRY_DELAYS=1s,200h", "kafka.retention (168h0m0s) must be longer than every retry delay (200h0m0s)"},
 		{"HERALD_SECRETS_KEY=c2hvcnQ=", "secrets.key must be 32 bytes"},
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
 	} {

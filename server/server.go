@@ -108,7 +108,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	if len(kopts.Brokers) == 0 {
 		s.broker, err = bus.StartBroker(bus.BrokerOptions{Addr: cfg.Kafka.Addr, DataDir: filepath.Join(cfg.DataDir, "kafka"),
-			Partitions: int32(cfg.Kafka.Partitions), Topics: topics, Logger: log})
+			Partitions: int32(cfg.Kafka.Partitions), Topics: topics, Logger: log, Retention: cfg.Kafka.Retention})
 		if err != nil {
 			return nil, err
 		}

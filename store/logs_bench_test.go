@@ -37,3 +37,53 @@ func BenchmarkInsertLogs(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkSearchLogs searches 400,000 stored records (the same lines as
+// BenchmarkInsertLogs) for words from one in every record to one in 400,000,
+// 100 results a page, newest first.
+//
+//	go test ./store -run '^$' -bench SearchLogs -benchtime 20x
+func BenchmarkSearchLogs(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{DSN: filepath.Join(b.TempDir(), "h.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const batch = 2000
+	recs := make([]*herald.LogRecord, batch)
+	now := time.Now()
+	n := 0
+	for range 200 {
+		for i := range recs {
+			n++
+			recs[i] = &herald.LogRecord{ID: fmt.Sprintf("r%012d", n), Time: now.Add(time.Duration(n)), Service: fmt.Sprint("svc-", n%8),
+				Level: herald.SeverityInfo, Message: fmt.Sprintf("request %d GET /api/v1/orders/%d completed status=200 duration=%dms user=u%d", n, n%9973, n%500, n%1000),
+				Attributes: map[string]string{"host": fmt.Sprint("node-", n%16)}}
+		}
+		if _, err := s.InsertLogs(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, q := range []store.LogQuery{
+		{Text: "completed"},                   // every record
+		{Text: "dur*"},                        // every record, by prefix
+		{Text: "completed", Service: "svc-3"}, // one in 8
+		{Text: "u999"},                        // one in 1,000
+		{Text: "orders 9972"},                 // one in 9,973
+		{Text: "request 123"},                 // one record
+	} {
+		name := q.Text
+		if q.Service != "" {
+			name += " service=" + q.Service
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				got, err := s.SearchLogs(ctx, q)
+				if err != nil || len(got) == 0 {
+					b.Fatalf("%d records, %v", len(got), err)
+				}
+			}
+		})
+	}
+}

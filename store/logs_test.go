@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +197,116 @@ func TestPruneLogsPastSkew(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSearchLogsMatchesModel checks full-text search against a brute-force
+// model on data built to stress the SQLite search's windows (see
+// searchLogsFTS): words from common to rare, several services, and records
+// stored out of time order (some arrive late with old times, some early
+// with times ahead of the rest), paged with cursors to the end at several
+// limits. Every page must be exactly the model's.
+func TestSearchLogsMatchesModel(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		rng := rand.New(rand.NewPCG(7, 11))
+		base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		// every: in every record; half: every other; w7: one in 7;
+		// rare: one in 300; late/early: only in out-of-order records.
+		var all []*herald.LogRecord
+		for batch := range 8 {
+			var recs []*herald.LogRecord
+			for i := range 250 {
+				n := batch*250 + i
+				at := base.Add(time.Duration(n) * time.Millisecond)
+				words := []string{"every", fmt.Sprintf("n%d", n)}
+				if n%2 == 0 {
+					words = append(words, "half")
+				}
+				if n%7 == 0 {
+					words = append(words, "w7")
+				}
+				if n%300 == 0 {
+					words = append(words, "rare")
+				}
+				switch r := rng.IntN(100); {
+				case r < 3: // stored now, stamped long ago
+					at = base.Add(-time.Duration(rng.IntN(10000)) * time.Millisecond)
+					words = append(words, "late")
+				case r < 5: // stamped ahead of everything stored after it
+					at = base.Add(time.Duration(3000+rng.IntN(3000)) * time.Millisecond)
+					words = append(words, "early")
+				case r < 7: // the same time as another record: id breaks the tie
+					at = base.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+				}
+				recs = append(recs, logRec(fmt.Sprintf("m%05d", n), at, fmt.Sprintf("svc%d", n%3),
+					herald.SeverityInfo, strings.Join(words, " ")))
+			}
+			if _, err := s.InsertLogs(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, recs...)
+		}
+		slices.SortFunc(all, func(a, b *herald.LogRecord) int {
+			if c := b.Time.Compare(a.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
+		has := func(r *herald.LogRecord, word string) bool {
+			for _, w := range strings.Fields(r.Message) {
+				if w == word || (strings.HasSuffix(word, "*") && strings.HasPrefix(w, strings.TrimSuffix(word, "*"))) {
+					return true
+				}
+			}
+			return false
+		}
+		for _, c := range []struct{ text, service string }{
+			{"every", ""}, {"half", ""}, {"w7", ""}, {"rare", ""}, {"late", ""}, {"early", ""},
+			{"half w7", ""}, {"every", "svc1"}, {"w7", "svc2"}, {"n1*", ""}, {"nothing", ""},
+		} {
+			var want []string
+			for _, r := range all {
+				ok := c.service == "" || r.Service == c.service
+				for _, w := range strings.Fields(c.text) {
+					ok = ok && has(r, w)
+				}
+				if ok {
+					want = append(want, r.ID)
+				}
+			}
+			limits := []int{50, 1000}
+			if len(want) <= 300 { // small pages too, where paging stays cheap under -race
+				limits = append(limits, 9)
+			}
+			for _, limit := range limits {
+				var got []string
+				var after *store.LogCursor
+				for page := 0; ; page++ {
+					recs, err := s.SearchLogs(ctx, store.LogQuery{Text: c.text, Service: c.service, Limit: limit, After: after})
+					if err != nil {
+						t.Fatalf("%q limit %d page %d: %v", c.text, limit, page, err)
+					}
+					got = append(got, ids(recs)...)
+					if len(recs) < limit || page > len(all) {
+						break
+					}
+					last := recs[len(recs)-1]
+					after = &store.LogCursor{Time: last.Time, ID: last.ID}
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%q service %q limit %d: got %d records, want %d; first difference at %d",
+						c.text, c.service, limit, len(got), len(want), firstDiff(got, want))
+				}
+			}
+		}
+	})
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }

@@ -124,7 +124,8 @@ func brokerCmd(environ []string, stderr io.Writer) *cobra.Command {
 		Use:   "broker",
 		Short: "Run the embedded Kafka broker alone, so several Herald processes (and kcat) can share it",
 		Long: `Runs the embedded Kafka-protocol broker (franz-go kfake) on its own, persisting
-to --data-dir, with every Herald topic created (retry tiers from retry.delays).
+to --data-dir, with every Herald topic created (retry tiers from retry.delays), keeping records
+for kafka.retention (HERALD_KAFKA_RETENTION, default 168h).
 Point Herald processes at it with --kafka-brokers / HERALD_KAFKA_BROKERS. It is
 meant for a developer machine; production uses a real Kafka cluster.`,
 		Example: `  herald broker --addr 127.0.0.1:9092 --data-dir ./herald-broker
@@ -137,11 +138,12 @@ meant for a developer machine; production uses a real Kafka cluster.`,
 			}
 			log := newLogger(stderr, cfg.Log)
 			b, err := bus.StartBroker(bus.BrokerOptions{Addr: addr, DataDir: dir, Partitions: int32(partitions),
-				Topics: bus.Topics(cfg.Retry.Delays), Logger: log})
+				Topics: bus.Topics(cfg.Retry.Delays), Logger: log, Retention: cfg.Kafka.Retention})
 			if err != nil {
 				return err
 			}
-			log.Info("broker started", "kafka", b.Addrs(), "data_dir", dir, "partitions", partitions)
+			log.Info("broker started", "kafka", b.Addrs(), "data_dir", dir, "partitions", partitions,
+				"retention", cfg.Kafka.Retention)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			<-ctx.Done()

@@ -297,7 +297,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			return nil, err
 		}
 	}
-	kafkaMode := "embedded"
+	kafkaMode := "embedded, keeping records " + cfg.Kafka.Retention.String()
 	if s.broker == nil {
 		kafkaMode = "external"
 	}

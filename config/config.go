@@ -621,11 +621,8 @@ func (c *Config) Validate() error {
 	if c.Kafka.Retention < time.Hour {
 		bad("kafka.retention must be at least 1h, not %s", c.Kafka.Retention)
 	}
-	for _, d := range c.Retry.Delays {
-		if len(c.Kafka.Brokers) == 0 && d >= c.Kafka.Retention {
-			bad("kafka.retention (%s) must be longer than every retry delay (%s): a retry waits on its delay topic", c.Kafka.Retention, d)
-			break
-		}
+	if longest := slices.Max(append([]time.Duration{0}, c.Retry.Delays...)); len(c.Kafka.Brokers) == 0 && longest >= c.Kafka.Retention {
+		bad("kafka.retention (%s) must be longer than every retry delay (%s): a retry waits on its delay topic", c.Kafka.Retention, longest)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -259,10 +259,15 @@ func (s *Store) searchLogsFTS(ctx context.Context, match, where string, args []a
 	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM logs`).Scan(&maxSeq); err != nil {
 		return nil, fmt.Errorf("store: search logs: %w", err)
 	}
-	for window := int64(4 * limit); window <= int64(256*limit) && window < maxSeq; window *= 8 {
-		floor := maxSeq - window // the window is seq > floor
-		out, err := s.queryLogs(ctx, ` AND l.seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? AND rowid > ?)`+where,
+	// search answers for the records stored after floor (seq > floor);
+	// seq starts at 1, so floor 0 is every record.
+	search := func(floor int64) ([]*herald.LogRecord, error) {
+		return s.queryLogs(ctx, ` AND l.seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? AND rowid > ?)`+where,
 			append([]any{match, floor}, args...), limit)
+	}
+	for window := int64(4 * limit); window <= int64(256*limit) && window < maxSeq; window *= 8 {
+		floor := maxSeq - window
+		out, err := search(floor)
 		if err != nil {
 			return nil, err
 		}
@@ -287,8 +292,7 @@ func (s *Store) searchLogsFTS(ctx context.Context, match, where string, args []a
 			return out, nil
 		}
 	}
-	return s.queryLogs(ctx, ` AND l.seq IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)`+where,
-		append([]any{match}, args...), limit)
+	return search(0)
 }
 
 var levelByRank = []herald.Severity{herald.SeverityDebug, herald.SeverityInfo, herald.SeverityWarning,

@@ -86,6 +86,7 @@ type Store struct {
 	quit      chan struct{}
 	resolved  resolveCache
 	linger    time.Duration
+	ckptDone  chan struct{} // closed when the checkpointer (SQLite) has stopped
 }
 
 // HasSchema reports whether the database o names already holds Herald's
@@ -185,6 +186,11 @@ func (s *Store) openSQLite(ctx context.Context, o Options) error {
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
 	s.r = conn{DB: r}
+	if err := s.startCheckpointer(ctx, o.DSN); err != nil {
+		r.Close()
+		w.Close()
+		return err
+	}
 	return nil
 }
 
@@ -234,6 +240,7 @@ func sqliteDSN(path string, writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	if writer {
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
@@ -275,6 +282,9 @@ func (s *Store) Close() error {
 	close(s.quit)
 	if s.groupDone != nil {
 		<-s.groupDone
+	}
+	if s.ckptDone != nil {
+		<-s.ckptDone
 	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	if s.r.DB == s.w.DB {

@@ -173,7 +173,13 @@ type multiRowStmt struct {
 // multiRow prepares head + "(?,…),(?,…)…" + tail, with cols values per row,
 // at every size of rowSizes. Call it before the transaction that runs it:
 // SQLite's writer pool has one connection, which a transaction holds.
+// The statements are built and prepared on the first call and kept, so a
+// later call neither builds its (long) SQL again nor hashes it to find them.
 func (s *Store) multiRow(ctx context.Context, head string, cols int, tail string) (*multiRowStmt, error) {
+	key := multiRowKey{head: head, cols: cols, tail: tail}
+	if m, ok := s.multiRows.Load(key); ok {
+		return m.(*multiRowStmt), nil
+	}
 	m := &multiRowStmt{cols: cols}
 	row := "(" + strings.Repeat("?,", cols-1) + "?)"
 	for i, n := range rowSizes {
@@ -184,7 +190,13 @@ func (s *Store) multiRow(ctx context.Context, head string, cols int, tail string
 		}
 		m.stmts[i] = st
 	}
+	s.multiRows.Store(key, m) // a concurrent first call stores the same statements (s.stmt)
 	return m, nil
+}
+
+type multiRowKey struct {
+	head, tail string
+	cols       int
 }
 
 // chunks calls fn with each statement and the rows it takes, biggest first.

@@ -80,6 +80,7 @@ type Store struct {
 	seal    *secrets.Sealer
 
 	stmts     sync.Map // stmtKey → *sql.Stmt
+	multiRows sync.Map // multiRowKey → *multiRowStmt (the writer's)
 	groupOnce sync.Once
 	group     chan updateReq
 	groupDone chan struct{}

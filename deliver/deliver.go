@@ -154,7 +154,6 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
 	}
-	snap := snapshot{at: time.Now(), state: state}
 	byKey := make(map[string][]*kgo.Record)
 	var order []string
 	for _, r := range recs {
@@ -164,6 +163,13 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		byKey[k] = append(byKey[k], r)
 	}
+	// The recipients (each record's key) too: one query for those the cache
+	// does not hold, instead of one per delivery (a big group's first alert).
+	users, err := s.users(ctx, order)
+	if err != nil {
+		return fmt.Errorf("deliver: %w", err)
+	}
+	snap := snapshot{at: time.Now(), state: state, users: users}
 	var (
 		mu    sync.Mutex
 		errs  []error
@@ -238,32 +244,34 @@ func (s *Sender) perRecipient() int {
 // its delivery again, so a send recorded meanwhile is seen.
 const snapshotTTL = 2 * time.Second
 
-// snapshot is the state of a batch's deliveries when the batch began.
+// snapshot is the state of a batch's deliveries, and its recipients, when
+// the batch began.
 type snapshot struct {
 	at    time.Time
 	state map[string]*herald.Delivery
+	users map[string]*herald.User
 }
 
-// fresh returns the states while they are recent enough, else nil (each
-// record reads its own).
-func (b snapshot) fresh() map[string]*herald.Delivery {
+// fresh returns the snapshot while it is recent enough, else an empty one
+// (each record reads its own).
+func (b snapshot) fresh() snapshot {
 	if time.Since(b.at) > snapshotTTL {
-		return nil
+		return snapshot{}
 	}
-	return b.state
+	return b
 }
 
 // one decides and records one record inside its herald.deliver span.
 // sent is called once the attempt is decided, before the outcome is made
 // durable.
-func (s *Sender) one(ctx context.Context, r *kgo.Record, state map[string]*herald.Delivery, seenMu *sync.Mutex,
+func (s *Sender) one(ctx context.Context, r *kgo.Record, snap snapshot, seenMu *sync.Mutex,
 	seen map[string]bool, sent func()) error {
 	sctx, span := s.Tracer.Start(bus.ExtractTrace(ctx, r), "herald.deliver",
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 			attribute.String("herald.channel", string(s.Channel)),
 			attribute.String("herald.delivery_id", bus.Header(r, bus.HeaderDeliveryID))))
 	defer span.End()
-	o, err := s.handle(sctx, r, state, func(id string) bool {
+	o, err := s.handle(sctx, r, snap, func(id string) bool {
 		seenMu.Lock()
 		defer seenMu.Unlock()
 		dup := seen[id]
@@ -318,7 +326,7 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 }
 
 // handle decides one record.
-func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*herald.Delivery,
+func (s *Sender) handle(ctx context.Context, r *kgo.Record, snap snapshot,
 	seen func(deliveryID string) bool) (outcome, error) {
 	var t herald.DeliveryTask
 	if err := bus.DecodeValue(r, &t); err != nil || t.DeliveryID == "" {
@@ -343,7 +351,7 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*he
 	}
 	// The batch's snapshot holds each delivery's state before this batch;
 	// seen makes sure it is used for the first record of a delivery only.
-	d, err := state[t.DeliveryID], error(nil)
+	d, err := snap.state[t.DeliveryID], error(nil)
 	if d == nil {
 		d, err = s.Store.Delivery(ctx, t.DeliveryID)
 	}
@@ -370,7 +378,10 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, state map[string]*he
 		newBase = &base
 		log.Info("replaying dead letter", "dead_letter_id", replay)
 	}
-	u, err := s.user(ctx, t.RecipientID)
+	u, err := snap.users[t.RecipientID], error(nil)
+	if u == nil {
+		u, err = s.user(ctx, t.RecipientID)
+	}
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return s.dead(log, r, &t, d, d.Attempts, newBase, nil, "recipient was deleted before delivery"), nil
 	}
@@ -458,6 +469,39 @@ func (s *Sender) user(ctx context.Context, id string) (*herald.User, error) {
 		_ = s.Cache.PutUser(ctx, u)
 	}
 	return u, err
+}
+
+// users reads a batch's recipients: from the cache, and those it does not
+// hold from the store in one query (then cached). A recipient missing from
+// the result (deleted, or an undecodable record's key) is read again by its
+// record, which decides what to do.
+func (s *Sender) users(ctx context.Context, ids []string) (map[string]*herald.User, error) {
+	out := make(map[string]*herald.User, len(ids))
+	missing := ids
+	if s.Cache != nil {
+		missing = nil
+		for _, id := range ids {
+			if u, _ := s.Cache.User(ctx, id); u != nil {
+				out[id] = u
+			} else {
+				missing = append(missing, id)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	read, err := s.Store.UsersByID(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for id, u := range read {
+		out[id] = u
+		if s.Cache != nil && u.SecretErr == nil { // as in user
+			_ = s.Cache.PutUser(ctx, u)
+		}
+	}
+	return out, nil
 }
 
 // send makes one attempt through the endpoint's breaker.

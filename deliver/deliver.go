@@ -150,6 +150,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			ids = append(ids, id)
 		}
 	}
+	snap := snapshot{at: time.Now(), gen: s.Store.DirectoryGeneration()}
 	state, err := s.Store.DeliveriesByID(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
@@ -163,13 +164,15 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		byKey[k] = append(byKey[k], r)
 	}
-	// The recipients (each record's key) too: one query for those the cache
-	// does not hold, instead of one per delivery (a big group's first alert).
-	users, err := s.users(ctx, order)
+	// The recipients (each record's key) too, in one query instead of one
+	// per delivery: a big group's first alert missed the cache 10,000
+	// times. The cache is not asked first: with Redis that would be a round
+	// trip per recipient before the first send.
+	users, err := s.Store.UsersByID(ctx, order)
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
 	}
-	snap := snapshot{at: time.Now(), state: state, users: users}
+	snap.state, snap.users = state, users
 	var (
 		mu    sync.Mutex
 		errs  []error
@@ -214,7 +217,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 					var next sync.Once
 					sent := func() { next.Do(func() { <-mine; close(done) }) }
 					defer func() { <-slots; sent() }()
-					if err := s.one(ctx, r, snap.fresh(), &seenMu, seen, sent); err != nil {
+					if err := s.one(ctx, r, snap.fresh(s.Store), &seenMu, seen, sent); err != nil {
 						failed.Store(true)
 						mu.Lock()
 						errs = append(errs, err)
@@ -239,24 +242,32 @@ func (s *Sender) perRecipient() int {
 	return max(s.RecipientConcurrency, 1)
 }
 
-// snapshotTTL is how long a batch's snapshot of delivery states is trusted;
-// a record that starts later (behind rate limits or a slow endpoint) reads
-// its delivery again, so a send recorded meanwhile is seen.
+// snapshotTTL is how long a batch's snapshot of delivery states and
+// recipients is trusted; a record that starts later (behind rate limits or a
+// slow endpoint) reads its delivery and recipient again, so a send recorded
+// meanwhile is seen. Recipients are dropped from the snapshot sooner, at the
+// first directory write through this process; a write by another process
+// (a fleet on one PostgreSQL database) can go unseen for up to this long.
 const snapshotTTL = 2 * time.Second
 
 // snapshot is the state of a batch's deliveries, and its recipients, when
 // the batch began.
 type snapshot struct {
-	at    time.Time
+	at    time.Time // taken before either was read
+	gen   uint64    // the store's directory generation then
 	state map[string]*herald.Delivery
 	users map[string]*herald.User
 }
 
-// fresh returns the snapshot while it is recent enough, else an empty one
-// (each record reads its own).
-func (b snapshot) fresh() snapshot {
+// fresh returns what of the snapshot may still be used: nothing once it is
+// older than snapshotTTL (each record reads its own), and no recipients once
+// the directory has changed.
+func (b snapshot) fresh(s *store.Store) snapshot {
 	if time.Since(b.at) > snapshotTTL {
 		return snapshot{}
+	}
+	if s.DirectoryGeneration() != b.gen {
+		b.users = nil
 	}
 	return b
 }
@@ -469,39 +480,6 @@ func (s *Sender) user(ctx context.Context, id string) (*herald.User, error) {
 		_ = s.Cache.PutUser(ctx, u)
 	}
 	return u, err
-}
-
-// users reads a batch's recipients: from the cache, and those it does not
-// hold from the store in one query (then cached). A recipient missing from
-// the result (deleted, or an undecodable record's key) is read again by its
-// record, which decides what to do.
-func (s *Sender) users(ctx context.Context, ids []string) (map[string]*herald.User, error) {
-	out := make(map[string]*herald.User, len(ids))
-	missing := ids
-	if s.Cache != nil {
-		missing = nil
-		for _, id := range ids {
-			if u, _ := s.Cache.User(ctx, id); u != nil {
-				out[id] = u
-			} else {
-				missing = append(missing, id)
-			}
-		}
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	read, err := s.Store.UsersByID(ctx, missing)
-	if err != nil {
-		return nil, err
-	}
-	for id, u := range read {
-		out[id] = u
-		if s.Cache != nil && u.SecretErr == nil { // as in user
-			_ = s.Cache.PutUser(ctx, u)
-		}
-	}
-	return out, nil
 }
 
 // send makes one attempt through the endpoint's breaker.

@@ -23,6 +23,9 @@ const (
 	// pages: the backstop for a checkpointer that falls behind (SQLite's
 	// default is 1,000).
 	writerAutoCheckpoint = 10000
+	// walSizeLimit is the size, in bytes, the log file is cut back to when
+	// it starts over, so a backlog does not leave it at its largest.
+	walSizeLimit = 16 << 20
 )
 
 // startCheckpointer opens the checkpointer's connection to the database at
@@ -40,10 +43,16 @@ func (s *Store) startCheckpointer(ctx context.Context, path string) error {
 		return fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.ckptDone = make(chan struct{})
+	// A checkpoint in progress at Close is abandoned, not waited for.
+	stop, cancel := context.WithCancel(context.Background())
+	go func() { <-s.quit; cancel() }()
 	go func() {
 		defer close(s.ckptDone)
 		defer db.Close()
-		var last [2]int
+		var (
+			last   [2]int
+			failed bool
+		)
 		t := time.NewTimer(checkpointEvery)
 		defer t.Stop()
 		for {
@@ -52,13 +61,22 @@ func (s *Store) startCheckpointer(ctx context.Context, path string) error {
 				return
 			case <-t.C:
 			}
-			frames, copied, err := checkpoint(db)
+			frames, copied, err := checkpoint(stop, db)
 			wait := checkpointIdle
 			switch {
+			case err != nil && stop.Err() != nil:
+				return
 			case err != nil:
-				s.log.Warn("store: checkpoint failed; the writer checkpoints by itself meanwhile", "err", err)
+				if !failed { // once, not every second
+					s.log.Warn("SQLite checkpoints failing; the writer checkpoints by itself meanwhile", "err", err)
+				}
+				failed = true
 			case [2]int{frames, copied} != last: // the log moved since the last look
 				wait = checkpointEvery
+			}
+			if err == nil && failed {
+				s.log.Info("SQLite checkpoints work again")
+				failed = false
 			}
 			last = [2]int{frames, copied}
 			t.Reset(wait)
@@ -70,12 +88,12 @@ func (s *Store) startCheckpointer(ctx context.Context, path string) error {
 // checkpoint copies what it can of the log without waiting for readers or
 // the writer (PASSIVE), and returns how many frames the log holds and how
 // many of them are in the database file now.
-func checkpoint(db *sql.DB) (frames, copied int, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func checkpoint(ctx context.Context, db *sql.DB) (frames, copied int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var busy int
 	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-		return 0, 0, fmt.Errorf("store: checkpoint: %w", err)
+		return 0, 0, fmt.Errorf("checkpoint: %w", err)
 	}
 	return frames, copied, nil
 }

@@ -190,10 +190,13 @@ func (s *Store) multiRow(ctx context.Context, head string, cols int, tail string
 		}
 		m.stmts[i] = st
 	}
-	s.multiRows.Store(key, m) // a concurrent first call stores the same statements (s.stmt)
-	return m, nil
+	// A concurrent first call built the same statements (s.stmt keeps one
+	// per SQL text); either copy will do.
+	prev, _ := s.multiRows.LoadOrStore(key, m)
+	return prev.(*multiRowStmt), nil
 }
 
+// multiRowKey identifies a multi-row statement by what multiRow was given.
 type multiRowKey struct {
 	head, tail string
 	cols       int

@@ -76,6 +76,11 @@ func (s *Store) User(ctx context.Context, id string) (*herald.User, error) {
 	return u, nil
 }
 
+// DirectoryGeneration counts the directory writes made through this Store
+// (users, groups, memberships): a reader that keeps users it read can tell
+// whether they may have changed since.
+func (s *Store) DirectoryGeneration() uint64 { return s.resolved.generation() }
+
 // UsersByID returns the users with the given ids that exist, keyed by id.
 func (s *Store) UsersByID(ctx context.Context, ids []string) (map[string]*herald.User, error) {
 	out := make(map[string]*herald.User, len(ids))

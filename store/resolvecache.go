@@ -64,6 +64,13 @@ func (c *resolveCache) put(target string, ids []string, gen uint64, now time.Tim
 
 // changed forgets every cached resolution; called after each directory write
 // (committed or not).
+// generation returns the count of directory writes so far.
+func (c *resolveCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
 func (c *resolveCache) changed() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

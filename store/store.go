@@ -242,6 +242,7 @@ func sqliteDSN(path string, writer bool) string {
 	if writer {
 		q.Set("_txlock", "immediate")
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}

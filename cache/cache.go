@@ -29,6 +29,11 @@ type Cache interface {
 	User(ctx context.Context, id string) (*herald.User, error)
 	// PutUser caches a user read from the store.
 	PutUser(ctx context.Context, u *herald.User) error
+	// Users returns those of the users with the given ids that are cached,
+	// keyed by id, in one call (one round trip to Redis).
+	Users(ctx context.Context, ids []string) (map[string]*herald.User, error)
+	// PutUsers caches users read from the store, in one call.
+	PutUsers(ctx context.Context, us []*herald.User) error
 	// InvalidateUsers drops every cached directory read; called after any
 	// change to users, groups or memberships.
 	InvalidateUsers(ctx context.Context) error

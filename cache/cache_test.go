@@ -108,6 +108,39 @@ func TestUsers(t *testing.T) {
 	})
 }
 
+// TestUsersBatch: Users answers the cached ones among many ids in one call,
+// PutUsers caches many, and an invalidation drops them all.
+func TestUsersBatch(t *testing.T) {
+	ctx := context.Background()
+	forEachCache(t, func(t *testing.T, c cache.Cache) {
+		var us []*herald.User
+		for i := range 5 {
+			us = append(us, &herald.User{ID: fmt.Sprint("b", i), Name: fmt.Sprint("user ", i), Email: fmt.Sprint("u", i, "@example.com")})
+		}
+		if err := c.PutUsers(ctx, us[:3]); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Users(ctx, []string{"b0", "b1", "b2", "b3", "b4"})
+		if err != nil || len(got) != 3 {
+			t.Fatalf("Users = %v, %v; want b0-b2", got, err)
+		}
+		for _, u := range us[:3] {
+			if g := got[u.ID]; g == nil || g.Name != u.Name || g.Email != u.Email {
+				t.Fatalf("Users[%s] = %+v, want %+v", u.ID, g, u)
+			}
+		}
+		if u, err := c.User(ctx, "b1"); err != nil || u == nil || u.Email != us[1].Email {
+			t.Fatalf("User(b1) after PutUsers = %+v, %v", u, err)
+		}
+		if err := c.InvalidateUsers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Users(ctx, []string{"b0", "b1"}); err != nil || len(got) != 0 {
+			t.Fatalf("after invalidation Users = %v, %v", got, err)
+		}
+	})
+}
+
 func TestRedisDownDegrades(t *testing.T) {
 	ctx := context.Background()
 	g := cache.NewGuard(cache.NewRedis("127.0.0.1:1", "", time.Minute), testLogger(), time.Minute)

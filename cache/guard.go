@@ -97,6 +97,28 @@ func (g *Guard) PutUser(ctx context.Context, u *herald.User) error {
 	return err
 }
 
+// Users implements Cache.
+func (g *Guard) Users(ctx context.Context, ids []string) (map[string]*herald.User, error) {
+	if g.skip() {
+		return map[string]*herald.User{}, nil
+	}
+	start := time.Now()
+	us, err := g.c.Users(ctx, ids)
+	g.result("get_users", start, err)
+	return us, err
+}
+
+// PutUsers implements Cache.
+func (g *Guard) PutUsers(ctx context.Context, us []*herald.User) error {
+	if g.skip() {
+		return nil
+	}
+	start := time.Now()
+	err := g.c.PutUsers(ctx, us)
+	g.result("put_users", start, err)
+	return err
+}
+
 // InvalidateUsers implements Cache. It is always attempted: skipping an
 // invalidation could leave other processes with stale contacts.
 func (g *Guard) InvalidateUsers(ctx context.Context) error {

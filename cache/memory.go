@@ -67,13 +67,36 @@ func (m *Memory) User(_ context.Context, id string) (*herald.User, error) {
 }
 
 // PutUser implements Cache.
-func (m *Memory) PutUser(_ context.Context, u *herald.User) error {
+func (m *Memory) PutUser(ctx context.Context, u *herald.User) error {
+	return m.PutUsers(ctx, []*herald.User{u})
+}
+
+// Users implements Cache.
+func (m *Memory) Users(_ context.Context, ids []string) (map[string]*herald.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.users) >= m.max {
-		m.users = map[string]memUser{}
+	out := make(map[string]*herald.User, len(ids))
+	now := m.now()
+	for _, id := range ids {
+		if e, ok := m.users[id]; ok && e.expires.After(now) {
+			u := e.u
+			out[id] = &u
+		}
 	}
-	m.users[u.ID] = memUser{u: *u, expires: m.now().Add(m.userTTL)}
+	return out, nil
+}
+
+// PutUsers implements Cache.
+func (m *Memory) PutUsers(_ context.Context, us []*herald.User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	expires := m.now().Add(m.userTTL)
+	for _, u := range us {
+		if len(m.users) >= m.max {
+			m.users = map[string]memUser{}
+		}
+		m.users[u.ID] = memUser{u: *u, expires: expires}
+	}
 	return nil
 }
 

@@ -95,40 +95,89 @@ func (r *Redis) User(ctx context.Context, id string) (*herald.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.c.Get(ctx, r.prefix+"user:"+g+":"+id).Result()
+	v, err := r.c.Get(ctx, r.userKey(g, id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cache: user: %w", err)
 	}
+	return r.decodeUser(v, id), nil
+}
+
+// Users implements Cache: one MGET after the generation.
+func (r *Redis) Users(ctx context.Context, ids []string) (map[string]*herald.User, error) {
+	out := make(map[string]*herald.User, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	g, err := r.gen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.userKey(g, id)
+	}
+	vs, err := r.c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache: users: %w", err)
+	}
+	for i, v := range vs {
+		if s, ok := v.(string); ok {
+			if u := r.decodeUser(s, ids[i]); u != nil {
+				out[ids[i]] = u
+			}
+		}
+	}
+	return out, nil
+}
+
+// decodeUser reads a cached entry for user id; nil (a miss) when it is not
+// one this Herald can read.
+func (r *Redis) decodeUser(v, id string) *herald.User {
 	if r.seal != nil {
 		if !secrets.IsSealed(v) {
-			return nil, nil // not written by a Herald with the key: a miss
+			return nil // not written by a Herald with the key: a miss
 		}
+		var err error
 		if v, err = r.seal.Open(v); err != nil {
-			return nil, nil // another key, or altered: a miss
+			return nil // another key, or altered: a miss
 		}
 	}
 	var u herald.User
 	if err := json.Unmarshal([]byte(v), &u); err != nil || u.ID != id {
-		return nil, nil // a garbled entry, or another user's: a miss
+		return nil // a garbled entry, or another user's: a miss
 	}
-	return &u, nil
+	return &u
 }
+
+func (r *Redis) userKey(gen, id string) string { return r.prefix + "user:" + gen + ":" + id }
 
 // PutUser implements Cache.
 func (r *Redis) PutUser(ctx context.Context, u *herald.User) error {
+	return r.PutUsers(ctx, []*herald.User{u})
+}
+
+// PutUsers implements Cache: one pipelined round trip.
+func (r *Redis) PutUsers(ctx context.Context, us []*herald.User) error {
+	if len(us) == 0 {
+		return nil
+	}
 	g, err := r.gen(ctx)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(u)
-	if err != nil {
-		return fmt.Errorf("cache: encode user: %w", err)
+	p := r.c.Pipeline()
+	for _, u := range us {
+		b, err := json.Marshal(u)
+		if err != nil {
+			return fmt.Errorf("cache: encode user: %w", err)
+		}
+		p.Set(ctx, r.userKey(g, u.ID), r.seal.Seal(string(b)), r.userTTL)
 	}
-	if err := r.c.Set(ctx, r.prefix+"user:"+g+":"+u.ID, r.seal.Seal(string(b)), r.userTTL).Err(); err != nil {
-		return fmt.Errorf("cache: put user: %w", err)
+	if _, err := p.Exec(ctx); err != nil {
+		return fmt.Errorf("cache: put users: %w", err)
 	}
 	return nil
 }

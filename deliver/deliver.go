@@ -164,11 +164,10 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		}
 		byKey[k] = append(byKey[k], r)
 	}
-	// The recipients (each record's key) too, in one query instead of one
-	// per delivery: a big group's first alert missed the cache 10,000
-	// times. The cache is not asked first: with Redis that would be a round
-	// trip per recipient before the first send.
-	users, err := s.Store.UsersByID(ctx, order)
+	// The recipients (each record's key) too: from the cache, and those it
+	// does not hold in one query instead of one per delivery (a big
+	// group's first alert missed the cache 10,000 times).
+	users, err := s.users(ctx, order)
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
 	}
@@ -480,6 +479,42 @@ func (s *Sender) user(ctx context.Context, id string) (*herald.User, error) {
 		_ = s.Cache.PutUser(ctx, u)
 	}
 	return u, err
+}
+
+// users reads a batch's recipients: from the cache in one call, and those
+// it does not hold from the store in one query, then caches them in one
+// call. A recipient missing from the result (deleted, or an undecodable
+// record's key) is read again by its record, which decides what to do.
+func (s *Sender) users(ctx context.Context, ids []string) (map[string]*herald.User, error) {
+	if s.Cache == nil {
+		return s.Store.UsersByID(ctx, ids)
+	}
+	out, err := s.Cache.Users(ctx, ids)
+	if err != nil || out == nil { // the cache is best effort: ask the store
+		out = make(map[string]*herald.User, len(ids))
+	}
+	var missing []string
+	for _, id := range ids {
+		if out[id] == nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	read, err := s.Store.UsersByID(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	put := make([]*herald.User, 0, len(read))
+	for id, u := range read {
+		out[id] = u
+		if u.SecretErr == nil { // as in user: the cache would keep the empty secret
+			put = append(put, u)
+		}
+	}
+	_ = s.Cache.PutUsers(ctx, put)
+	return out, nil
 }
 
 // send makes one attempt through the endpoint's breaker.

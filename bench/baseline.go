@@ -101,16 +101,20 @@ func (r *runner) relay(fanout int) (*srv, func(), error) {
 
 // bareRelay measures a handler that decodes the alert and POSTs it to the
 // receiver before answering, keeping nothing: the ceiling for alerts in →
-// notifications out.
-func (r *runner) bareRelay(ctx context.Context) (Result, error) {
+// notifications out. again marks the second measurement of a run (its
+// notifications are counted apart from the first's).
+func (r *runner) bareRelay(ctx context.Context, again bool) (Result, error) {
 	s, done, err := r.relay(1)
 	if err != nil {
 		return Result{}, err
 	}
 	defer done()
-	key := r.key(ScenarioRelay)
+	key, scenario := r.key(ScenarioRelay), "baseline: bare relay"
+	if again {
+		key, scenario = key+"-again", scenario+" (again, at the end)"
+	}
 	start := time.Now()
-	res := r.closedLoop(ctx, ScenarioRelay, "baseline: bare relay", &client{hc: r.hc, base: s.url()}, "/",
+	res := r.closedLoop(ctx, ScenarioRelay, scenario, &client{hc: r.hc, base: s.url()}, "/",
 		r.o.Requests, alertBody("@x", key))
 	res.Fanout = 1
 	r.awaitNotifications(ctx, &res, key, res.Requests, start)

@@ -337,6 +337,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			break
 		}
 	}
+	// The bare relay again at the end, when something is compared with it:
+	// on a shared machine a baseline sampled once, minutes before the
+	// numbers it divides, can be off by a quarter; ratios use the mean of
+	// the two, and a note gives both.
+	if relayAgain(o.Scenarios) && ctx.Err() == nil {
+		fmt.Fprintf(o.Progress, "scenario %s (again, at the end)\n", ScenarioRelay)
+		res, err := r.bareRelay(ctx, true)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s again: %w", ScenarioRelay, err))
+			res = Result{Scenario: "baseline: bare relay (again, at the end)", Name: ScenarioRelay, Err: err.Error()}
+		}
+		rep.Results = append(rep.Results, res)
+		if note := relayNote(rep.Results); note != "" {
+			rep.Notes = append(rep.Notes, note)
+		}
+	}
 	rep.Ratios = ratios(rep.Results)
 	for _, res := range rep.Results {
 		if res.ErrorsByStatus["429"] > 0 {
@@ -347,6 +363,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, fmt.Errorf("bench: %w", err)
 	}
 	return rep, ctx.Err()
+}
+
+// relayAgain reports whether the run measures the bare relay and something
+// whose ratio is taken to it.
+func relayAgain(scenarios []string) bool {
+	if !slices.Contains(scenarios, ScenarioRelay) {
+		return false
+	}
+	return slices.ContainsFunc(scenarios, func(s string) bool {
+		return s == ScenarioAccept || s == ScenarioFanout || s == ScenarioGroup || s == ScenarioPeer
+	})
+}
+
+// relayNote says what the bare relay measured each time, when it was
+// measured more than once.
+func relayNote(rs []Result) string {
+	var rates []string
+	for _, r := range rs {
+		if r.Name == ScenarioRelay && r.Err == "" {
+			rates = append(rates, fmt.Sprintf("%.0f", r.RequestsPerS))
+		}
+	}
+	if len(rates) < 2 {
+		return ""
+	}
+	return "bare relay: " + strings.Join(rates, " and ") + " requests/s at the start and the end of the run; " +
+		"ratios to the relay use the mean"
 }
 
 // runner holds what the scenarios of one run share.
@@ -407,7 +450,7 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 	case ScenarioHandler:
 		return one(r.bareHandler(ctx))
 	case ScenarioRelay:
-		return one(r.bareRelay(ctx))
+		return one(r.bareRelay(ctx, false))
 	case ScenarioRelayRates:
 		return r.relayRates(ctx)
 	case ScenarioKafka:

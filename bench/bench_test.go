@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -113,7 +114,9 @@ func TestBenchPeerAlertmanager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 2 {
+	// The relay, the peer, and the relay again at the end.
+	if len(rep.Results) != 3 || rep.Results[2].Name != ScenarioRelay || rep.Results[2].Notifications != 300 ||
+		rep.Results[0].Notifications != 300 || rep.Results[2].NotificationsPS <= 0 {
 		t.Fatalf("results: %+v", rep.Results)
 	}
 	p := rep.Results[1]
@@ -125,7 +128,16 @@ func TestBenchPeerAlertmanager(t *testing.T) {
 		t.Errorf("peer process: %+v", p.Process)
 	}
 	if len(rep.Ratios) != 1 || rep.Ratios[0].Name != "notifications/s: alertmanager / bare relay" {
-		t.Errorf("ratios: %+v", rep.Ratios)
+		t.Fatalf("ratios: %+v", rep.Ratios)
+	}
+	// Divided by the mean of the two relay runs.
+	mean := (rep.Results[0].NotificationsPS + rep.Results[2].NotificationsPS) / 2
+	if want := p.NotificationsPS / mean; math.Abs(rep.Ratios[0].Value-want) > 1e-9 {
+		t.Errorf("ratio %v, want %v (the peer over the mean of %v and %v)", rep.Ratios[0].Value, want,
+			rep.Results[0].NotificationsPS, rep.Results[2].NotificationsPS)
+	}
+	if len(rep.Notes) == 0 || !strings.Contains(strings.Join(rep.Notes, "\n"), "bare relay: ") {
+		t.Errorf("notes: %q", rep.Notes)
 	}
 	var table bytes.Buffer
 	Table(&table, rep)

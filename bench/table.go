@@ -74,7 +74,7 @@ func ratios(rs []Result) []Ratio {
 	}
 	reqs := func(r *Result) float64 { return r.RequestsPerS }
 	notif := func(r *Result) float64 { return r.NotificationsPS }
-	handler, relay, kafka, store := first(ScenarioHandler), first(ScenarioRelay), first(ScenarioKafka), first(ScenarioStore)
+	handler, relay, kafka, store := first(ScenarioHandler), meanOf(rs, ScenarioRelay), first(ScenarioKafka), first(ScenarioStore)
 	accept, fanout, group := first(ScenarioAccept), first(ScenarioFanout), first(ScenarioGroup)
 	add("log records/s until searchable: herald / raw SQLite rows/s", first(ScenarioLogs), store, reqs, reqs)
 	add("accept req/s: herald / bare handler", accept, handler, reqs, reqs)
@@ -99,6 +99,30 @@ func ratios(rs []Result) []Ratio {
 		}
 	}
 	return out
+}
+
+// meanOf is the named scenario's results averaged (rates only), for a
+// baseline measured more than once; nil when there is none.
+func meanOf(rs []Result, name string) *Result {
+	var m Result
+	n := 0
+	for _, r := range rs {
+		if r.Name == name && r.Err == "" {
+			if n == 0 {
+				m = r
+			} else {
+				m.RequestsPerS += r.RequestsPerS
+				m.NotificationsPS += r.NotificationsPS
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	m.RequestsPerS /= float64(n)
+	m.NotificationsPS /= float64(n)
+	return &m
 }
 
 // bestDelivery is Herald's result with the most notifications per second.

@@ -34,7 +34,9 @@ Scenarios (--scenarios, comma-separated; default: all but peer, plus peer when
 --peer is given), in the order they run:
   handler  baseline: a bare net/http handler that decodes the alert (HTTP ceiling)
   relay    baseline: a bare relay that decodes the alert and POSTs it to the
-           benchmark's webhook receiver (ceiling for alerts in -> notifications out)
+           benchmark's webhook receiver (ceiling for alerts in -> notifications out);
+           measured again at the end when accept, fanout, group or peer ran, and
+           ratios to it use the mean of the two
   relay-rates  baseline: the bare relay POSTing each alert --fanout times, open
            loop at each of --rates (the plot's baseline line)
   kafka    baseline: raw franz-go produce (acks=all) -> consume (consumer group)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
@@ -62,6 +63,10 @@ type Fanout struct {
 	// Tracer starts a herald.fanout span per alert, child of the accept
 	// span carried in the record (nil: no tracing).
 	Tracer trace.Tracer
+	// Cache, when set, is given the recipients the stage reads from the
+	// store, in one call, so the sending stage finds them there (nil: no
+	// cache).
+	Cache cache.Cache
 }
 
 // Handle processes one batch of alert records. Records that cannot be decoded
@@ -179,6 +184,15 @@ func (f *Fanout) plan(ctx context.Context, alerts []*herald.Alert) ([]*store.Fan
 	users, err := f.Store.UsersByID(ctx, all)
 	if err != nil {
 		return nil, fmt.Errorf("fanout: %w", err)
+	}
+	if f.Cache != nil {
+		put := make([]*herald.User, 0, len(users))
+		for _, u := range users {
+			if u.SecretErr == nil { // the cache would keep the empty secret
+				put = append(put, u)
+			}
+		}
+		_ = f.Cache.PutUsers(ctx, put)
 	}
 	fos := make([]*store.Fanout, len(alerts))
 	for i, a := range alerts {

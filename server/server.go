@@ -190,7 +190,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 
 	if cfg.Has("fanout") {
 		fo := &fanout.Fanout{Store: s.store, Producer: s.prod, Router: &route.Router{Routes: routes, Enabled: enabled},
-			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer}
+			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer, Cache: s.cache}
 		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,43 @@
+package fanout
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/route"
+	"github.com/heraldproject/herald/store"
+)
+
+// TestPlanCachesRecipients: the recipients the fan-out stage reads are put
+// in the cache, so the sending stage finds them there.
+func TestPlanCachesRecipients(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, u := range []*herald.User{{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"},
+		{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1:1/b"}} {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := cache.NewMemory(100, time.Minute)
+	f := &Fanout{Store: st, Cache: c, Logger: slog.New(slog.DiscardHandler),
+		Router: &route.Router{Enabled: []herald.Channel{herald.ChannelWebhook}}}
+	a := &herald.Alert{ID: "a1", Severity: herald.SeverityError, Message: "m", Targets: []string{"@ada", "@bob"}}
+	fos, err := f.plan(ctx, []*herald.Alert{a})
+	if err != nil || len(fos) != 1 || len(fos[0].Deliveries) != 2 {
+		t.Fatalf("plan = %+v, %v", fos, err)
+	}
+	got, err := c.Users(ctx, []string{"u1", "u2"})
+	if err != nil || got["u1"] == nil || got["u2"] == nil || got["u2"].WebhookURL != "http://127.0.0.1:1/b" {
+		t.Fatalf("cached after fan-out: %v, %v", got, err)
+	}
+}

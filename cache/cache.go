@@ -27,12 +27,15 @@ type Cache interface {
 	Sent(ctx context.Context, deliveryID string) (bool, error)
 	// User returns a cached user, or nil when not cached.
 	User(ctx context.Context, id string) (*herald.User, error)
-	// PutUser caches a user read from the store.
+	// PutUser caches a user read from the store. A user whose stored
+	// secret could not be read (SecretErr) is not cached: the cache would
+	// keep the empty secret without the reason.
 	PutUser(ctx context.Context, u *herald.User) error
 	// Users returns those of the users with the given ids that are cached,
 	// keyed by id, in one call (one round trip to Redis).
 	Users(ctx context.Context, ids []string) (map[string]*herald.User, error)
-	// PutUsers caches users read from the store, in one call.
+	// PutUsers caches users read from the store, in one call, leaving out
+	// those PutUser would.
 	PutUsers(ctx context.Context, us []*herald.User) error
 	// InvalidateUsers drops every cached directory read; called after any
 	// change to users, groups or memberships.
@@ -40,3 +43,8 @@ type Cache interface {
 	// Close releases connections.
 	Close() error
 }
+
+// cacheable reports whether u may be cached: not when a stored secret of
+// theirs could not be read, since the cache would keep the empty secret
+// without the reason.
+func cacheable(u *herald.User) bool { return u.SecretErr == nil }

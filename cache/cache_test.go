@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -131,6 +132,18 @@ func TestUsersBatch(t *testing.T) {
 		}
 		if u, err := c.User(ctx, "b1"); err != nil || u == nil || u.Email != us[1].Email {
 			t.Fatalf("User(b1) after PutUsers = %+v, %v", u, err)
+		}
+		// A user whose stored secret could not be read is not cached, by
+		// either call: the cache would keep the empty secret.
+		bad := &herald.User{ID: "b9", Name: "unreadable", SecretErr: errors.New("wrong key")}
+		if err := c.PutUsers(ctx, []*herald.User{bad}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PutUser(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := c.User(ctx, "b9"); err != nil || u != nil {
+			t.Fatalf("a user with SecretErr was cached: %+v, %v", u, err)
 		}
 		if err := c.InvalidateUsers(ctx); err != nil {
 			t.Fatal(err)

@@ -92,6 +92,9 @@ func (m *Memory) PutUsers(_ context.Context, us []*herald.User) error {
 	defer m.mu.Unlock()
 	expires := m.now().Add(m.userTTL)
 	for _, u := range us {
+		if !cacheable(u) {
+			continue
+		}
 		if len(m.users) >= m.max {
 			m.users = map[string]memUser{}
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -161,6 +162,7 @@ func (r *Redis) PutUser(ctx context.Context, u *herald.User) error {
 
 // PutUsers implements Cache: one pipelined round trip.
 func (r *Redis) PutUsers(ctx context.Context, us []*herald.User) error {
+	us = slices.DeleteFunc(slices.Clone(us), func(u *herald.User) bool { return !cacheable(u) })
 	if len(us) == 0 {
 		return nil
 	}

@@ -465,20 +465,16 @@ func (s *Sender) handle(ctx context.Context, r *kgo.Record, snap snapshot,
 	}, nil
 }
 
-// user reads the recipient, from the cache when it has them.
+// user reads one recipient as users does; ENOTFOUND when there is none.
 func (s *Sender) user(ctx context.Context, id string) (*herald.User, error) {
-	if s.Cache != nil {
-		if u, _ := s.Cache.User(ctx, id); u != nil {
-			return u, nil
-		}
+	us, err := s.users(ctx, []string{id})
+	if err != nil {
+		return nil, err
 	}
-	u, err := s.Store.User(ctx, id)
-	if err == nil && s.Cache != nil && u.SecretErr == nil {
-		// A user whose secret could not be read is not cached: the cache
-		// would keep the empty secret without the reason.
-		_ = s.Cache.PutUser(ctx, u)
+	if u := us[id]; u != nil {
+		return u, nil
 	}
-	return u, err
+	return nil, herald.Errorf(herald.ENOTFOUND, "user %q not found", id)
 }
 
 // users reads a batch's recipients: from the cache in one call, and those
@@ -509,9 +505,7 @@ func (s *Sender) users(ctx context.Context, ids []string) (map[string]*herald.Us
 	put := make([]*herald.User, 0, len(read))
 	for id, u := range read {
 		out[id] = u
-		if u.SecretErr == nil { // as in user: the cache would keep the empty secret
-			put = append(put, u)
-		}
+		put = append(put, u)
 	}
 	_ = s.Cache.PutUsers(ctx, put)
 	return out, nil

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,13 +188,7 @@ func (f *Fanout) plan(ctx context.Context, alerts []*herald.Alert) ([]*store.Fan
 		return nil, fmt.Errorf("fanout: %w", err)
 	}
 	if f.Cache != nil {
-		put := make([]*herald.User, 0, len(users))
-		for _, u := range users {
-			if u.SecretErr == nil { // the cache would keep the empty secret
-				put = append(put, u)
-			}
-		}
-		_ = f.Cache.PutUsers(ctx, put)
+		_ = f.Cache.PutUsers(ctx, slices.Collect(maps.Values(users)))
 	}
 	fos := make([]*store.Fanout, len(alerts))
 	for i, a := range alerts {

@@ -57,14 +57,14 @@ func (s *Store) startCheckpointer(ctx context.Context, path string) error {
 		defer t.Stop()
 		for {
 			select {
-			case <-s.quit:
+			case <-stop.Done():
 				return
 			case <-t.C:
 			}
 			frames, copied, err := checkpoint(stop, db)
 			wait := checkpointIdle
 			switch {
-			case err != nil && stop.Err() != nil:
+			case stop.Err() != nil:
 				return
 			case err != nil:
 				if !failed { // once, not every second

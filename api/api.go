@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,10 @@ type Server struct {
 	LogsMaxBodyBytes int64
 
 	draining atomic.Bool
+	// decoding bounds the log requests being decoded and encoded at once
+	// to the number of CPUs: more only holds more decoded records in
+	// memory while they wait for a core.
+	decoding chan struct{}
 }
 
 // Drain makes ingest answer 503 from now on, so a stopping server takes no
@@ -125,6 +130,7 @@ func (s *Server) Handler() http.Handler {
 	if s.LogsMaxBodyBytes == 0 {
 		s.LogsMaxBodyBytes = DefaultLogsMaxBodyBytes
 	}
+	s.decoding = make(chan struct{}, runtime.GOMAXPROCS(0))
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Herald", s.Version)
 	cfg.Info.Description = "Herald takes in alerts and tells the right people over Slack, email, SMS and webhooks, " +

@@ -295,25 +295,55 @@ func (s *Server) postLogs(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
 		return
 	}
-	recs, rej := parseLogBatch(body, ndjson, s.LogsMaxBatch)
+	var (
+		kr  []*kgo.Record
+		rej *logReject
+	)
+	err = s.decode(ctx, func() error {
+		recs, r := parseLogBatch(body, ndjson, s.LogsMaxBatch)
+		if rej = r; rej != nil {
+			return nil
+		}
+		var err error
+		kr, err = s.logRecords(ctx, recs)
+		return err
+	})
 	if rej != nil {
 		writeProblemDetails(w, rej.status, rej.detail, rej.details)
 		return
 	}
-	if err := s.acceptLogs(ctx, recs); err != nil {
+	if err == nil {
+		err = s.produceLogs(ctx, kr)
+	}
+	if err != nil {
 		writeProblem(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = fmt.Fprintf(w, "{\"accepted\":%d}\n", len(recs))
+	_, _ = fmt.Fprintf(w, "{\"accepted\":%d}\n", len(kr))
 }
 
-// acceptLogs gives each record an id (and the receive time when it has no
-// time), produces them all to the logs topic keyed by service, and returns
-// once the broker has acknowledged every one. Its error is a message for
-// the caller (a 503).
-func (s *Server) acceptLogs(ctx context.Context, recs []*herald.LogRecord) error {
+// decode runs fn, the CPU-bound part of a log request (decoding the body
+// and encoding its records), once one of the decoding slots is free. Its
+// error, and the context's while waiting, is a message for the caller (a
+// 503).
+func (s *Server) decode(ctx context.Context, fn func() error) error {
+	select {
+	case s.decoding <- struct{}{}:
+	case <-ctx.Done():
+		return errors.New("the request was cancelled while waiting to be decoded")
+	}
+	defer func() { <-s.decoding }()
+	return fn()
+}
+
+// logRecords gives each record an id (and the receive time when it has no
+// time) and encodes it as a record of the logs topic keyed by service. It
+// drops recs' entries as it goes, so the decoded records are garbage while
+// the encoded ones wait for the broker. Its error is a message for the
+// caller (a 503).
+func (s *Server) logRecords(ctx context.Context, recs []*herald.LogRecord) ([]*kgo.Record, error) {
 	now := s.Now().UTC()
 	kr := make([]*kgo.Record, len(recs))
 	reqID := []byte(RequestID(ctx))
@@ -323,26 +353,34 @@ func (s *Server) acceptLogs(ctx context.Context, recs []*herald.LogRecord) error
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
-			return fmt.Errorf("could not make record ids; retry")
+			return nil, fmt.Errorf("could not make record ids; retry")
 		}
 		rec.ID = id.String()
 		v, err := json.Marshal(rec)
 		if err != nil {
 			s.Logger.ErrorContext(ctx, "log record not encodable", "request_id", RequestID(ctx), "err", err)
-			return fmt.Errorf("internal error; see the server log for request %s", RequestID(ctx))
+			return nil, fmt.Errorf("internal error; see the server log for request %s", RequestID(ctx))
 		}
 		kr[i] = &kgo.Record{Topic: bus.TopicLogs, Key: []byte(rec.Service), Value: v,
 			Headers: []kgo.RecordHeader{{Key: bus.HeaderRequestID, Value: reqID}}}
+		recs[i] = nil
 	}
+	return kr, nil
+}
+
+// produceLogs produces a request's log records and returns once the broker
+// has acknowledged every one. Its error is a message for the caller (a
+// 503).
+func (s *Server) produceLogs(ctx context.Context, kr []*kgo.Record) error {
 	pctx, cancel := context.WithTimeout(ctx, s.ProduceTimeout)
 	defer cancel()
 	if err := s.Producer.Produce(pctx, kr...); err != nil {
 		s.Logger.ErrorContext(ctx, "log records not accepted: broker write failed", "request_id", RequestID(ctx),
-			"records", len(recs), "err", err)
+			"records", len(kr), "err", err)
 		return errors.New("the log records could not all be written to the broker; retry the whole request " +
 			"(records already written may then be stored twice)")
 	}
-	s.Metrics.Accepted("log", len(recs))
+	s.Metrics.Accepted("log", len(kr))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -75,23 +76,43 @@ func (s *Server) postOTLPLogs(w http.ResponseWriter, r *http.Request) {
 		writeOTLPStatus(w, isJSON, code, grpc, err.Error())
 		return
 	}
-	req, err := decodeOTLPLogs(body, isJSON)
-	if err != nil {
-		writeOTLPStatus(w, isJSON, http.StatusBadRequest, codeInvalidArgument, err.Error())
+	var (
+		kr       []*kgo.Record
+		badBody  error
+		rejected int
+		notes    []string
+		n        int
+	)
+	err = s.decode(r.Context(), func() error {
+		req, err := decodeOTLPLogs(body, isJSON)
+		if err != nil {
+			badBody = err
+			return nil
+		}
+		var recs []*herald.LogRecord
+		recs, rejected, notes, n = otlpRecords(req, s.LogsMaxBatch)
+		if n > s.LogsMaxBatch {
+			return nil
+		}
+		kr, err = s.logRecords(r.Context(), recs)
+		return err
+	})
+	switch {
+	case badBody != nil:
+		writeOTLPStatus(w, isJSON, http.StatusBadRequest, codeInvalidArgument, badBody.Error())
 		return
-	}
-	recs, rejected, notes, n := otlpRecords(req, s.LogsMaxBatch)
-	if n > s.LogsMaxBatch {
+	case err == nil && n > s.LogsMaxBatch:
 		writeOTLPStatus(w, isJSON, http.StatusRequestEntityTooLarge, codeResourceExhausted,
 			fmt.Sprintf("%d log records in one request; the limit is %d (logs.maxBatch): lower the exporter's batch size", n, s.LogsMaxBatch))
 		return
 	}
-	if len(recs) > 0 {
-		if err := s.acceptLogs(r.Context(), recs); err != nil {
-			w.Header().Set("Retry-After", "5")
-			writeOTLPStatus(w, isJSON, http.StatusServiceUnavailable, codeUnavailable, err.Error())
-			return
-		}
+	if err == nil && len(kr) > 0 {
+		err = s.produceLogs(r.Context(), kr)
+	}
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeOTLPStatus(w, isJSON, http.StatusServiceUnavailable, codeUnavailable, err.Error())
+		return
 	}
 	resp := &collogs.ExportLogsServiceResponse{}
 	if rejected > 0 || len(notes) > 0 {

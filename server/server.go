@@ -43,16 +43,16 @@ import (
 
 // Server is a running Herald. Create it with Start; stop it with Close.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	broker  *bus.Broker
-	store   *store.Store
+	cfg    *config.Config
+	log    *slog.Logger
+	broker *bus.Broker
+	store  *store.Store
 	// prod is the API's producer; sprod the stages'. Apart, an accepted
 	// alert's produce does not queue behind a fan-out batch's records in
 	// one client's produce requests (accept p99 at 1,000 alerts/s with
 	// fan-out 10: 6.9-8.5 ms against 7.4-10.7 ms; docs/BENCHMARKS.md).
-	prod  *bus.Producer
-	sprod *bus.Producer
+	prod    *bus.Producer
+	sprod   *bus.Producer
 	api     *api.Server
 	http    *http.Server
 	httpLn  net.Listener

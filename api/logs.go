@@ -300,8 +300,8 @@ func (s *Server) postLogs(w http.ResponseWriter, r *http.Request) {
 		rej *logReject
 	)
 	err = s.decode(ctx, func() error {
-		recs, r := parseLogBatch(body, ndjson, s.LogsMaxBatch)
-		if rej = r; rej != nil {
+		recs, why := parseLogBatch(body, ndjson, s.LogsMaxBatch)
+		if rej = why; rej != nil {
 			return nil
 		}
 		var err error

@@ -131,6 +131,15 @@ type ConsumerOptions struct {
 	Topics []string
 	// MaxPollRecords bounds one batch (default 500).
 	MaxPollRecords int
+	// OnRebalance, when set, is called whenever partitions are assigned,
+	// revoked or lost, before the records of a new assignment are handled.
+	OnRebalance func()
+}
+
+func (o ConsumerOptions) rebalanced() {
+	if o.OnRebalance != nil {
+		o.OnRebalance()
+	}
 }
 
 // Consumer is one member of a consumer group. It hands each fetch to its
@@ -160,12 +169,15 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.rebalanced()
 			o.Logger.Info("partitions assigned", "group", o.Group, "partitions", m)
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.rebalanced()
 			o.Logger.Info("partitions revoked", "group", o.Group, "partitions", m)
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			o.rebalanced()
 			// The session ended (fenced or expired): uncommitted work on
 			// these partitions is redone by their next owner.
 			o.Logger.Warn("partitions lost", "group", o.Group, "partitions", m)

@@ -98,6 +98,10 @@ type Sender struct {
 	// notifications arrive in order (retries aside); with 1 all of the
 	// recipient's do. Channels rate-limited per endpoint always use 1.
 	RecipientConcurrency int
+	// Fresh, when set, holds the deliveries this process's fan-out stage
+	// has just created: their first record uses the known state (pending)
+	// instead of reading it. The consumer must Clear it at every rebalance.
+	Fresh *Fresh
 	// Timeout bounds one attempt.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -142,11 +146,20 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			}
 		})
 	})
-	// Read the state of every delivery in the batch at once; a record whose
-	// delivery is not found here (or has no id header) is read on its own.
+	// Read the state of every delivery in the batch at once, but for those
+	// this process's fan-out stage has just created (Fresh: pending, no
+	// attempt); a record whose delivery is not found here (or has no id
+	// header) is read on its own.
 	ids := make([]string, 0, len(recs))
+	var known []*herald.Delivery
 	for _, r := range recs {
-		if id := bus.Header(r, bus.HeaderDeliveryID); id != "" {
+		id := bus.Header(r, bus.HeaderDeliveryID)
+		switch {
+		case id == "":
+		case s.Fresh.Take(id):
+			known = append(known, &herald.Delivery{ID: id, AlertID: bus.Header(r, bus.HeaderAlertID),
+				RecipientID: string(r.Key), Channel: s.Channel, Status: herald.StatusPending})
+		default:
 			ids = append(ids, id)
 		}
 	}
@@ -154,6 +167,9 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	state, err := s.Store.DeliveriesByID(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
+	}
+	for _, d := range known {
+		state[d.ID] = d
 	}
 	byKey := make(map[string][]*kgo.Record)
 	var order []string
@@ -570,7 +586,7 @@ func (s *Sender) dead(log recordLog, r *kgo.Record, t *herald.DeliveryTask, d *h
 		update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusDead, Attempts: attempts, LastError: reason,
 			BudgetBase: newBase, Attempt: history, DeadLetter: &herald.DeadLetter{
 				ID: id, Kind: herald.DeadDelivery, DeliveryID: t.DeliveryID, AlertID: t.AlertID, Channel: s.Channel,
-				RecipientID: t.RecipientID, Recipient: d.Recipient, Reason: reason, Attempts: attempts,
+				RecipientID: t.RecipientID, Recipient: cmp.Or(d.Recipient, t.Recipient), Reason: reason, Attempts: attempts,
 				Source: fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset), Key: r.Key, Payload: r.Value,
 				CreatedAt: s.Now().UTC(),
 			}},

@@ -69,6 +69,10 @@ type Fanout struct {
 	// store, in one call, so the sending stage finds them there (nil: no
 	// cache).
 	Cache cache.Cache
+	// Fresh, when set, is told the deliveries each batch created (pending,
+	// no attempt yet) before their records are produced, so this process's
+	// sending stage need not read their state (deliver.Fresh).
+	Fresh interface{ Add(ids ...string) }
 }
 
 // Handle processes one batch of alert records. Records that cannot be decoded
@@ -134,6 +138,20 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 		f.Logger.Log(ctx, level, "alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			"users", fo.UserCount, "deliveries", n, "unreachable", len(fo.Unreachable))
+	}
+	if f.Fresh != nil {
+		var ids []string
+		for _, fo := range fos {
+			if !fo.Inserted {
+				continue
+			}
+			for _, d := range fo.Deliveries {
+				if d.Status == herald.StatusPending && d.Attempts == 0 {
+					ids = append(ids, d.ID)
+				}
+			}
+		}
+		f.Fresh.Add(ids...)
 	}
 	if len(out) == 0 {
 		return nil

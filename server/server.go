@@ -197,9 +197,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	stopCtx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
 	s.work, s.endWork = context.WithCancel(context.WithoutCancel(ctx))
 
+	// With both stages here, the sending stage is told which deliveries the
+	// fan-out stage has just created, and does not read their state.
+	var fresh *deliver.Fresh
+	if cfg.Has("fanout") && cfg.Has("deliver") {
+		fresh = deliver.NewFresh(freshDeliveries)
+	}
 	if cfg.Has("fanout") {
 		fo := &fanout.Fanout{Store: s.store, Producer: s.sprod, Router: &route.Router{Routes: routes, Enabled: enabled},
 			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer, Cache: s.cache}
+		if fresh != nil {
+			fo.Fresh = fresh
+		}
 		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
 			return nil, err
 		}
@@ -214,9 +223,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
 				Concurrency: cfg.Deliver.Concurrency, RecipientConcurrency: cfg.Deliver.RecipientConcurrency, Timeout: cfg.Deliver.Timeout,
-				Logger: log.With("stage", "deliver"), Now: time.Now,
+				Logger: log.With("stage", "deliver"), Now: time.Now, Fresh: fresh,
 			}
-			if err := s.consume(stopCtx, kopts, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle); err != nil {
+			// Another process may have handled what this one is given
+			// after a rebalance: what fan-out told it no longer holds.
+			onRebalance := func(o *bus.ConsumerOptions) { o.OnRebalance = fresh.Clear }
+			if err := s.consume(stopCtx, kopts, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle, onRebalance); err != nil {
 				return nil, err
 			}
 		}
@@ -237,7 +249,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 				Logger: log.With("stage", "logs"), IdempotencyWindow: cfg.Idempotency.Window}}
 		// Big polls: one store transaction per poll is what makes log
 		// ingest fast.
-		if err := s.consume(stopCtx, kopts, "herald-logs", []string{bus.TopicLogs}, ix.Handle, 5000); err != nil {
+		if err := s.consume(stopCtx, kopts, "herald-logs", []string{bus.TopicLogs}, ix.Handle,
+			func(o *bus.ConsumerOptions) { o.MaxPollRecords = 5000 }); err != nil {
 			return nil, err
 		}
 		pr := &logs.Pruner{Store: s.store, Retention: cfg.Logs.Retention, Logger: log.With("stage", "logs")}
@@ -367,13 +380,19 @@ func redactedDSN(driver, dsn string) string {
 	return u.String()
 }
 
-// consume runs handler h in consumer group group; maxPoll, if given, bounds
-// one batch (default bus's).
-func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler, maxPoll ...int) error {
+// freshDeliveries bounds the deliveries the fan-out stage tells the sending
+// stage about (deliver.Fresh): a backlog longer than this reads the state of
+// the oldest from the store, as every delivery did before.
+const freshDeliveries = 100_000
+
+// consume runs handler h in consumer group group; opts adjust the consumer's
+// options (batch size, rebalance hook).
+func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler,
+	opts ...func(*bus.ConsumerOptions)) error {
 	kopts = s.withClient(kopts, group)
 	co := bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics}
-	if len(maxPoll) > 0 {
-		co.MaxPollRecords = maxPoll[0]
+	for _, o := range opts {
+		o(&co)
 	}
 	c, err := bus.NewConsumer(co)
 	if err != nil {

@@ -21,6 +21,10 @@ type Fanout struct {
 	UserCount   int
 	Unreachable []string
 	Deliveries  []*herald.Delivery
+	// Inserted is set by RecordFanouts when it stored the alert, so its
+	// Deliveries are new and pending; false when the alert was stored
+	// before (a redelivered record) and Deliveries are what was stored then.
+	Inserted bool
 }
 
 // RecordFanouts stores each alert with its deliveries, all in one transaction.
@@ -77,7 +81,8 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		}
 		var ds []*herald.Delivery
 		for _, f := range uniq {
-			if !inserted[f.Alert.ID] {
+			f.Inserted = inserted[f.Alert.ID]
+			if !f.Inserted {
 				// Stored before: hand on exactly what was recorded then.
 				if f.Deliveries, err = queryDeliveries(ctx, tx, f.Alert.ID); err != nil {
 					return err
@@ -108,7 +113,7 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	}
 	for _, f := range fs {
 		if g := first[f.Alert.ID]; g != f {
-			f.Deliveries = g.Deliveries
+			f.Deliveries = g.Deliveries // Inserted stays false: a second copy
 		}
 	}
 	return nil

@@ -1,0 +1,76 @@
+package bus_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald/bus"
+)
+
+// TestConsumerOnRebalance checks that OnRebalance is called when the
+// group's partitions move: at the first assignment, before any record is
+// handled, and again when a second member joins.
+func TestConsumerOnRebalance(t *testing.T) {
+	const topic = "rebalance-test"
+	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 2, Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var rebalances, handled atomic.Int64
+	var firstBeforeHandled atomic.Bool
+	start := func(onRebalance func()) (stop func()) {
+		c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: bus.ClientOptions{Brokers: b.Addrs(),
+			SessionTimeout: 6 * time.Second, RebalanceTimeout: 5 * time.Second},
+			Group: "g", Topics: []string{topic}, OnRebalance: onRebalance})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, scancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = c.Run(sctx, ctx, func(context.Context, []*kgo.Record) error { handled.Add(1); return nil })
+		}()
+		return func() { scancel(); <-done; c.Close() }
+	}
+	stopA := start(func() {
+		if rebalances.Add(1) == 1 && handled.Load() == 0 {
+			firstBeforeHandled.Store(true)
+		}
+	})
+	defer stopA()
+	p, err := bus.NewProducer(bus.ClientOptions{Brokers: b.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	if err := p.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	for handled.Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("record never handled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !firstBeforeHandled.Load() {
+		t.Fatalf("OnRebalance not called before the first record was handled (%d calls)", rebalances.Load())
+	}
+	before := rebalances.Load()
+	stopB := start(nil)
+	defer stopB()
+	for rebalances.Load() == before {
+		if ctx.Err() != nil {
+			t.Fatal("OnRebalance not called when a second member joined")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -17,17 +17,7 @@ import (
 // in the cache, so the sending stage finds them there.
 func TestPlanCachesRecipients(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for _, u := range []*herald.User{{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"},
-		{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1:1/b"}} {
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := storeWithUsers(t)
 	c := cache.NewMemory(100, time.Minute)
 	f := &Fanout{Store: st, Cache: c, Logger: slog.New(slog.DiscardHandler),
 		Router: &route.Router{Enabled: []herald.Channel{herald.ChannelWebhook}}}
@@ -40,4 +30,23 @@ func TestPlanCachesRecipients(t *testing.T) {
 	if err != nil || got["u1"] == nil || got["u2"] == nil || got["u2"].WebhookURL != "http://127.0.0.1:1/b" {
 		t.Fatalf("cached after fan-out: %v, %v", got, err)
 	}
+}
+
+// storeWithUsers opens a store holding two users with webhooks, ada (u1)
+// and bob (u2).
+func storeWithUsers(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, u := range []*herald.User{{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"},
+		{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1:1/b"}} {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }

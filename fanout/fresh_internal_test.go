@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/route"
-	"github.com/heraldproject/herald/store"
 )
 
 type producedRecs struct{ recs []*kgo.Record }
@@ -33,17 +31,7 @@ func (f *freshIDs) Add(ids ...string) { f.ids = append(f.ids, ids...) }
 // whose state the sending stage must read.
 func TestFreshOnlyNewDeliveries(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for _, u := range []*herald.User{{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"},
-		{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1:1/b"}} {
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := storeWithUsers(t)
 	prod, fresh := &producedRecs{}, &freshIDs{}
 	f := &Fanout{Store: st, Producer: prod, Fresh: fresh, Logger: slog.New(slog.DiscardHandler),
 		Router: &route.Router{Enabled: []herald.Channel{herald.ChannelWebhook}}}

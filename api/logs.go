@@ -329,15 +329,16 @@ func (s *Server) postLogs(w http.ResponseWriter, r *http.Request) {
 // error, and the context's while waiting, is a message for the caller (a
 // 503).
 func (s *Server) decode(ctx context.Context, fn func() error) error {
-	if s.decoding == nil { // a Server whose Handler was not built: no bound
+	slots := s.decoding
+	if slots == nil { // a Server whose Handler was not built: no bound
 		return fn()
 	}
 	select {
-	case s.decoding <- struct{}{}:
+	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return errors.New("the request was cancelled while waiting to be decoded")
 	}
-	defer func() { <-s.decoding }()
+	defer func() { <-slots }()
 	return fn()
 }
 

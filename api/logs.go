@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -202,12 +203,12 @@ func jsonErrText(err error) string { return strings.TrimPrefix(err.Error(), "jso
 // and whether it is a syntax error (a 400) rather than a bad value (a 422).
 func decodeLog(raw []byte) (*herald.LogRecord, *herald.FieldError, bool) {
 	var in logInput
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec := jsonv1.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		var fe *herald.FieldError
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
+		var te *jsonv1.UnmarshalTypeError
+		var se *jsonv1.SyntaxError
 		switch {
 		case errors.As(err, &fe):
 			return nil, fe, false

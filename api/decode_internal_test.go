@@ -13,30 +13,35 @@ import (
 // there are slots, that a request waiting for one gives up with its context,
 // and that a slot is free again once its request is done.
 func TestDecodeSlots(t *testing.T) {
-	s := &Server{decoding: make(chan struct{}, 1)}
+	s := &Server{decoding: make(chan struct{}, 1), Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	inside := make(chan struct{})
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- s.decode(context.Background(), func() error {
+		_, err := s.encodeLogs(context.Background(), func() []*herald.LogRecord {
 			close(inside)
 			<-release
 			return nil
 		})
+		done <- err
 	}()
 	<-inside
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	ran := false
-	if err := s.decode(ctx, func() error { ran = true; return nil }); err == nil || ran {
+	one := func() []*herald.LogRecord {
+		ran = true
+		return []*herald.LogRecord{{Service: "a", Level: herald.SeverityInfo, Message: "one"}}
+	}
+	if _, err := s.encodeLogs(ctx, one); err == nil || ran {
 		t.Fatalf("second request with the only slot taken: err %v, ran %v; want an error and not run", err, ran)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := s.decode(context.Background(), func() error { ran = true; return nil }); err != nil || !ran {
-		t.Fatalf("after the slot was freed: err %v, ran %v", err, ran)
+	if kr, err := s.encodeLogs(context.Background(), one); err != nil || !ran || len(kr) != 1 {
+		t.Fatalf("after the slot was freed: err %v, ran %v, %d records", err, ran, len(kr))
 	}
 }
 

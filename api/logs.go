@@ -296,18 +296,11 @@ func (s *Server) postLogs(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "request body is not valid UTF-8")
 		return
 	}
-	var (
-		kr  []*kgo.Record
-		rej *logReject
-	)
-	err = s.decode(ctx, func() error {
+	var rej *logReject
+	kr, err := s.encodeLogs(ctx, func() []*herald.LogRecord {
 		recs, why := parseLogBatch(body, ndjson, s.LogsMaxBatch)
-		if rej = why; rej != nil {
-			return nil
-		}
-		var err error
-		kr, err = s.logRecords(ctx, recs)
-		return err
+		rej = why
+		return recs
 	})
 	if rej != nil {
 		writeProblemDetails(w, rej.status, rej.detail, rej.details)
@@ -325,22 +318,21 @@ func (s *Server) postLogs(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintf(w, "{\"accepted\":%d}\n", len(kr))
 }
 
-// decode runs fn, the CPU-bound part of a log request (decoding the body
-// and encoding its records), once one of the decoding slots is free. Its
-// error, and the context's while waiting, is a message for the caller (a
-// 503).
-func (s *Server) decode(ctx context.Context, fn func() error) error {
-	slots := s.decoding
-	if slots == nil { // a Server whose Handler was not built: no bound
-		return fn()
+// encodeLogs runs the CPU-bound part of a log request once one of the
+// decoding slots is free: decode, which returns the request's records (none
+// when it refuses the body, saying why through its closure), then
+// logRecords. Its error, and the context's while waiting, is a message for
+// the caller (a 503).
+func (s *Server) encodeLogs(ctx context.Context, decode func() []*herald.LogRecord) ([]*kgo.Record, error) {
+	if slots := s.decoding; slots != nil { // nil: a Server whose Handler was not built, no bound
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, errors.New("the request was cancelled while waiting to be decoded")
+		}
+		defer func() { <-slots }()
 	}
-	select {
-	case slots <- struct{}{}:
-	case <-ctx.Done():
-		return errors.New("the request was cancelled while waiting to be decoded")
-	}
-	defer func() { <-slots }()
-	return fn()
+	return s.logRecords(ctx, decode())
 }
 
 // logRecords gives each record an id (and the receive time when it has no

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -77,13 +76,12 @@ func (s *Server) postOTLPLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var (
-		kr       []*kgo.Record
 		badBody  error
 		rejected int
 		notes    []string
 		n        int
 	)
-	err = s.decode(r.Context(), func() error {
+	kr, err := s.encodeLogs(r.Context(), func() []*herald.LogRecord {
 		req, err := decodeOTLPLogs(body, isJSON)
 		if err != nil {
 			badBody = err
@@ -94,8 +92,7 @@ func (s *Server) postOTLPLogs(w http.ResponseWriter, r *http.Request) {
 		if n > s.LogsMaxBatch {
 			return nil
 		}
-		kr, err = s.logRecords(r.Context(), recs)
-		return err
+		return recs
 	})
 	switch {
 	case badBody != nil:

@@ -108,6 +108,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 	if tracer == nil {
 		tracer = tracing.Tracer(nil)
 	}
+	var fresh []string // the new pending deliveries, for f.Fresh
 	for _, fo := range fos {
 		r := origin[fo]
 		sctx, span := tracer.Start(bus.ExtractTrace(ctx, r), "herald.fanout", trace.WithSpanKind(trace.SpanKindConsumer),
@@ -126,6 +127,9 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			bus.InjectTrace(sctx, rec)
 			out = append(out, rec)
 			n++
+			if fo.Inserted { // stored by this batch: pending, no attempt yet
+				fresh = append(fresh, d.ID)
+			}
 		}
 		span.End()
 		f.Metrics.Fanout(len(fo.Deliveries))
@@ -140,18 +144,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			"users", fo.UserCount, "deliveries", n, "unreachable", len(fo.Unreachable))
 	}
 	if f.Fresh != nil {
-		var ids []string
-		for _, fo := range fos {
-			if !fo.Inserted {
-				continue
-			}
-			for _, d := range fo.Deliveries {
-				if d.Status == herald.StatusPending && d.Attempts == 0 {
-					ids = append(ids, d.ID)
-				}
-			}
-		}
-		f.Fresh.Add(ids...)
+		f.Fresh.Add(fresh...)
 	}
 	if len(out) == 0 {
 		return nil

@@ -206,7 +206,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if cfg.Has("fanout") {
 		fo := &fanout.Fanout{Store: s.store, Producer: s.sprod, Router: &route.Router{Routes: routes, Enabled: enabled},
 			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer, Cache: s.cache}
-		if fresh != nil {
+		if fresh != nil { // not a nil *deliver.Fresh in the interface
 			fo.Fresh = fresh
 		}
 		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
@@ -227,7 +227,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			}
 			// Another process may have handled what this one is given
 			// after a rebalance: what fan-out told it no longer holds.
-			onRebalance := func(o *bus.ConsumerOptions) { o.OnRebalance = fresh.Clear }
+			onRebalance := func(o *bus.ConsumerOptions) { o.OnRebalance = fresh.Clear } // nil-safe
 			if err := s.consume(stopCtx, kopts, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle, onRebalance); err != nil {
 				return nil, err
 			}

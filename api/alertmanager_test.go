@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/api"
+	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -22,16 +22,8 @@ import (
 func amServer(t *testing.T) (http.Handler, *store.Store, *recorder) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for _, u := range []string{"alice", "bob"} {
-		if err := st.CreateUser(ctx, &herald.User{ID: "id-" + u, Name: u, WebhookURL: "http://127.0.0.1/" + u}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := teststore.SQLite(t, &herald.User{ID: "id-alice", Name: "alice", WebhookURL: "http://127.0.0.1/alice"},
+		&herald.User{ID: "id-bob", Name: "bob", WebhookURL: "http://127.0.0.1/bob"})
 	if err := st.CreateGroup(ctx, &herald.Group{ID: "g1", Name: "oncall"}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/store"
 )
@@ -62,15 +62,8 @@ func TestFresh(t *testing.T) {
 func freshSetup(t *testing.T) (*Sender, *atomic.Int64, *kgo.Record) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	u := &herald.User{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"}
-	if err := st.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.SQLite(t, u)
 	a := &herald.Alert{ID: "a1", Severity: herald.SeverityError, Message: "disk full", CreatedAt: time.Now()}
 	d := &herald.Delivery{ID: "d1", AlertID: a.ID, RecipientID: u.ID, Recipient: u.Name, Channel: herald.ChannelWebhook}
 	if err := st.RecordFanouts(ctx, []*store.Fanout{{Alert: a, UserCount: 1, Deliveries: []*herald.Delivery{d}}}); err != nil {

@@ -2,27 +2,19 @@ package deliver
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/heraldproject/herald"
-	"github.com/heraldproject/herald/store"
+	"github.com/heraldproject/herald/internal/teststore"
 )
 
 // TestSnapshotFresh: a batch's recipients are used only until the directory
 // changes through this process, and the whole snapshot only for snapshotTTL.
 func TestSnapshotFresh(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	u := &herald.User{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"}
-	if err := st.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.SQLite(t, u)
 	snap := snapshot{at: time.Now(), gen: st.DirectoryGeneration(),
 		state: map[string]*herald.Delivery{"d1": {ID: "d1"}}, users: map[string]*herald.User{"u1": u}}
 	if got := snap.fresh(st); got.users["u1"] != u || got.state["d1"] == nil {

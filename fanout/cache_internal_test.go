@@ -3,12 +3,12 @@ package fanout
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
 )
@@ -36,17 +36,6 @@ func TestPlanCachesRecipients(t *testing.T) {
 // and bob (u2).
 func storeWithUsers(t *testing.T) *store.Store {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for _, u := range []*herald.User{{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"},
-		{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1:1/b"}} {
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return teststore.SQLite(t, &herald.User{ID: "u1", Name: "ada", WebhookURL: "http://127.0.0.1:1/a"},
+		&herald.User{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1:1/b"})
 }

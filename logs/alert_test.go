@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +14,10 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/logs"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/rules"
-	"github.com/heraldproject/herald/store"
 )
 
 // producer records what is produced, or fails while fail is set.
@@ -100,11 +99,7 @@ func logRec(t *testing.T, i int, service, level, msg string) *kgo.Record {
 // that fails on a record counts as no match.
 func TestAlerterStormAndRetry(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "herald.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := teststore.SQLite(t)
 	for _, r := range []*herald.Rule{
 		{ID: "r-storm", Name: "storm", Source: herald.RuleSourceLog, Match: `service == "checkout" && levelRank >= 3`,
 			Targets: []string{"@alice"}, Severity: herald.SeverityError, Message: "{{.message}}", DedupeKey: "{{.service}}",

@@ -3,22 +3,18 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/store"
 )
 
 // BenchmarkInsertLogs stores log records on SQLite in batches of 2000 (one
 // transaction each, as the logs role does per poll); rows/s is the figure.
 func BenchmarkInsertLogs(b *testing.B) {
-	s, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(b.TempDir(), "h.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := teststore.SQLite(b)
 	const batch = 2000
 	lines := benchLogLines(time.Now())
 	b.ResetTimer()
@@ -54,11 +50,7 @@ func benchLogLines(now time.Time) func(count int) []*herald.LogRecord {
 //	go test ./store -run '^$' -bench SearchLogs -benchtime 20x
 func BenchmarkSearchLogs(b *testing.B) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{DSN: filepath.Join(b.TempDir(), "h.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := teststore.SQLite(b)
 	lines := benchLogLines(time.Now())
 	for range 200 {
 		if _, err := s.InsertLogs(ctx, lines(2000)); err != nil {

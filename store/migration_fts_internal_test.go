@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,5 +86,124 @@ func TestLogIndexMigration(t *testing.T) {
 	}
 	if n := count("c1"); n != 0 {
 		t.Fatalf("%d deleted records still found", n)
+	}
+}
+
+// TestLogTableMigration: migration 9 rebuilds the log table with logs_newest
+// unique and both indexes ascending, keeping every record and its seq (the
+// search index's key); a redelivered batch is still stored once, searches
+// and pages find the same records at version 8 and 9, and Down restores the
+// old indexes.
+func TestLogTableMigration(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{DSN: filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sub, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w.DB, sub, goose.WithAllowOutofOrder(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	batch := func(from int) []*herald.LogRecord {
+		var recs []*herald.LogRecord
+		for i := from; i < from+150; i++ {
+			recs = append(recs, &herald.LogRecord{ID: fmt.Sprintf("r%04d", i), Time: now.Add(time.Duration(i % 200)),
+				Service: fmt.Sprint("svc-", i%2), Level: herald.SeverityInfo, Message: fmt.Sprintf("request %d code c%d", i, i%3)})
+		}
+		return recs
+	}
+	if n, err := s.InsertLogs(ctx, batch(0)); err != nil || n != 150 {
+		t.Fatalf("insert at version 8: %d, %v", n, err)
+	}
+	seqs := func() string {
+		t.Helper()
+		var got string
+		if err := s.w.QueryRowContext(ctx, `SELECT group_concat(seq || ':' || id, ',') FROM (SELECT seq, id FROM logs ORDER BY seq)`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	indexes := func() string {
+		t.Helper()
+		var got string
+		if err := s.w.QueryRowContext(ctx, `SELECT group_concat(sql, ' | ') FROM (SELECT sql FROM sqlite_master
+			WHERE tbl_name = 'logs' AND type = 'index' ORDER BY name)`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// search returns the ids a query finds, two pages of 40.
+	search := func(q LogQuery) []string {
+		t.Helper()
+		q.Limit = 40
+		var ids []string
+		for range 2 {
+			got, err := s.SearchLogs(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range got {
+				ids = append(ids, r.ID)
+			}
+			if len(got) == 0 {
+				break
+			}
+			last := got[len(got)-1]
+			q.After = &LogCursor{Time: last.Time, ID: last.ID}
+		}
+		return ids
+	}
+	queries := []LogQuery{{}, {Text: "c1"}, {Service: "svc-1"}, {Text: "code", Service: "svc-0"}}
+	before, wantSeqs := make([][]string, len(queries)), seqs()
+	for i, q := range queries {
+		before[i] = search(q)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const want = "CREATE UNIQUE INDEX logs_newest ON logs(time, id) | CREATE INDEX logs_service ON logs(service, time, id)"
+	if got := indexes(); got != want {
+		t.Fatalf("indexes at version 9:\n%s\nwant\n%s", got, want)
+	}
+	if got := seqs(); got != wantSeqs {
+		t.Fatalf("records after migrating up: %.200s…, want %.200s…", got, wantSeqs)
+	}
+	for i, q := range queries {
+		if got := search(q); !slices.Equal(got, before[i]) {
+			t.Fatalf("%+v after migrating up: %v, want %v", q, got, before[i])
+		}
+	}
+	// A redelivered batch is skipped; a new one is stored and indexed.
+	if n, err := s.InsertLogs(ctx, batch(0)); err != nil || n != 0 {
+		t.Fatalf("redelivered batch: %d new, %v; want 0", n, err)
+	}
+	if n, err := s.InsertLogs(ctx, batch(150)); err != nil || n != 150 {
+		t.Fatalf("new batch: %d new, %v; want 150", n, err)
+	}
+	if got := search(LogQuery{Text: "request 299"}); !slices.Equal(got, []string{"r0299"}) {
+		t.Fatalf("request 299: %v", got)
+	}
+	if _, err := p.DownTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	// id's own UNIQUE index has no SQL of its own, so it is not listed.
+	const old = "CREATE INDEX logs_newest ON logs(time DESC, id DESC) | CREATE INDEX logs_service ON logs(service, time DESC, id DESC)"
+	if got := indexes(); got != old {
+		t.Fatalf("indexes after migrating down:\n%s\nwant\n%s", got, old)
+	}
+	if n, err := s.InsertLogs(ctx, batch(0)); err != nil || n != 0 {
+		t.Fatalf("redelivered batch at version 8: %d new, %v; want 0", n, err)
+	}
+	if got := search(LogQuery{Text: "c1"}); len(got) != 80 {
+		t.Fatalf("c1 at version 8: %d records, want 80 (two pages)", len(got))
 	}
 }

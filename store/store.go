@@ -276,14 +276,20 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) 
 	return nil
 }
 
-// logIndexRebuild is the SQLite migration that rebuilds the log search
-// index from the stored records.
-const logIndexRebuild = 8
+// logRebuilds are the SQLite migrations that rewrite every stored log
+// record, each with what it does and how many records it did per second
+// here (upgrading a data dir the previous binary made).
+var logRebuilds = map[int64]struct {
+	what string
+	rate int64
+}{
+	8: {"rebuilding the log search index", 300_000},
+	9: {"rebuilding the log table with one index fewer", 200_000},
+}
 
 // announceRebuild says, before it starts, that a pending migration will
-// rebuild the log search index, and roughly how long that takes: the
-// migration runs before Herald listens, for as long as the records take to
-// index (300,000 records took 0.8 s here).
+// rewrite the stored log records, and roughly how long that takes: the
+// migration runs before Herald listens, for as long as the records take.
 func (s *Store) announceRebuild(ctx context.Context, p *goose.Provider, dialect goose.Dialect) {
 	if dialect != goose.DialectSQLite3 {
 		return
@@ -292,16 +298,22 @@ func (s *Store) announceRebuild(ctx context.Context, p *goose.Provider, dialect 
 	if err != nil {
 		return
 	}
+	var n int64 = -1
 	for _, m := range st {
-		if m.Source.Version != logIndexRebuild || m.State != goose.StatePending {
+		r, ok := logRebuilds[m.Source.Version]
+		if !ok || m.State != goose.StatePending {
 			continue
 		}
-		var n int64
-		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM logs`).Scan(&n); err != nil || n == 0 {
-			return // no logs table yet, or nothing to index
+		if n < 0 {
+			if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM logs`).Scan(&n); err != nil {
+				return // no logs table yet
+			}
 		}
-		s.log.Info("rebuilding the log search index once, before starting (store migration 8)",
-			"records", n, "estimate", (time.Duration(n/300_000)+1)*time.Second)
+		if n == 0 {
+			return // nothing to rewrite
+		}
+		s.log.Info(r.what+" (once, before Herald listens)", "migration", m.Source.Version,
+			"records", n, "estimate", (time.Duration(n/r.rate)+1)*time.Second)
 	}
 }
 

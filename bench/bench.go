@@ -337,19 +337,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			break
 		}
 	}
-	// The bare relay again at the end, when something is compared with it:
-	// on a shared machine a baseline sampled once, minutes before the
-	// numbers it divides, can be off by a quarter; ratios use the mean of
-	// the two, and a note gives both.
-	if relayAgain(o.Scenarios) && ctx.Err() == nil {
-		fmt.Fprintf(o.Progress, "scenario %s (again, at the end)\n", ScenarioRelay)
-		res, err := r.bareRelay(ctx, true)
+	// The bare relay and the raw store inserts again at the end, when
+	// something is compared with them: on a shared machine a baseline
+	// sampled once, minutes before the numbers it divides, can be off by a
+	// quarter; ratios use the mean of the two, and a note gives both.
+	for _, b := range r.baselinesAgain(o.Scenarios) {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(o.Progress, "scenario %s (again, at the end)\n", b.name)
+		res, err := b.run(ctx)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s again: %w", ScenarioRelay, err))
-			res = Result{Scenario: "baseline: bare relay (again, at the end)", Name: ScenarioRelay, Err: err.Error()}
+			errs = append(errs, fmt.Errorf("%s again: %w", b.name, err))
+			res = Result{Scenario: b.scenario + " (again, at the end)", Name: b.name, Err: err.Error()}
 		}
 		rep.Results = append(rep.Results, res)
-		if note := relayNote(rep.Results); note != "" {
+		if note := againNote(rep.Results, b); note != "" {
 			rep.Notes = append(rep.Notes, note)
 		}
 	}
@@ -365,31 +368,45 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-// relayAgain reports whether the run measures the bare relay and something
-// whose ratio is taken to it.
-func relayAgain(scenarios []string) bool {
-	if !slices.Contains(scenarios, ScenarioRelay) {
-		return false
-	}
-	return slices.ContainsFunc(scenarios, func(s string) bool {
-		return s == ScenarioAccept || s == ScenarioFanout || s == ScenarioGroup || s == ScenarioPeer
-	})
+// baselineAgain is a baseline measured a second time at the end of a run.
+type baselineAgain struct {
+	name, scenario, unit string
+	run                  func(context.Context) (Result, error)
 }
 
-// relayNote says what the bare relay measured each time, when it was
-// measured more than once.
-func relayNote(rs []Result) string {
+// baselinesAgain lists the baselines the run measures that a Herald
+// scenario's ratio is taken to: the bare relay (accept, fanout, group,
+// peer) and the raw store inserts (logs).
+func (r *runner) baselinesAgain(scenarios []string) []baselineAgain {
+	has := func(names ...string) bool {
+		return slices.ContainsFunc(scenarios, func(s string) bool { return slices.Contains(names, s) })
+	}
+	var out []baselineAgain
+	if has(ScenarioRelay) && has(ScenarioAccept, ScenarioFanout, ScenarioGroup, ScenarioPeer) {
+		out = append(out, baselineAgain{ScenarioRelay, "baseline: bare relay", "requests/s",
+			func(ctx context.Context) (Result, error) { return r.bareRelay(ctx, true) }})
+	}
+	if has(ScenarioStore) && has(ScenarioLogs) {
+		out = append(out, baselineAgain{ScenarioStore, "baseline: raw SQLite inserts", "rows/s",
+			func(ctx context.Context) (Result, error) { return r.rawStore(ctx, true) }})
+	}
+	return out
+}
+
+// againNote says what a baseline measured each time, when it was measured
+// more than once.
+func againNote(rs []Result, b baselineAgain) string {
 	var rates []string
 	for _, r := range rs {
-		if r.Name == ScenarioRelay && r.Err == "" {
+		if r.Name == b.name && r.Err == "" {
 			rates = append(rates, fmt.Sprintf("%.0f", r.RequestsPerS))
 		}
 	}
 	if len(rates) < 2 {
 		return ""
 	}
-	return "bare relay: " + strings.Join(rates, " and ") + " requests/s at the start and the end of the run; " +
-		"ratios to the relay use the mean"
+	return strings.TrimPrefix(b.scenario, "baseline: ") + ": " + strings.Join(rates, " and ") + " " + b.unit +
+		" at the start and the end of the run; ratios to it use the mean"
 }
 
 // runner holds what the scenarios of one run share.
@@ -456,7 +473,7 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 	case ScenarioKafka:
 		return one(r.rawKafka(ctx))
 	case ScenarioStore:
-		return one(r.rawStore(ctx))
+		return one(r.rawStore(ctx, false))
 	case ScenarioPeer:
 		return r.peers(ctx)
 	case ScenarioAccept:

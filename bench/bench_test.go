@@ -245,3 +245,34 @@ func TestBenchPlot(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchStoreAgainMean: with the raw store inserts measured twice, the
+// logs ratio divides by their mean and a note gives both.
+func TestBenchStoreAgainMean(t *testing.T) {
+	rs := []Result{
+		{Name: ScenarioStore, RequestsPerS: 100_000},
+		{Name: ScenarioLogs, RequestsPerS: 60_000},
+		{Name: ScenarioStore, RequestsPerS: 140_000},
+		{Name: ScenarioStore, RequestsPerS: 1, Err: "failed"},
+	}
+	var got float64
+	for _, r := range ratios(rs) {
+		if strings.HasPrefix(r.Name, "log records/s") {
+			got = r.Value
+		}
+	}
+	if got != 0.5 {
+		t.Errorf("logs ratio %v, want 0.5 (60,000 over the mean 120,000)", got)
+	}
+	r := &runner{}
+	bs := r.baselinesAgain([]string{ScenarioStore, ScenarioLogs})
+	if len(bs) != 1 || bs[0].name != ScenarioStore {
+		t.Fatalf("baselines again: %+v", bs)
+	}
+	if note := againNote(rs, bs[0]); note != "raw SQLite inserts: 100000 and 140000 rows/s at the start and the end of the run; ratios to it use the mean" {
+		t.Errorf("note: %q", note)
+	}
+	if bs := r.baselinesAgain([]string{ScenarioStore, ScenarioAccept}); len(bs) != 0 {
+		t.Errorf("store measured again without logs: %+v", bs)
+	}
+}

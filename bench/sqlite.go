@@ -49,8 +49,9 @@ CREATE INDEX deliveries_alert ON deliveries(alert_id);`
 // rawStore inserts o.StoreRows delivery rows, o.StoreBatch per transaction,
 // into a new SQLite database in a temporary directory, through one
 // connection (Herald's store has one writer): rows per second and the
-// latency of a batch's transaction.
-func (r *runner) rawStore(ctx context.Context) (Result, error) {
+// latency of a batch's transaction. again marks the second measurement, at
+// the end of the run.
+func (r *runner) rawStore(ctx context.Context, again bool) (Result, error) {
 	dir, err := os.MkdirTemp("", "herald-bench-store-")
 	if err != nil {
 		return Result{}, fmt.Errorf("temp dir: %w", err)
@@ -73,6 +74,9 @@ func (r *runner) rawStore(ctx context.Context) (Result, error) {
 	defer ins.Close()
 
 	scenario := fmt.Sprintf("baseline: raw SQLite inserts, %d per tx", r.o.StoreBatch)
+	if again {
+		scenario += " (again, at the end)"
+	}
 	var rows int
 	var shown atomic.Int64
 	stop := r.progress(scenario, func() string { return fmt.Sprintf("%d rows", shown.Load()) })

@@ -74,7 +74,7 @@ func ratios(rs []Result) []Ratio {
 	}
 	reqs := func(r *Result) float64 { return r.RequestsPerS }
 	notif := func(r *Result) float64 { return r.NotificationsPS }
-	handler, relay, kafka, store := first(ScenarioHandler), meanOf(rs, ScenarioRelay), first(ScenarioKafka), first(ScenarioStore)
+	handler, relay, kafka, store := first(ScenarioHandler), meanOf(rs, ScenarioRelay), first(ScenarioKafka), meanOf(rs, ScenarioStore)
 	accept, fanout, group := first(ScenarioAccept), first(ScenarioFanout), first(ScenarioGroup)
 	add("log records/s until searchable: herald / raw SQLite rows/s", first(ScenarioLogs), store, reqs, reqs)
 	add("accept req/s: herald / bare handler", accept, handler, reqs, reqs)

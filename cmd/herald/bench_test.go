@@ -58,8 +58,9 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s: Herald's memory and CPU not read: %+v", r.Scenario, r.Process)
 		}
 	}
-	// The bare relay again at the end: ratios to it use the mean of both.
-	want := []string{"handler", "relay", "relay-rates", "relay-rates", "kafka", "store", "accept", "fanout", "rates", "rates", "group", "logs", "relay"}
+	// The bare relay and the raw store inserts again at the end: ratios to them
+	// use the mean of both.
+	want := []string{"handler", "relay", "relay-rates", "relay-rates", "kafka", "store", "accept", "fanout", "rates", "rates", "group", "logs", "relay", "store"}
 	if !slices.Equal(names, want) {
 		t.Errorf("scenarios %v, want %v", names, want)
 	}

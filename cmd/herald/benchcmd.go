@@ -42,7 +42,9 @@ Scenarios (--scenarios, comma-separated; default: all but peer, plus peer when
   kafka    baseline: raw franz-go produce (acks=all) -> consume (consumer group)
            against Herald's embedded broker in a temp dir; --kafka-records
   store    baseline: raw batched inserts of delivery rows into SQLite (Herald's
-           driver and pragmas) in a temp dir; --store-rows, --store-batch
+           driver and pragmas) in a temp dir; --store-rows, --store-batch;
+           measured again at the end when logs ran, and the logs ratio uses the
+           mean of the two
   peer     each --peer (Prometheus Alertmanager), driven with the same alerts at
            --concurrency and measured the same way (bench/peers/alertmanager.sh)
   accept   Herald: POST /v1/alerts at --concurrency to one user whose webhook is

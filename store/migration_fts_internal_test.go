@@ -3,13 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/pressly/goose/v3"
 
 	"github.com/heraldproject/herald"
 )
@@ -20,11 +16,7 @@ import (
 // after the migration are indexed too.
 func TestLogIndexMigration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := testSQLite(t)
 	now := time.Now().UTC()
 	var recs []*herald.LogRecord
 	for i := range 300 {
@@ -63,14 +55,7 @@ func TestLogIndexMigration(t *testing.T) {
 	}
 	check("at the latest version", false)
 
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w.DB, sub, goose.WithAllowOutofOrder(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := sqliteMigrations(t, s)
 	if _, err := p.DownTo(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
@@ -96,19 +81,8 @@ func TestLogIndexMigration(t *testing.T) {
 // old indexes.
 func TestLogTableMigration(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sub, err := fs.Sub(migrations, "migrations/sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w.DB, sub, goose.WithAllowOutofOrder(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testSQLite(t)
+	p := sqliteMigrations(t, s)
 	if _, err := p.DownTo(ctx, 8); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,11 +12,7 @@ import (
 // temporary B-tree. The SQL is the shape the list functions build.
 func TestNewestFirstPlans(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := testSQLite(t)
 	for _, c := range []struct{ index, sql string }{
 		{"alerts_newest", `SELECT id FROM alerts ORDER BY created_at DESC, id DESC LIMIT 10`},
 		{"alerts_newest", `SELECT id FROM alerts WHERE (created_at, id) < (1, 'a') ORDER BY created_at DESC, id DESC LIMIT 10`},

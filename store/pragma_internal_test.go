@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 )
 
@@ -11,11 +10,7 @@ import (
 // in its own order, and a misspelt one is silently ignored).
 func TestSQLitePragmas(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DSN: filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := testSQLite(t)
 	for _, c := range []struct {
 		db     string
 		pragma string

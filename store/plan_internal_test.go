@@ -2,8 +2,14 @@ package store
 
 import (
 	"context"
+	"io/fs"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/heraldproject/herald/internal/testpg"
 )
 
 // TestNewestFirstPlans: the newest-first pages (alerts, dead letters, logs,
@@ -44,5 +50,57 @@ func TestNewestFirstPlans(t *testing.T) {
 		if !strings.Contains(got, "INDEX "+c.index) || strings.Contains(got, "TEMP B-TREE") {
 			t.Errorf("%s\nplan: %s\nwant a walk of %s, no sort", c.sql, got, c.index)
 		}
+	}
+}
+
+// TestPostgresNewestIndexes: migration 10 on PostgreSQL rebuilds the
+// newest-first indexes ascending (concurrently, outside a transaction), its
+// Down rebuilds them descending, and a page of alerts walks the index
+// backwards either way.
+func TestPostgresNewestIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Driver: "postgres", DSN: testpg.DSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defs := func() string {
+		t.Helper()
+		var got string
+		if err := s.w.QueryRowContext(ctx, `SELECT string_agg(indexname || ' ' || substring(indexdef from 'USING .*'), ' | '
+			ORDER BY indexname) FROM pg_indexes WHERE schemaname = current_schema()
+			AND indexname IN ('alerts_newest', 'dead_letters_newest')`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	const asc = "alerts_newest USING btree (created_at, id) | dead_letters_newest USING btree (created_at, id)"
+	if got := defs(); got != asc {
+		t.Fatalf("indexes:\n%s\nwant\n%s", got, asc)
+	}
+	sub, err := fs.Sub(migrations, "migrations/postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, s.w.DB, sub, goose.WithAllowOutofOrder(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	const desc = "alerts_newest USING btree (created_at DESC, id DESC) | " +
+		"dead_letters_newest USING btree (created_at DESC, id DESC)"
+	if got := defs(); got != desc {
+		t.Fatalf("indexes after migrating down:\n%s\nwant\n%s", got, desc)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := defs(); got != asc {
+		t.Fatalf("indexes after migrating up again:\n%s\nwant\n%s", got, asc)
+	}
+	if _, err := s.ListAlerts(ctx, &AlertCursor{CreatedAt: time.Now(), ID: "a"}, 10); err != nil {
+		t.Fatal(err)
 	}
 }

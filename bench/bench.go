@@ -387,7 +387,7 @@ func (r *runner) baselinesAgain(scenarios []string) []baselineAgain {
 			func(ctx context.Context) (Result, error) { return r.bareRelay(ctx, true) }})
 	}
 	if has(ScenarioStore) && has(ScenarioLogs) {
-		out = append(out, baselineAgain{ScenarioStore, "baseline: raw SQLite inserts", "rows/s",
+		out = append(out, baselineAgain{ScenarioStore, fmt.Sprintf("baseline: raw SQLite inserts, %d per tx", r.o.StoreBatch), "rows/s",
 			func(ctx context.Context) (Result, error) { return r.rawStore(ctx, true) }})
 	}
 	return out

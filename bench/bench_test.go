@@ -264,12 +264,12 @@ func TestBenchStoreAgainMean(t *testing.T) {
 	if got != 0.5 {
 		t.Errorf("logs ratio %v, want 0.5 (60,000 over the mean 120,000)", got)
 	}
-	r := &runner{}
+	r := &runner{o: Options{StoreBatch: 500}}
 	bs := r.baselinesAgain([]string{ScenarioStore, ScenarioLogs})
 	if len(bs) != 1 || bs[0].name != ScenarioStore {
 		t.Fatalf("baselines again: %+v", bs)
 	}
-	if note := againNote(rs, bs[0]); note != "raw SQLite inserts: 100000 and 140000 rows/s at the start and the end of the run; ratios to it use the mean" {
+	if note := againNote(rs, bs[0]); note != "raw SQLite inserts, 500 per tx: 100000 and 140000 rows/s at the start and the end of the run; ratios to it use the mean" {
 		t.Errorf("note: %q", note)
 	}
 	if bs := r.baselinesAgain([]string{ScenarioStore, ScenarioAccept}); len(bs) != 0 {

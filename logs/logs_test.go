@@ -47,8 +47,9 @@ func TestDecode(t *testing.T) {
 }
 
 // TestIndexerHandle: a poll is stored whole, its undecodable records
-// dead-lettered, and stored once when it is handled again (a redelivery);
-// a store that fails fails the batch.
+// dead-lettered, and stored once when it is handled again (a redelivery),
+// a record produced straight to the topic (no id, no time) too; a store
+// that fails fails the batch.
 func TestIndexerHandle(t *testing.T) {
 	ctx := context.Background()
 	s := teststore.SQLite(t)
@@ -60,12 +61,15 @@ func TestIndexerHandle(t *testing.T) {
 	}
 	recs[10].Value = []byte("not json")
 	recs[2100].Value = []byte(`{"message":"m","level":"loud"}`)
+	// Produced straight to the topic: the id and time come from the record.
+	recs = append(recs, &kgo.Record{Topic: bus.TopicLogs, Key: []byte("kcat"), Value: []byte(`{"message":"from kcat"}`),
+		Offset: 9000, Timestamp: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)})
 	for range 2 {
 		if err := ix.Handle(ctx, recs); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.CountLogs(ctx); err != nil || n != 2343 {
-			t.Fatalf("%d records stored, %v; want 2343", n, err)
+		if n, err := s.CountLogs(ctx); err != nil || n != 2344 {
+			t.Fatalf("%d records stored, %v; want 2344", n, err)
 		}
 	}
 	var dead []string

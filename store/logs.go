@@ -21,8 +21,10 @@ const (
 )
 
 // InsertLogs stores log records in one transaction and returns how many were
-// new. A record whose id is already stored (a redelivered Kafka record) is
-// left as it is, so inserting the same batch twice stores it once.
+// new. A record already stored (a redelivered Kafka record) is left as it
+// is, so inserting the same batch twice stores it once. A record is the same
+// when its time and id are (SQLite, since migration 9) or its id is
+// (PostgreSQL): a redelivery repeats both.
 func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil

@@ -136,6 +136,13 @@ func TestLogTableMigration(t *testing.T) {
 		}
 		return ids
 	}
+	// intact runs FTS5's own check of the search index against the table.
+	intact := func(stage string) {
+		t.Helper()
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO logs_fts(logs_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+			t.Fatalf("%s: search index: %v", stage, err)
+		}
+	}
 	queries := []LogQuery{{}, {Text: "c1"}, {Service: "svc-1"}, {Text: "code", Service: "svc-0"}}
 	before, wantSeqs := make([][]string, len(queries)), seqs()
 	for i, q := range queries {
@@ -151,6 +158,7 @@ func TestLogTableMigration(t *testing.T) {
 	if got := seqs(); got != wantSeqs {
 		t.Fatalf("records after migrating up: %.200s…, want %.200s…", got, wantSeqs)
 	}
+	intact("after migrating up")
 	for i, q := range queries {
 		if got := search(q); !slices.Equal(got, before[i]) {
 			t.Fatalf("%+v after migrating up: %v, want %v", q, got, before[i])
@@ -166,8 +174,23 @@ func TestLogTableMigration(t *testing.T) {
 	if got := search(LogQuery{Text: "request 299"}); !slices.Equal(got, []string{"r0299"}) {
 		t.Fatalf("request 299: %v", got)
 	}
+	// An id at a second time is a record of its own at version 9; going
+	// down keeps the first.
+	again := batch(7)[:1]
+	again[0].Time = again[0].Time.Add(time.Hour)
+	again[0].Message = "moved record"
+	if n, err := s.InsertLogs(ctx, again); err != nil || n != 1 {
+		t.Fatalf("an id at a second time: %d new, %v; want 1", n, err)
+	}
 	if _, err := p.DownTo(ctx, 8); err != nil {
 		t.Fatal(err)
+	}
+	intact("after migrating down")
+	if got := search(LogQuery{Text: "moved"}); len(got) != 0 {
+		t.Fatalf("the second record of an id after migrating down: %v", got)
+	}
+	if got := search(LogQuery{Text: "request 7"}); !slices.Equal(got, []string{"r0007"}) {
+		t.Fatalf("request 7 after migrating down: %v", got)
 	}
 	// id's own UNIQUE index has no SQL of its own, so it is not listed.
 	const old = "CREATE INDEX logs_newest ON logs(time DESC, id DESC) | CREATE INDEX logs_service ON logs(service, time DESC, id DESC)"

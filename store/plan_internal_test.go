@@ -12,13 +12,25 @@ import (
 	"github.com/heraldproject/herald/internal/testpg"
 )
 
-// TestNewestFirstPlans: the newest-first pages (alerts, dead letters, logs,
-// a service's logs), first and later, walk their index backwards (the
-// indexes are ascending since migrations 9 and 10) instead of sorting: no
-// temporary B-tree. The SQL is the shape the list functions build.
+// TestNewestFirstPlans: the newest-first indexes are ascending (migrations 9
+// and 10), and the newest-first pages (alerts, dead letters, logs, a
+// service's logs), first and later, walk them backwards instead of sorting:
+// no temporary B-tree. The SQL is the shape the list functions build.
 func TestNewestFirstPlans(t *testing.T) {
 	ctx := context.Background()
 	s := testSQLite(t)
+	// The plans alone would look the same with descending indexes.
+	for name, want := range map[string]string{
+		"alerts_newest":       "CREATE INDEX alerts_newest ON alerts(created_at, id)",
+		"dead_letters_newest": "CREATE INDEX dead_letters_newest ON dead_letters(created_at, id)",
+		"logs_newest":         "CREATE UNIQUE INDEX logs_newest ON logs(time, id)",
+		"logs_service":        "CREATE INDEX logs_service ON logs(service, time, id)",
+	} {
+		var got string
+		if err := s.r.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = ?`, name).Scan(&got); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
 	for _, c := range []struct{ index, sql string }{
 		{"alerts_newest", `SELECT id FROM alerts ORDER BY created_at DESC, id DESC LIMIT 10`},
 		{"alerts_newest", `SELECT id FROM alerts WHERE (created_at, id) < (1, 'a') ORDER BY created_at DESC, id DESC LIMIT 10`},
@@ -102,5 +114,28 @@ func TestPostgresNewestIndexes(t *testing.T) {
 	}
 	if _, err := s.ListAlerts(ctx, &AlertCursor{CreatedAt: time.Now(), ID: "a"}, 10); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresConcurrentMigrations: workers that start together on a new
+// database take turns at the migrations (an advisory lock) instead of
+// failing on each other's half-made schema.
+func TestPostgresConcurrentMigrations(t *testing.T) {
+	ctx := context.Background()
+	dsn := testpg.DSN(t)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			s, err := Open(ctx, Options{Driver: "postgres", DSN: dsn})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -27,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/heraldproject/herald"
@@ -261,7 +263,17 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) 
 	// Out of order: migrations are numbered by the branch that adds them,
 	// so a database may already hold a later one when an earlier number
 	// arrives; each migration stands on its own, so applying it late is safe.
-	p, err := goose.NewProvider(dialect, s.w.DB, sub, goose.WithAllowOutofOrder(true))
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
+	if dialect == goose.DialectPostgres {
+		// Workers starting together take turns: the first migrates, the
+		// rest wait for its advisory lock and then find nothing pending.
+		l, err := s.migrationLock(ctx)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	p, err := goose.NewProvider(dialect, s.w.DB, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
@@ -274,6 +286,23 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) 
 		s.log.Info("store migration applied", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// migrationLock is the PostgreSQL advisory lock that serializes migrations:
+// one per database and schema (a schema's migrations do not wait for
+// another's), tried every second for up to five minutes.
+func (s *Store) migrationLock(ctx context.Context) (lock.SessionLocker, error) {
+	var where string
+	if err := s.w.QueryRowContext(ctx, `SELECT current_database() || '.' || current_schema()`).Scan(&where); err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("herald migrations " + where))
+	l, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64())), lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	return l, nil
 }
 
 // logRebuilds are the SQLite migrations that rewrite every stored log

@@ -43,6 +43,10 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
+-- The old table holds an id once. Records stored under one id at two times
+-- (possible since Up) keep the first; the trigger takes the rest out of the
+-- search index.
+DELETE FROM logs WHERE seq NOT IN (SELECT min(seq) FROM logs GROUP BY id);
 DROP TRIGGER logs_fts_delete;
 CREATE TABLE logs_old (
     seq        INTEGER PRIMARY KEY,

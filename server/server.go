@@ -323,15 +323,20 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if s.broker == nil {
 		kafkaMode = "external"
 	}
-	log.Info("herald started",
-		"http", scheme+"://"+s.httpLn.Addr().String(),
+	args := []any{
+		"http", scheme + "://" + s.httpLn.Addr().String(),
 		"roles", cfg.Roles,
 		"kafka", s.brokers, "kafka_mode", kafkaMode,
 		"data_dir", cfg.DataDir,
 		"store", cfg.Store.Driver, "store_path", redactedDSN(cfg.Store.Driver, storeDSN),
+	}
+	if cfg.Store.Driver == "sqlite" {
+		args = append(args, "store_logs_path", store.LogFile(storeDSN))
+	}
+	log.Info("herald started", append(args,
 		"channels", enabled,
 		"cache", cacheKind(cfg),
-		"openapi", scheme+"://"+s.httpLn.Addr().String()+"/openapi.json")
+		"openapi", scheme+"://"+s.httpLn.Addr().String()+"/openapi.json")...)
 	return s, nil
 }
 

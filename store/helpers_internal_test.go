@@ -14,7 +14,20 @@ import (
 // internal/teststore, which imports this package.)
 func testSQLite(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{DSN: filepath.Join(t.TempDir(), "h.db")})
+	return openTestSQLite(t, Options{})
+}
+
+// testSQLiteOneFile is testSQLite with every log record in the main file,
+// for tests of that file's schema on its own.
+func testSQLiteOneFile(t *testing.T) *Store {
+	t.Helper()
+	return openTestSQLite(t, Options{singleLogFile: true})
+}
+
+func openTestSQLite(t *testing.T, o Options) *Store {
+	t.Helper()
+	o.DSN = filepath.Join(t.TempDir(), "h.db")
+	s, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -20,12 +23,46 @@ const (
 	MaxLogLimit = 1000
 )
 
-// InsertLogs stores log records in one transaction and returns how many were
-// new. A record already stored (a redelivered Kafka record) is left as it
+// InsertLogs stores log records and returns how many were new: in one
+// transaction, or on SQLite in one per file (half the records, by id, go to
+// LogFile, stored at the same time). A record already stored (a redelivered Kafka record) is left as it
 // is, so inserting the same batch twice stores it once. A record is the same
 // when its time and id are (SQLite, since migration 9) or its id is
 // (PostgreSQL): a redelivery repeats both.
 func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	if s.logs2 != nil {
+		// Half the records (by id, so a redelivery lands where the record
+		// is) go to the second file, inserted at the same time.
+		var odd []*herald.LogRecord
+		even := make([]*herald.LogRecord, 0, len(recs))
+		for _, r := range recs {
+			h := fnv.New32a()
+			h.Write([]byte(r.ID))
+			if h.Sum32()&1 == 1 {
+				odd = append(odd, r)
+			} else {
+				even = append(even, r)
+			}
+		}
+		var n2 int
+		var err2 error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n2, err2 = s.logs2.insertLogs(ctx, odd)
+		}()
+		n, err := s.insertLogs(ctx, even)
+		<-done
+		return n + n2, errors.Join(err, err2)
+	}
+	return s.insertLogs(ctx, recs)
+}
+
+// insertLogs stores records in this store's file, in one transaction.
+func (s *Store) insertLogs(ctx context.Context, recs []*herald.LogRecord) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil
 	}
@@ -181,6 +218,35 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord
 	if q.Limit == 0 {
 		q.Limit = 100
 	}
+	if s.logs2 != nil {
+		// Each file's first page, searched at the same time, merged
+		// newest first: the first q.Limit of both are the answer.
+		var b []*herald.LogRecord
+		var errB error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			b, errB = s.logs2.searchLogs(ctx, q)
+		}()
+		a, err := s.searchLogs(ctx, q)
+		<-done
+		if err := errors.Join(err, errB); err != nil {
+			return nil, err
+		}
+		out := append(a, b...)
+		slices.SortFunc(out, func(x, y *herald.LogRecord) int {
+			if c := y.Time.Compare(x.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(y.ID, x.ID)
+		})
+		return out[:min(len(out), q.Limit)], nil
+	}
+	return s.searchLogs(ctx, q)
+}
+
+// searchLogs answers q from this store's file.
+func (s *Store) searchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord, error) {
 	if q.Limit < 1 || q.Limit > MaxLogLimit {
 		return nil, herald.Errorf(herald.EINVALID, "limit must be between 1 and %d", MaxLogLimit)
 	}
@@ -330,6 +396,17 @@ func scanLog(row scanner) (*herald.LogRecord, error) {
 // deleted early, and records stored with a clock that ran ahead (so not yet
 // due) do not hold up the ones after them.
 func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int, error) {
+	n, err := s.pruneLogs(ctx, cutoff, batch)
+	if s.logs2 != nil && err == nil {
+		var n2 int
+		n2, err = s.logs2.pruneLogs(ctx, cutoff, batch)
+		n += n2
+	}
+	return n, err
+}
+
+// pruneLogs prunes this store's file.
+func (s *Store) pruneLogs(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 5000
 	}
@@ -363,6 +440,13 @@ func (s *Store) CountLogs(ctx context.Context) (int, error) {
 	var n int
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM logs`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count logs: %w", err)
+	}
+	if s.logs2 != nil {
+		n2, err := s.logs2.CountLogs(ctx)
+		if err != nil {
+			return 0, err
+		}
+		n += n2
 	}
 	return n, nil
 }

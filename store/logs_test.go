@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -309,4 +310,78 @@ func firstDiff(a, b []string) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestLogFiles: on SQLite half the log records (by id) are stored in
+// store.LogFile, and every read sees both files as one: counts, searches
+// paged newest first across them, a redelivery stored once, retention.
+func TestLogFiles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "h.db")
+	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s, err := store.Open(ctx, store.Options{DSN: path, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lines := benchLogLines(clock)
+	recs := lines(1000)
+	if n, err := s.InsertLogs(ctx, recs); err != nil || n != 1000 {
+		t.Fatalf("insert: %d, %v", n, err)
+	}
+	if n, err := s.InsertLogs(ctx, recs); err != nil || n != 0 {
+		t.Fatalf("redelivered: %d new, %v; want 0", n, err)
+	}
+	for _, p := range []string{path, store.LogFile(path)} {
+		db, err := sql.Open("sqlite", "file:"+p+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM logs`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if n < 400 || n > 600 {
+			t.Errorf("%s holds %d of 1,000 records; want about half", p, n)
+		}
+	}
+	if n, err := s.CountLogs(ctx); err != nil || n != 1000 {
+		t.Fatalf("count: %d, %v", n, err)
+	}
+	// Every record once, newest first, in pages of 64, with and without
+	// words to match.
+	for _, q := range []store.LogQuery{{Limit: 64}, {Text: "completed", Limit: 64}, {Text: "completed", Service: "svc-3", Limit: 64}} {
+		var got []string
+		for {
+			page, err := s.SearchLogs(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				got = append(got, r.ID)
+			}
+			if len(page) < q.Limit {
+				break
+			}
+			last := page[len(page)-1]
+			q.After = &store.LogCursor{Time: last.Time, ID: last.ID}
+		}
+		var want []string
+		for i := len(recs) - 1; i >= 0; i-- { // newest first
+			if q.Service == "" || recs[i].Service == q.Service {
+				want = append(want, recs[i].ID)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: %d records %.60v…, want %d %.60v…", q, len(got), got, len(want), want)
+		}
+	}
+	clock = clock.Add(time.Hour)
+	if n, err := s.PruneLogs(ctx, clock, 100); err != nil || n != 1000 {
+		t.Fatalf("prune: %d, %v; want 1000", n, err)
+	}
+	if n, err := s.CountLogs(ctx); err != nil || n != 0 {
+		t.Fatalf("count after prune: %d, %v", n, err)
+	}
 }

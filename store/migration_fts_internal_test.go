@@ -16,7 +16,7 @@ import (
 // after the migration are indexed too.
 func TestLogIndexMigration(t *testing.T) {
 	ctx := context.Background()
-	s := testSQLite(t)
+	s := testSQLiteOneFile(t)
 	now := time.Now().UTC()
 	var recs []*herald.LogRecord
 	for i := range 300 {
@@ -81,7 +81,7 @@ func TestLogIndexMigration(t *testing.T) {
 // old indexes.
 func TestLogTableMigration(t *testing.T) {
 	ctx := context.Background()
-	s := testSQLite(t)
+	s := testSQLiteOneFile(t)
 	p := sqliteMigrations(t, s)
 	if _, err := p.DownTo(ctx, 8); err != nil {
 		t.Fatal(err)

@@ -218,31 +218,55 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord
 	if q.Limit == 0 {
 		q.Limit = 100
 	}
-	if s.logs2 != nil {
-		// Each file's first page, searched at the same time, merged
-		// newest first: the first q.Limit of both are the answer.
-		var b []*herald.LogRecord
-		var errB error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			b, errB = s.logs2.searchLogs(ctx, q)
-		}()
-		a, err := s.searchLogs(ctx, q)
-		<-done
-		if err := errors.Join(err, errB); err != nil {
+	if q.Limit < 1 || q.Limit > MaxLogLimit {
+		return nil, herald.Errorf(herald.EINVALID, "limit must be between 1 and %d", MaxLogLimit)
+	}
+	if strings.TrimSpace(q.Text) != "" {
+		if _, err := SearchTerms(q.Text); err != nil {
 			return nil, err
 		}
-		out := append(a, b...)
-		slices.SortFunc(out, func(x, y *herald.LogRecord) int {
-			if c := y.Time.Compare(x.Time); c != 0 {
-				return c
-			}
-			return strings.Compare(y.ID, x.ID)
-		})
-		return out[:min(len(out), q.Limit)], nil
 	}
-	return s.searchLogs(ctx, q)
+	if s.logs2 == nil {
+		return s.searchLogs(ctx, q)
+	}
+	// Each file's first page, searched at the same time, merged newest
+	// first: the first q.Limit of both are the answer.
+	var b []*herald.LogRecord
+	var errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, errB = s.logs2.searchLogs(ctx, q)
+	}()
+	a, err := s.searchLogs(ctx, q)
+	<-done
+	if err := errors.Join(err, errB); err != nil {
+		return nil, err
+	}
+	out := append(a, b...)
+	slices.SortFunc(out, func(x, y *herald.LogRecord) int {
+		if c := y.Time.Compare(x.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID, x.ID)
+	})
+	// A record can be in both files only if it was stored before the
+	// second file existed and redelivered after (an upgrade right after a
+	// crash): it is shown once, and the page filled from further on.
+	n := len(out)
+	out = slices.CompactFunc(out, func(x, y *herald.LogRecord) bool { return x.ID == y.ID && x.Time.Equal(y.Time) })
+	full := len(a) == q.Limit || len(b) == q.Limit
+	if len(out) < n && len(out) < q.Limit && full && len(out) > 0 {
+		last := out[len(out)-1]
+		rest := q
+		rest.After, rest.Limit = &LogCursor{Time: last.Time, ID: last.ID}, q.Limit-len(out)
+		more, err := s.SearchLogs(ctx, rest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out[:min(len(out), q.Limit)], nil
 }
 
 // searchLogs answers q from this store's file.

@@ -210,7 +210,7 @@ func (s *Store) openSQLite(ctx context.Context, o Options) error {
 		l, err := Open(ctx, lo)
 		if err != nil {
 			s.Close()
-			return err
+			return fmt.Errorf("store: log file %s: %w", lo.DSN, err)
 		}
 		s.logs2 = l
 	}
@@ -377,6 +377,9 @@ func (s *Store) announceRebuild(ctx context.Context, p *goose.Provider, dialect 
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", err)
+	}
+	if s.logs2 != nil {
+		return s.logs2.Ping(ctx)
 	}
 	return nil
 }

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldproject/herald"
+)
+
+// pageAll pages through q (its Limit a page) and returns the ids found, in
+// order; it fails the test on a short page before the last.
+func pageAll(t *testing.T, s *Store, q LogQuery) []string {
+	t.Helper()
+	var ids []string
+	for {
+		page, err := s.SearchLogs(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			ids = append(ids, r.ID)
+		}
+		if len(page) < q.Limit {
+			return ids
+		}
+		last := page[len(page)-1]
+		q.After = &LogCursor{Time: last.Time, ID: last.ID}
+	}
+}
+
+// newestFirst is what a search of recs (filtered by keep) must return.
+func newestFirst(recs []*herald.LogRecord, keep func(*herald.LogRecord) bool) []string {
+	var sorted []*herald.LogRecord
+	for _, r := range recs {
+		if keep(r) {
+			sorted = append(sorted, r)
+		}
+	}
+	slices.SortFunc(sorted, func(x, y *herald.LogRecord) int {
+		if c := y.Time.Compare(x.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID, x.ID)
+	})
+	ids := make([]string, len(sorted))
+	for i, r := range sorted {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// TestLogFilesTies: records whose times tie, spread over both files and
+// ten batches, page newest first (then by id) exactly as one file would.
+func TestLogFilesTies(t *testing.T) {
+	s := testSQLite(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var all []*herald.LogRecord
+	for b := range 10 {
+		var batch []*herald.LogRecord
+		for range 150 {
+			n := rng.IntN(1 << 30)
+			batch = append(batch, &herald.LogRecord{ID: fmt.Sprintf("r%x", n), Time: base.Add(time.Duration(rng.IntN(50))),
+				Service: fmt.Sprint("svc-", n%3), Level: herald.SeverityInfo, Message: fmt.Sprintf("batch %d word%d", b, n%2)})
+		}
+		if _, err := s.InsertLogs(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, batch...)
+	}
+	for _, q := range []LogQuery{{Limit: 13}, {Limit: 37}, {Text: "word1", Limit: 13}, {Text: "word0", Service: "svc-2", Limit: 37}} {
+		want := newestFirst(all, func(r *herald.LogRecord) bool {
+			return (q.Text == "" || strings.HasSuffix(r.Message, q.Text)) && (q.Service == "" || r.Service == q.Service)
+		})
+		if got := pageAll(t, s, q); !slices.Equal(got, want) {
+			t.Errorf("%+v: %d records, want %d (first difference at %d)", q, len(got), len(want),
+				slices.IndexFunc(got, func(id string) bool { return !slices.Contains(want, id) }))
+		}
+	}
+}
+
+// TestLogFilesUpgrade: records stored before the second log file existed
+// and redelivered after it (stored again there) are found once, in full
+// pages.
+func TestLogFilesUpgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "h.db")
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var recs []*herald.LogRecord
+	for i := range 100 {
+		recs = append(recs, &herald.LogRecord{ID: fmt.Sprintf("r%03d", i), Time: base.Add(time.Duration(i)), Service: "api",
+			Level: herald.SeverityInfo, Message: "before the upgrade"})
+	}
+	old, err := Open(ctx, Options{DSN: path, singleLogFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := old.InsertLogs(ctx, recs); err != nil || n != 100 {
+		t.Fatalf("before: %d, %v", n, err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Options{DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := s.InsertLogs(ctx, recs)
+	if err != nil || n < 30 || n > 70 {
+		t.Fatalf("redelivered after: %d new, %v; want about half (the second file's)", n, err)
+	}
+	want := newestFirst(recs, func(*herald.LogRecord) bool { return true })
+	for _, q := range []LogQuery{{Limit: 30}, {Text: "upgrade", Limit: 30}, {Limit: 100}} {
+		if got := pageAll(t, s, q); !slices.Equal(got, want) {
+			t.Errorf("%+v: %d records %v…, want %d", q, len(got), got[:min(len(got), 5)], len(want))
+		}
+	}
+}

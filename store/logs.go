@@ -47,18 +47,26 @@ func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 				even = append(even, r)
 			}
 		}
-		var n2 int
-		var err2 error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n2, err2 = s.logs2.insertLogs(ctx, odd)
-		}()
-		n, err := s.insertLogs(ctx, even)
-		<-done
-		return n + n2, errors.Join(err, err2)
+		n, n2, err := both(func() (int, error) { return s.insertLogs(ctx, even) },
+			func() (int, error) { return s.logs2.insertLogs(ctx, odd) })
+		return n + n2, err
 	}
 	return s.insertLogs(ctx, recs)
+}
+
+// both runs first and second at the same time (one on each log file's
+// writer or readers) and waits for both.
+func both[T any](first, second func() (T, error)) (T, T, error) {
+	var b T
+	var errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, errB = second()
+	}()
+	a, err := first()
+	<-done
+	return a, b, errors.Join(err, errB)
 }
 
 // insertLogs stores records in this store's file, in one transaction.
@@ -231,16 +239,9 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord
 	}
 	// Each file's first page, searched at the same time, merged newest
 	// first: the first q.Limit of both are the answer.
-	var b []*herald.LogRecord
-	var errB error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b, errB = s.logs2.searchLogs(ctx, q)
-	}()
-	a, err := s.searchLogs(ctx, q)
-	<-done
-	if err := errors.Join(err, errB); err != nil {
+	a, b, err := both(func() ([]*herald.LogRecord, error) { return s.searchLogs(ctx, q) },
+		func() ([]*herald.LogRecord, error) { return s.logs2.searchLogs(ctx, q) })
+	if err != nil {
 		return nil, err
 	}
 	out := append(a, b...)

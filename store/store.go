@@ -204,15 +204,43 @@ func (s *Store) openSQLite(ctx context.Context, o Options) error {
 		return err
 	}
 	if !o.singleLogFile {
-		lo := o
-		lo.DSN, lo.singleLogFile = LogFile(o.DSN), true
-		lo.Logger = o.Logger.With("file", lo.DSN)
-		l, err := Open(ctx, lo)
-		if err != nil {
+		if err := s.openLogFile(ctx, o); err != nil {
 			s.Close()
-			return fmt.Errorf("store: log file %s: %w", lo.DSN, err)
+			return err
 		}
-		s.logs2 = l
+	}
+	return nil
+}
+
+// logFileMade is the bit of the main file's user_version that says its log
+// file (LogFile) has been made: a start that finds the bit set and the file
+// gone says so, instead of silently starting an empty one.
+const logFileMade = 1
+
+// openLogFile opens (making it the first time) the second log file beside
+// the SQLite store o names.
+func (s *Store) openLogFile(ctx context.Context, o Options) error {
+	path := LogFile(o.DSN)
+	var version int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("store: %s: %w", o.DSN, err)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && version&logFileMade != 0 {
+		s.log.Warn("the log file is missing: starting an empty one; the log records that were in it are gone "+
+			"unless it is restored beside the main file while Herald is stopped", "file", path, "main", o.DSN)
+	}
+	lo := o
+	lo.DSN, lo.singleLogFile = path, true
+	lo.Logger = o.Logger.With("file", path)
+	l, err := Open(ctx, lo)
+	if err != nil {
+		return fmt.Errorf("store: log file %s: %w", path, err)
+	}
+	s.logs2 = l
+	if version&logFileMade == 0 {
+		if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version|logFileMade)); err != nil {
+			return fmt.Errorf("store: %s: %w", o.DSN, err)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -161,5 +162,18 @@ func TestLogFileMissing(t *testing.T) {
 	open(Options{})
 	if !strings.Contains(logged.String(), "log file is missing") {
 		t.Fatalf("no warning when the log file was lost:\n%s", logged.String())
+	}
+}
+
+// TestInLogFileIsFNV: which file a record goes to is the parity of the
+// 32-bit FNV-1a hash of its id, as the data dirs already written use; it
+// must never change, or a redelivery would land in the other file.
+func TestInLogFileIsFNV(t *testing.T) {
+	for _, id := range []string{"", "a", "r000000000001", "0198a7c2-5a1e-7d3c-9b1f-d000000001", "k-ab12"} {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if got, want := inLogFile(id), h.Sum32()&1 == 1; got != want {
+			t.Errorf("inLogFile(%q) = %v, want %v", id, got, want)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -25,10 +24,10 @@ const (
 
 // InsertLogs stores log records and returns how many were new: in one
 // transaction, or on SQLite in one per file (half the records, by id, go to
-// LogFile, stored at the same time). A record already stored (a redelivered Kafka record) is left as it
-// is, so inserting the same batch twice stores it once. A record is the same
-// when its time and id are (SQLite, since migration 9) or its id is
-// (PostgreSQL): a redelivery repeats both.
+// LogFile, stored at the same time). A record already stored (a redelivered
+// Kafka record) is left as it is, so inserting the same batch twice stores
+// it once. A record is the same when its time and id are (SQLite, since
+// migration 9) or its id is (PostgreSQL): a redelivery repeats both.
 func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, error) {
 	if len(recs) == 0 {
 		return 0, nil
@@ -39,9 +38,7 @@ func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 		var odd []*herald.LogRecord
 		even := make([]*herald.LogRecord, 0, len(recs))
 		for _, r := range recs {
-			h := fnv.New32a()
-			h.Write([]byte(r.ID))
-			if h.Sum32()&1 == 1 {
+			if inLogFile(r.ID) {
 				odd = append(odd, r)
 			} else {
 				even = append(even, r)
@@ -52,6 +49,19 @@ func (s *Store) InsertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 		return n + n2, err
 	}
 	return s.insertLogs(ctx, recs)
+}
+
+// inLogFile reports whether the record with this id is stored in LogFile:
+// its 32-bit FNV-1a hash is odd (computed inline, without a hash.Hash per
+// record). The choice must never change: a redelivery goes where its
+// record is.
+func inLogFile(id string) bool {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return h&1 == 1
 }
 
 // both runs first and second at the same time (one on each log file's
@@ -226,21 +236,28 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord
 	if q.Limit == 0 {
 		q.Limit = 100
 	}
+	// The query is checked (and its words split) once, here, for both
+	// files.
 	if q.Limit < 1 || q.Limit > MaxLogLimit {
 		return nil, herald.Errorf(herald.EINVALID, "limit must be between 1 and %d", MaxLogLimit)
 	}
+	if q.MinLevel != "" && q.MinLevel.Rank() < 0 {
+		return nil, herald.Errorf(herald.EINVALID, "level %q is not a level", q.MinLevel)
+	}
+	var terms []SearchTerm
 	if strings.TrimSpace(q.Text) != "" {
-		if _, err := SearchTerms(q.Text); err != nil {
+		var err error
+		if terms, err = SearchTerms(q.Text); err != nil {
 			return nil, err
 		}
 	}
 	if s.logs2 == nil {
-		return s.searchLogs(ctx, q)
+		return s.searchLogs(ctx, q, terms)
 	}
 	// Each file's first page, searched at the same time, merged newest
 	// first: the first q.Limit of both are the answer.
-	a, b, err := both(func() ([]*herald.LogRecord, error) { return s.searchLogs(ctx, q) },
-		func() ([]*herald.LogRecord, error) { return s.logs2.searchLogs(ctx, q) })
+	a, b, err := both(func() ([]*herald.LogRecord, error) { return s.searchLogs(ctx, q, terms) },
+		func() ([]*herald.LogRecord, error) { return s.logs2.searchLogs(ctx, q, terms) })
 	if err != nil {
 		return nil, err
 	}
@@ -270,18 +287,9 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord
 	return out[:min(len(out), q.Limit)], nil
 }
 
-// searchLogs answers q from this store's file.
-func (s *Store) searchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord, error) {
-	if q.Limit < 1 || q.Limit > MaxLogLimit {
-		return nil, herald.Errorf(herald.EINVALID, "limit must be between 1 and %d", MaxLogLimit)
-	}
-	var terms []SearchTerm
-	if strings.TrimSpace(q.Text) != "" {
-		var err error
-		if terms, err = SearchTerms(q.Text); err != nil {
-			return nil, err
-		}
-	}
+// searchLogs answers q, checked by SearchLogs (terms are its words), from
+// this store's file.
+func (s *Store) searchLogs(ctx context.Context, q LogQuery, terms []SearchTerm) ([]*herald.LogRecord, error) {
 	// where holds every condition but the full-text one.
 	var where string
 	var args []any
@@ -289,15 +297,9 @@ func (s *Store) searchLogs(ctx context.Context, q LogQuery) ([]*herald.LogRecord
 		where += ` AND l.service = ?`
 		args = append(args, q.Service)
 	}
-	if q.MinLevel != "" {
-		rank := q.MinLevel.Rank()
-		if rank < 0 {
-			return nil, herald.Errorf(herald.EINVALID, "level %q is not a level", q.MinLevel)
-		}
-		if rank > 0 {
-			where += ` AND l.level >= ?`
-			args = append(args, rank)
-		}
+	if rank := q.MinLevel.Rank(); q.MinLevel != "" && rank > 0 {
+		where += ` AND l.level >= ?`
+		args = append(args, rank)
 	}
 	if !q.Since.IsZero() {
 		where += ` AND l.time >= ?`

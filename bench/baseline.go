@@ -99,6 +99,9 @@ func (r *runner) relay(fanout int) (*srv, func(), error) {
 	return s, func() { s.close(); out.CloseIdleConnections() }, nil
 }
 
+// relayScenario is the bare relay baseline's row label.
+const relayScenario = "baseline: bare relay"
+
 // bareRelay measures a handler that decodes the alert and POSTs it to the
 // receiver before answering, keeping nothing: the ceiling for alerts in →
 // notifications out. again marks the second measurement of a run (its
@@ -109,7 +112,7 @@ func (r *runner) bareRelay(ctx context.Context, again bool) (Result, error) {
 		return Result{}, err
 	}
 	defer done()
-	key, scenario := r.key(ScenarioRelay), "baseline: bare relay"
+	key, scenario := r.key(ScenarioRelay), relayScenario
 	if again {
 		key, scenario = key+"-again", scenario+" (again, at the end)"
 	}

@@ -383,11 +383,11 @@ func (r *runner) baselinesAgain(scenarios []string) []baselineAgain {
 	}
 	var out []baselineAgain
 	if has(ScenarioRelay) && has(ScenarioAccept, ScenarioFanout, ScenarioGroup, ScenarioPeer) {
-		out = append(out, baselineAgain{ScenarioRelay, "baseline: bare relay", "requests/s",
+		out = append(out, baselineAgain{ScenarioRelay, relayScenario, "requests/s",
 			func(ctx context.Context) (Result, error) { return r.bareRelay(ctx, true) }})
 	}
 	if has(ScenarioStore) && has(ScenarioLogs) {
-		out = append(out, baselineAgain{ScenarioStore, fmt.Sprintf("baseline: raw SQLite inserts, %d per tx", r.o.StoreBatch), "rows/s",
+		out = append(out, baselineAgain{ScenarioStore, r.storeScenario(), "rows/s",
 			func(ctx context.Context) (Result, error) { return r.rawStore(ctx, true) }})
 	}
 	return out

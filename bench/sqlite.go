@@ -46,6 +46,11 @@ const deliveriesTable = `CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_alert ON deliveries(alert_id);`
 
+// storeScenario is the raw store baseline's row label.
+func (r *runner) storeScenario() string {
+	return fmt.Sprintf("baseline: raw SQLite inserts, %d per tx", r.o.StoreBatch)
+}
+
 // rawStore inserts o.StoreRows delivery rows, o.StoreBatch per transaction,
 // into a new SQLite database in a temporary directory, through one
 // connection (Herald's store has one writer): rows per second and the
@@ -73,7 +78,7 @@ func (r *runner) rawStore(ctx context.Context, again bool) (Result, error) {
 	}
 	defer ins.Close()
 
-	scenario := fmt.Sprintf("baseline: raw SQLite inserts, %d per tx", r.o.StoreBatch)
+	scenario := r.storeScenario()
 	if again {
 		scenario += " (again, at the end)"
 	}

@@ -228,10 +228,13 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 					// The next record may start once this one's send is
 					// over, while its outcome is still being made durable:
 					// a stream's sends stay one after another (and in
-					// order), commits overlap them. slots still bounds both.
+					// order), commits overlap them. The send's slot is
+					// freed then too: slots bounds sends to endpoints,
+					// and an outcome waiting for its group commit is no
+					// send (those waiting are bounded by the batch).
 					var next sync.Once
-					sent := func() { next.Do(func() { <-mine; close(done) }) }
-					defer func() { <-slots; sent() }()
+					sent := func() { next.Do(func() { <-slots; <-mine; close(done) }) }
+					defer sent()
 					if err := s.one(ctx, r, snap.fresh(s.Store), &seenMu, seen, sent); err != nil {
 						failed.Store(true)
 						mu.Lock()

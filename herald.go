@@ -276,7 +276,13 @@ type AlertRecord struct {
 	// channel, so no delivery could be made for them.
 	Unreachable []string
 	// StoredAt is when the fan-out stage recorded the alert.
-	StoredAt   time.Time
+	StoredAt time.Time
+	// FanningOut is true while the fan-out stage is still recording the
+	// alert's deliveries: an alert with many recipients (a big group) is
+	// recorded in parts, and Deliveries then holds the parts recorded so
+	// far. It stays true if the fan-out was interrupted, until the alert's
+	// record is handled again and the fan-out resumed.
+	FanningOut bool
 	Deliveries []*Delivery
 }
 

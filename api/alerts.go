@@ -84,6 +84,7 @@ type AlertOutput struct {
 	Unreachable []string          `json:"unreachable,omitempty" doc:"recipients with no contact on any usable channel"`
 	CreatedAt   time.Time         `json:"createdAt" doc:"when the alert was accepted"`
 	StoredAt    time.Time         `json:"storedAt" doc:"when fan-out recorded it"`
+	FanningOut  bool              `json:"fanningOut,omitempty" doc:"true while deliveries are still being recorded: an alert to many recipients (a big group) is recorded in parts"`
 	Counts      map[string]int    `json:"counts" doc:"deliveries per status"`
 	Deliveries  []DeliveryOutput  `json:"deliveries,omitempty"`
 }
@@ -91,7 +92,7 @@ type AlertOutput struct {
 func alertOutput(a *herald.AlertRecord) AlertOutput {
 	return AlertOutput{ID: a.ID, Severity: string(a.Severity), Title: a.Title, Message: a.Message, Source: a.Source,
 		Labels: a.Labels, Target: a.Targets, Channels: a.Channels, UserCount: a.UserCount, Unreachable: a.Unreachable,
-		CreatedAt: a.CreatedAt, StoredAt: a.StoredAt, Counts: map[string]int{}}
+		CreatedAt: a.CreatedAt, StoredAt: a.StoredAt, FanningOut: a.FanningOut, Counts: map[string]int{}}
 }
 
 type alertBody struct{ Body AlertOutput }

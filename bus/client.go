@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -101,6 +102,34 @@ func (p *Producer) Produce(ctx context.Context, recs ...*kgo.Record) error {
 		return fmt.Errorf("bus: produce: %w", err)
 	}
 	return nil
+}
+
+// ProduceAsync writes the records without waiting for the broker: they are
+// buffered in order (a later call's records come after them in each
+// partition, as with Produce), and wait blocks until every one is
+// acknowledged and returns the first failure.
+func (p *Producer) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait func() error) {
+	var (
+		wg    sync.WaitGroup
+		first error
+		once  sync.Once
+	)
+	wg.Add(len(recs))
+	for _, r := range recs {
+		p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				once.Do(func() { first = err })
+			}
+			wg.Done()
+		})
+	}
+	return func() error {
+		wg.Wait()
+		if first != nil {
+			return fmt.Errorf("bus: produce: %w", first)
+		}
+		return nil
+	}
 }
 
 // Ping checks that a broker answers.

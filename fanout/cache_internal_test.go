@@ -2,29 +2,37 @@ package fanout
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
 )
 
-// TestPlanCachesRecipients: the recipients the fan-out stage reads are put
+// TestFanoutCachesRecipients: the recipients the fan-out stage reads are put
 // in the cache, so the sending stage finds them there.
-func TestPlanCachesRecipients(t *testing.T) {
+func TestFanoutCachesRecipients(t *testing.T) {
 	ctx := context.Background()
 	st := storeWithUsers(t)
 	c := cache.NewMemory(100, time.Minute)
-	f := &Fanout{Store: st, Cache: c, Logger: slog.New(slog.DiscardHandler),
+	prod := &producedRecs{}
+	f := &Fanout{Store: st, Cache: c, Producer: prod, Logger: slog.New(slog.DiscardHandler),
 		Router: &route.Router{Enabled: []herald.Channel{herald.ChannelWebhook}}}
-	a := &herald.Alert{ID: "a1", Severity: herald.SeverityError, Message: "m", Targets: []string{"@ada", "@bob"}}
-	fos, err := f.plan(ctx, []*herald.Alert{a})
-	if err != nil || len(fos) != 1 || len(fos[0].Deliveries) != 2 {
-		t.Fatalf("plan = %+v, %v", fos, err)
+	v, err := json.Marshal(herald.Alert{ID: "a1", Severity: herald.SeverityError, Message: "m",
+		Targets: []string{"@ada", "@bob"}, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Handle(ctx, []*kgo.Record{{Topic: bus.TopicAlerts, Value: v}}); err != nil || len(prod.recs) != 2 {
+		t.Fatalf("fan-out: %d records, %v", len(prod.recs), err)
 	}
 	got, err := c.Users(ctx, []string{"u1", "u2"})
 	if err != nil || got["u1"] == nil || got["u2"] == nil || got["u2"].WebhookURL != "http://127.0.0.1:1/b" {

@@ -1,12 +1,15 @@
 // Package fanout turns accepted alerts into deliveries: it resolves each
 // alert's targets to users, picks channels per user, records the alert and its
-// deliveries in one transaction per batch, and produces one record per
-// delivery to the channel's topic, keyed by recipient.
+// deliveries in one transaction per batch (per part of about 1,000
+// recipients, for a batch with more), and produces one record per delivery
+// to the channel's topic, keyed by recipient.
 package fanout
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -51,7 +54,9 @@ func DeliveryID(alertID, recipientID string, ch herald.Channel) string {
 
 // Producer is what the fan-out stage needs from Kafka.
 type Producer interface {
-	Produce(ctx context.Context, recs ...*kgo.Record) error
+	// ProduceAsync buffers recs in order and returns a wait for the
+	// broker's acknowledgement of all of them (bus.Producer.ProduceAsync).
+	ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait func() error)
 }
 
 // Fanout is the fan-out stage. Handle is its bus.Handler.
@@ -73,13 +78,26 @@ type Fanout struct {
 	// no attempt yet) before their records are produced, so this process's
 	// sending stage need not read their state (deliver.Fresh).
 	Fresh interface{ Add(ids ...string) }
+
+	partSize int // recipients per part; 0: partSize (tests set fewer)
 }
+
+// partSize bounds the recipients planned, recorded and produced together. A
+// batch with more (an alert to a big group) is handled in parts of about this
+// many: each part is recorded in its own transaction and its records are
+// produced without waiting for the broker before the next part is planned,
+// so the first notifications of a 10,000-member group go out while the rest
+// are still being recorded, and the records held at once are bounded by the
+// part, not the group. An alert split over parts is stored as not yet fanned
+// out until its last part is recorded (store.Fanout.Continues).
+const partSize = 1000
 
 // Handle processes one batch of alert records. Records that cannot be decoded
 // are dead-lettered (produced to the DLQ topic with the reason) rather than
-// blocking the partition.
+// blocking the partition. It returns once every record it produced is
+// acknowledged, so the consumer commits the batch only then.
 func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
-	var out []*kgo.Record
+	var dead []*kgo.Record
 	var alerts []*herald.Alert
 	var from []*kgo.Record
 	for _, r := range recs {
@@ -87,30 +105,144 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 		if err != nil {
 			f.Logger.Warn("undecodable alert record dead-lettered", "topic", r.Topic, "partition", r.Partition,
 				"offset", r.Offset, "err", err)
-			out = append(out, bus.DeadLetter(r, err))
+			dead = append(dead, bus.DeadLetter(r, err))
 			continue
 		}
 		alerts = append(alerts, a)
 		from = append(from, r)
 	}
-	fos, err := f.plan(ctx, alerts)
+	recipients, err := f.resolve(ctx, alerts)
 	if err != nil {
 		return err
 	}
-	origin := make(map[*store.Fanout]*kgo.Record, len(fos))
-	for i, fo := range fos {
-		origin[fo] = from[i]
+	var (
+		waits []func() error
+		errs  []error
+		// done: alerts found fanned out before (a redelivered record),
+		// whose stored deliveries were handed on with their first part.
+		done = make(map[string]bool)
+		// so far: per alert split over parts, what its earlier parts made.
+		soFar = make(map[string]*progress)
+	)
+	for _, part := range parts(recipients, cmp.Or(f.partSize, partSize)) {
+		out, err := f.handlePart(ctx, part, alerts, recipients, from, done, soFar)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if len(out) > 0 {
+			waits = append(waits, f.Producer.ProduceAsync(ctx, out...))
+		}
+	}
+	if len(dead) > 0 {
+		waits = append(waits, f.Producer.ProduceAsync(ctx, dead...))
+	}
+	for _, wait := range waits {
+		if err := wait(); err != nil {
+			errs = append(errs, fmt.Errorf("fanout: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// piece is some of one alert's recipients: all of them, or one part's share.
+type piece struct {
+	alert       int // index into the batch's alerts
+	ids         []string
+	first, last bool // the alert's first and last piece
+}
+
+// parts splits the batch's recipients into parts of about size recipients
+// (an alert with none counts as one), keeping the batch's order: an alert
+// bigger than what is left of a part continues in the next.
+func parts(recipients [][]string, size int) [][]piece {
+	var out [][]piece
+	var cur []piece
+	n := 0
+	for i, ids := range recipients {
+		first := true
+		for {
+			take := min(len(ids), size-n)
+			cur = append(cur, piece{alert: i, ids: ids[:take], first: first, last: take == len(ids)})
+			n += max(take, 1)
+			ids, first = ids[take:], false
+			if n >= size {
+				out, cur, n = append(out, cur), nil, 0
+			}
+			if len(ids) == 0 {
+				break
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// progress is what the earlier parts of an alert split over parts made.
+type progress struct {
+	deliveries  int
+	unreachable []string
+}
+
+// handlePart plans, records and builds the records of one part.
+func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.Alert, recipients [][]string, from []*kgo.Record,
+	done map[string]bool, soFar map[string]*progress) ([]*kgo.Record, error) {
+	var ids []string
+	seen := make(map[string]bool)
+	for _, p := range part {
+		for _, id := range p.ids {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	users, err := f.Store.UsersByID(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: %w", err)
+	}
+	if f.Cache != nil {
+		_ = f.Cache.PutUsers(ctx, slices.Collect(maps.Values(users)))
+	}
+	var fos []*store.Fanout
+	var pieces []piece
+	for _, p := range part {
+		a := alerts[p.alert]
+		if done[a.ID] {
+			continue // fanned out before: its first part handed on what was stored
+		}
+		fo := f.planOne(a, p.ids, users)
+		if !p.first || !p.last {
+			// The alert row counts every recipient the record names, as
+			// the accept's answer did.
+			fo.UserCount = len(recipients[p.alert])
+			fo.Continued, fo.Continues = !p.first, !p.last
+			if prev := soFar[a.ID]; prev != nil { // the last part stores everyone unreachable
+				fo.Unreachable = append(slices.Clone(prev.unreachable), fo.Unreachable...)
+			}
+		}
+		fos = append(fos, fo)
+		pieces = append(pieces, p)
+	}
+	if len(fos) == 0 {
+		return nil, nil
 	}
 	if err := f.Store.RecordFanouts(ctx, fos); err != nil {
-		return fmt.Errorf("fanout: %w", err)
+		return nil, fmt.Errorf("fanout: %w", err)
 	}
 	tracer := f.Tracer
 	if tracer == nil {
 		tracer = tracing.Tracer(nil)
 	}
+	var out []*kgo.Record
 	var fresh []string // the new pending deliveries, for f.Fresh
-	for _, fo := range fos {
-		r := origin[fo]
+	for i, fo := range fos {
+		p, r := pieces[i], from[pieces[i].alert]
+		if p.first && !fo.Inserted && !fo.Resumed {
+			done[fo.Alert.ID] = true
+		}
 		sctx, span := tracer.Start(bus.ExtractTrace(ctx, r), "herald.fanout", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("herald.alert_id", fo.Alert.ID), attribute.Int("herald.deliveries", len(fo.Deliveries))))
 		n := 0
@@ -122,7 +254,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			rec, err := taskRecord(fo.Alert, d, r, stream)
 			if err != nil {
 				span.End()
-				return err
+				return nil, err
 			}
 			bus.InjectTrace(sctx, rec)
 			out = append(out, rec)
@@ -132,36 +264,38 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			}
 		}
 		span.End()
-		f.Metrics.Fanout(len(fo.Deliveries))
+		total, unreachable := len(fo.Deliveries), fo.Unreachable
+		if prev := soFar[fo.Alert.ID]; prev != nil {
+			total += prev.deliveries
+		}
+		if !p.last && !done[fo.Alert.ID] {
+			soFar[fo.Alert.ID] = &progress{deliveries: total, unreachable: unreachable}
+			continue
+		}
+		delete(soFar, fo.Alert.ID)
+		f.Metrics.Fanout(total)
 		// At info only when someone could not be reached: the store keeps
 		// every fan-out, and a line per alert cost 1-2% of CPU.
 		level := slog.LevelDebug
-		if len(fo.Unreachable) > 0 {
+		if len(unreachable) > 0 {
 			level = slog.LevelInfo
 		}
 		f.Logger.Log(ctx, level, "alert fanned out", "alert_id", fo.Alert.ID, "request_id", bus.Header(r, bus.HeaderRequestID),
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			"users", fo.UserCount, "deliveries", n, "unreachable", len(fo.Unreachable))
+			"users", fo.UserCount, "deliveries", total, "unreachable", len(unreachable))
 	}
 	if f.Fresh != nil {
 		f.Fresh.Add(fresh...)
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	if err := f.Producer.Produce(ctx, out...); err != nil {
-		return fmt.Errorf("fanout: %w", err)
-	}
-	return nil
+	return out, nil
 }
 
-// plan resolves recipients and chooses channels for a batch of alerts: each
-// distinct target is resolved once and every recipient read once per batch.
-func (f *Fanout) plan(ctx context.Context, alerts []*herald.Alert) ([]*store.Fanout, error) {
+// resolve returns each alert's recipients: those the record names (resolved
+// at accept), or else its targets resolved now, each distinct target once
+// per batch.
+func (f *Fanout) resolve(ctx context.Context, alerts []*herald.Alert) ([][]string, error) {
 	resolved := make(map[string][]string) // target → user ids, for this batch
 	recipients := make([][]string, len(alerts))
-	var all []string
-	seen := make(map[string]bool)
 	for i, a := range alerts {
 		ids := a.Recipients
 		if len(ids) == 0 {
@@ -187,25 +321,8 @@ func (f *Fanout) plan(ctx context.Context, alerts []*herald.Alert) ([]*store.Fan
 			}
 		}
 		recipients[i] = ids
-		for _, id := range ids {
-			if !seen[id] {
-				seen[id] = true
-				all = append(all, id)
-			}
-		}
 	}
-	users, err := f.Store.UsersByID(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("fanout: %w", err)
-	}
-	if f.Cache != nil {
-		_ = f.Cache.PutUsers(ctx, slices.Collect(maps.Values(users)))
-	}
-	fos := make([]*store.Fanout, len(alerts))
-	for i, a := range alerts {
-		fos[i] = f.planOne(a, recipients[i], users)
-	}
-	return fos, nil
+	return recipients, nil
 }
 
 // planOne chooses channels for one alert's resolved recipients.

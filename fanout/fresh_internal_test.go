@@ -17,9 +17,9 @@ import (
 
 type producedRecs struct{ recs []*kgo.Record }
 
-func (p *producedRecs) Produce(_ context.Context, recs ...*kgo.Record) error {
+func (p *producedRecs) ProduceAsync(_ context.Context, recs ...*kgo.Record) func() error {
 	p.recs = append(p.recs, recs...)
-	return nil
+	return func() error { return nil }
 }
 
 type freshIDs struct{ ids []string }

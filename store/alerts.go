@@ -21,16 +21,37 @@ type Fanout struct {
 	UserCount   int
 	Unreachable []string
 	Deliveries  []*herald.Delivery
-	// Inserted is set by RecordFanouts when it stored the alert, so its
-	// Deliveries are new and pending; false when the alert was stored
-	// before (a redelivered record) and Deliveries are what was stored then.
+	// Continues says that more of the alert's deliveries follow in a later
+	// call (an alert with many deliveries is recorded in parts): the alert
+	// is stored as not yet fanned out until the call of its last part, so
+	// a fan-out interrupted between parts is resumed when its record is
+	// handled again, not taken as done.
+	Continues bool
+	// Continued says that an earlier call recorded the alert and its first
+	// part: this call adds Deliveries to it (those already stored are left
+	// alone) and, without Continues, marks it fanned out, with Unreachable
+	// (which should then name everyone unreachable in all parts).
+	Continued bool
+
+	// Inserted is set by RecordFanouts when Deliveries are new and pending:
+	// it stored the alert, or (Continued) Deliveries are the part's
+	// deliveries it stored, those stored before dropped. False when the
+	// alert was stored before (a redelivered record) and Deliveries are what
+	// was stored then.
 	Inserted bool
+	// Resumed is set by RecordFanouts when the alert was stored by a fan-out
+	// that did not record its last part: the part's deliveries were added,
+	// and Deliveries are every delivery stored for the alert. False with
+	// Inserted false means the alert was fanned out before: the caller
+	// should skip the alert's later parts.
+	Resumed bool
 }
 
 // RecordFanouts stores each alert with its deliveries, all in one transaction.
 // An alert already stored (a redelivered record) is left as it is, and its
 // Deliveries are replaced by the stored ones so the caller hands on exactly
-// what was recorded the first time.
+// what was recorded the first time; an alert whose recording in parts was
+// interrupted is resumed (see Fanout.Continues).
 func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	now := nanos(s.now())
 	// A batch may hold one alert twice (a client retry with the same
@@ -48,16 +69,19 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	// partition during a rebalance cannot deadlock), and ids next to each
 	// other in the index.
 	slices.SortFunc(uniq, func(a, b *Fanout) int { return strings.Compare(a.Alert.ID, b.Alert.ID) })
-	alertRows := make([][]any, len(uniq))
-	for i, f := range uniq {
+	var alertRows [][]any
+	for _, f := range uniq {
+		if f.Continued {
+			continue
+		}
 		a := f.Alert
-		alertRows[i] = []any{a.ID, a.Severity, a.Title, a.Message, a.Source,
+		alertRows = append(alertRows, []any{a.ID, a.Severity, a.Title, a.Message, a.Source,
 			jsonText(a.Labels, "{}"), jsonText(a.Targets, "[]"), jsonText(a.Channels, "[]"),
-			f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now, a.IdempotencyKey}
+			f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now, a.IdempotencyKey, boolInt(!f.Continues)})
 	}
 	insAlerts, err := s.multiRow(ctx, `INSERT INTO alerts (id, severity, title, message, source, labels,
-		targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key) VALUES `,
-		13, ` ON CONFLICT DO NOTHING RETURNING id`)
+		targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key, fanned_out) VALUES `,
+		14, ` ON CONFLICT DO NOTHING RETURNING id`)
 	if err != nil {
 		return fmt.Errorf("store: record fanouts: %w", err)
 	}
@@ -65,6 +89,26 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		channel, status, attempts, last_error, created_at, updated_at) VALUES `, 10, ` ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("store: record fanouts: %w", err)
+	}
+	// A later part's deliveries learn which were new: a resumed fan-out
+	// stored some of them before.
+	addDeliveries, err := s.multiRow(ctx, `INSERT INTO deliveries (id, alert_id, recipient_id, recipient_name,
+		channel, status, attempts, last_error, created_at, updated_at) VALUES `, 10, ` ON CONFLICT DO NOTHING RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("store: record fanouts: %w", err)
+	}
+	deliveryRows := func(ds []*herald.Delivery) [][]any {
+		slices.SortFunc(ds, func(a, b *herald.Delivery) int { return strings.Compare(a.ID, b.ID) })
+		rows := make([][]any, len(ds))
+		for i, d := range ds {
+			d.CreatedAt, d.UpdatedAt = fromNanos(now), fromNanos(now)
+			if d.Status == "" {
+				d.Status = herald.StatusPending
+			}
+			rows[i] = []any{d.ID, d.AlertID, d.RecipientID, d.Recipient, d.Channel,
+				d.Status, d.Attempts, d.LastError, now, now}
+		}
+		return rows
 	}
 	err = s.tx(ctx, "record_fanouts", func(tx txn) error {
 		inserted := make(map[string]bool, len(uniq))
@@ -79,32 +123,55 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		if err != nil {
 			return fmt.Errorf("store: record alerts: %w", err)
 		}
-		var ds []*herald.Delivery
+		var ds, added []*herald.Delivery
+		var done []*Fanout // alerts whose last part this is, after a first part stored before
 		for _, f := range uniq {
-			f.Inserted = inserted[f.Alert.ID]
-			if !f.Inserted {
-				// Stored before: hand on exactly what was recorded then.
-				if f.Deliveries, err = queryDeliveries(ctx, tx, f.Alert.ID); err != nil {
+			switch {
+			case f.Continued:
+				f.Inserted = true
+				added = append(added, f.Deliveries...)
+				if !f.Continues {
+					done = append(done, f)
+				}
+			case inserted[f.Alert.ID]:
+				f.Inserted = true
+				ds = append(ds, f.Deliveries...)
+			default:
+				if err := s.storedFanout(ctx, tx, f, insDeliveries, deliveryRows); err != nil {
 					return err
 				}
-				continue
-			}
-			for _, d := range f.Deliveries {
-				d.CreatedAt, d.UpdatedAt = fromNanos(now), fromNanos(now)
-				if d.Status == "" {
-					d.Status = herald.StatusPending
+				if f.Resumed && !f.Continues {
+					done = append(done, f)
 				}
-				ds = append(ds, d)
 			}
 		}
-		slices.SortFunc(ds, func(a, b *herald.Delivery) int { return strings.Compare(a.ID, b.ID) })
-		rows := make([][]any, len(ds))
-		for i, d := range ds {
-			rows[i] = []any{d.ID, d.AlertID, d.RecipientID, d.Recipient, d.Channel,
-				d.Status, d.Attempts, d.LastError, now, now}
-		}
-		if _, err := insDeliveries.exec(ctx, tx, rows); err != nil {
+		if _, err := insDeliveries.exec(ctx, tx, deliveryRows(ds)); err != nil {
 			return fmt.Errorf("store: record deliveries: %w", err)
+		}
+		if len(added) > 0 {
+			isNew := make(map[string]bool, len(added))
+			err := addDeliveries.query(ctx, tx, deliveryRows(added), func(rows *sql.Rows) error {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				isNew[id] = true
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("store: record deliveries: %w", err)
+			}
+			for _, f := range uniq {
+				if f.Continued {
+					f.Deliveries = slices.DeleteFunc(f.Deliveries, func(d *herald.Delivery) bool { return !isNew[d.ID] })
+				}
+			}
+		}
+		for _, f := range done {
+			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET fanned_out = 1, user_count = ?, unreachable = ?
+				WHERE id = ?`, f.UserCount, jsonText(f.Unreachable, "[]"), f.Alert.ID); err != nil {
+				return fmt.Errorf("store: record fanout of %s: %w", f.Alert.ID, err)
+			}
 		}
 		return nil
 	})
@@ -117,6 +184,27 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		}
 	}
 	return nil
+}
+
+// storedFanout handles f, whose alert was stored before this call: fanned
+// out, its Deliveries become the stored ones; interrupted between parts, the
+// part's deliveries are added, Resumed is set, and Deliveries become every
+// stored delivery of the alert.
+func (s *Store) storedFanout(ctx context.Context, tx txn, f *Fanout, ins *multiRowStmt,
+	rows func([]*herald.Delivery) [][]any) error {
+	var fannedOut int
+	if err := tx.QueryRowContext(ctx, `SELECT fanned_out FROM alerts WHERE id = ?`, f.Alert.ID).Scan(&fannedOut); err != nil {
+		return fmt.Errorf("store: alert %s: %w", f.Alert.ID, err)
+	}
+	if fannedOut == 0 {
+		f.Resumed = true
+		if _, err := ins.exec(ctx, tx, rows(f.Deliveries)); err != nil {
+			return fmt.Errorf("store: record deliveries: %w", err)
+		}
+	}
+	var err error
+	f.Deliveries, err = queryDeliveries(ctx, tx, f.Alert.ID)
+	return err
 }
 
 func jsonText(v any, empty string) string {
@@ -161,16 +249,18 @@ func queryDeliveries(ctx context.Context, q querier, alertID string) ([]*herald.
 }
 
 const alertColumns = `id, severity, title, message, source, labels, targets, channels, user_count, unreachable,
-	created_at, stored_at`
+	created_at, stored_at, fanned_out`
 
 func scanAlert(row scanner) (*herald.AlertRecord, error) {
 	var a herald.AlertRecord
 	var labels, targets, channels, unreachable string
 	var created, stored int64
+	var fannedOut int
 	if err := row.Scan(&a.ID, &a.Severity, &a.Title, &a.Message, &a.Source, &labels, &targets, &channels,
-		&a.UserCount, &unreachable, &created, &stored); err != nil {
+		&a.UserCount, &unreachable, &created, &stored, &fannedOut); err != nil {
 		return nil, err
 	}
+	a.FanningOut = fannedOut == 0
 	a.CreatedAt, a.StoredAt = fromNanos(created), fromNanos(stored)
 	err := errors.Join(
 		json.Unmarshal([]byte(labels), &a.Labels),

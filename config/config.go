@@ -192,7 +192,8 @@ type Retry struct {
 
 // Deliver configures the senders.
 type Deliver struct {
-	// Concurrency is how many deliveries each channel sends at once.
+	// Concurrency is how many deliveries each channel sends at once
+	// (default 64).
 	Concurrency int `koanf:"concurrency"`
 	// RecipientConcurrency is how many of one recipient's deliveries are in
 	// flight at once (default 16). Deliveries of one alert stream (the same
@@ -500,7 +501,7 @@ func defaults() map[string]any {
 		"selfAlert.maxLag":             1000,
 		"selfAlert.maxFailureRatio":    0.05,
 		"selfAlert.minAttempts":        20,
-		"deliver.concurrency":          32,
+		"deliver.concurrency":          64,
 		"deliver.recipientConcurrency": 16,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",

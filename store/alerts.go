@@ -112,15 +112,7 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	}
 	err = s.tx(ctx, "record_fanouts", func(tx txn) error {
 		inserted := make(map[string]bool, len(uniq))
-		err := insAlerts.query(ctx, tx, alertRows, func(rows *sql.Rows) error {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			inserted[id] = true
-			return nil
-		})
-		if err != nil {
+		if err := insAlerts.query(ctx, tx, alertRows, scanIDs(inserted)); err != nil {
 			return fmt.Errorf("store: record alerts: %w", err)
 		}
 		var ds, added []*herald.Delivery
@@ -150,15 +142,7 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		}
 		if len(added) > 0 {
 			isNew := make(map[string]bool, len(added))
-			err := addDeliveries.query(ctx, tx, deliveryRows(added), func(rows *sql.Rows) error {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				isNew[id] = true
-				return nil
-			})
-			if err != nil {
+			if err := addDeliveries.query(ctx, tx, deliveryRows(added), scanIDs(isNew)); err != nil {
 				return fmt.Errorf("store: record deliveries: %w", err)
 			}
 			for _, f := range uniq {
@@ -184,6 +168,19 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		}
 	}
 	return nil
+}
+
+// scanIDs returns a scan function of multiRowStmt.query that adds each row's
+// id (a RETURNING id) to ids.
+func scanIDs(ids map[string]bool) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids[id] = true
+		return nil
+	}
 }
 
 // storedFanout handles f, whose alert was stored before this call: fanned

@@ -129,7 +129,8 @@ type outcome struct {
 // one after another, each once the one before it has been answered. Each outcome is made durable as soon
 // as it is known: its retry or dead-letter record is produced, then the
 // outcome is recorded (group-committed with concurrent ones), so a crash
-// repeats at most the sends in flight. Handle returns once every outcome is
+// repeats at most the sends in flight and those answered whose outcomes wait
+// for their commit: together at most twice Concurrency. Handle returns once every outcome is
 // recorded, and only then does the consumer commit. It returns an error when
 // an outcome could not be produced or recorded, or when shutdown interrupted
 // an attempt; the batch is then handled again and deliveries already sent are
@@ -173,10 +174,9 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	for _, d := range known {
 		state[d.ID] = d
 	}
-	// Every value is decoded here, on the consumer's goroutine, not on the
-	// goroutine each record is sent from: decoding needs a deep stack
-	// (json/v2's options), and a new goroutine's small one was grown and
-	// copied for every record (3.6% of the CPU at 1,000 alerts/s × 10).
+	// Every value is decoded here, on the consumer's goroutine, whose
+	// stack has grown: decoding needs a deep one (json/v2's options), and a
+	// new goroutine's small stack was grown and copied for every record.
 	byKey := make(map[string][]item)
 	var order []string
 	for _, r := range recs {
@@ -203,6 +203,11 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		errs  []error
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, max(s.Concurrency, 1))
+		// open bounds the records begun and not yet recorded: sends in
+		// flight, and answered ones waiting for their group commit. It is
+		// what a crash or a failed commit can make the retried batch send
+		// again.
+		open = make(chan struct{}, 2*max(s.Concurrency, 1))
 	)
 	for _, k := range order {
 		// One dispatcher per recipient starts its records in order, at most
@@ -228,9 +233,11 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 					<-prev
 				}
 				mine <- struct{}{}
+				open <- struct{}{}
 				slots <- struct{}{}
 				if failed.Load() { // keep the rest for the retried batch, in order
 					<-slots
+					<-open
 					<-mine
 					break
 				}
@@ -239,13 +246,14 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 				kwg.Add(1)
 				s.work.Go(func() {
 					defer kwg.Done()
+					defer func() { <-open }()
 					// The next record may start once this one's send is
 					// over, while its outcome is still being made durable:
 					// a stream's sends stay one after another (and in
 					// order), commits overlap them. The send's slot is
 					// freed then too: slots bounds sends to endpoints,
 					// and an outcome waiting for its group commit is no
-					// send (those waiting are bounded by the batch).
+					// send (open bounds those waiting).
 					var next sync.Once
 					sent := func() { next.Do(func() { <-slots; <-mine; close(done) }) }
 					defer sent()

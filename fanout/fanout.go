@@ -87,9 +87,8 @@ type Fanout struct {
 // many: each part is recorded in its own transaction and its records are
 // produced without waiting for the broker before the next part is planned,
 // so the first notifications of a 10,000-member group go out while the rest
-// are still being recorded, and the records held at once are bounded by the
-// part, not the group. An alert split over parts is stored as not yet fanned
-// out until its last part is recorded (store.Fanout.Continues).
+// are still being recorded. An alert split over parts is stored as not yet
+// fanned out until its last part is recorded (store.Fanout.Continues).
 const partSize = 1000
 
 // Handle processes one batch of alert records. Records that cannot be decoded
@@ -134,7 +133,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 			waits = append(waits, f.Producer.ProduceAsync(ctx, out...))
 		}
 	}
-	if len(dead) > 0 {
+	if len(dead) > 0 && len(errs) == 0 { // a failed batch is handled again, dead letters and all
 		waits = append(waits, f.Producer.ProduceAsync(ctx, dead...))
 	}
 	for _, wait := range waits {
@@ -152,14 +151,19 @@ type piece struct {
 	first, last bool // the alert's first and last piece
 }
 
-// parts splits the batch's recipients into parts of about size recipients
-// (an alert with none counts as one), keeping the batch's order: an alert
-// bigger than what is left of a part continues in the next.
+// parts splits the batch's recipients into parts of at most size
+// recipients (an alert with none counts as one), keeping the batch's order.
+// An alert that fits in a part is never split: it starts the next part when
+// it does not fit in what is left of this one. A bigger alert fills what is
+// left and continues in the next parts.
 func parts(recipients [][]string, size int) [][]piece {
 	var out [][]piece
 	var cur []piece
 	n := 0
 	for i, ids := range recipients {
+		if n > 0 && len(ids) <= size && n+max(len(ids), 1) > size {
+			out, cur, n = append(out, cur), nil, 0
+		}
 		first := true
 		for {
 			take := min(len(ids), size-n)
@@ -184,6 +188,9 @@ func parts(recipients [][]string, size int) [][]piece {
 type progress struct {
 	deliveries  int
 	unreachable []string
+	// handed is set when the alert's fan-out was resumed: the deliveries
+	// handed on so far. A later part hands on only those not among them.
+	handed map[string]bool
 }
 
 // handlePart plans, records and builds the records of one part.
@@ -221,6 +228,7 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 			fo.Continued, fo.Continues = !p.first, !p.last
 			if prev := soFar[a.ID]; prev != nil { // the last part stores everyone unreachable
 				fo.Unreachable = append(slices.Clone(prev.unreachable), fo.Unreachable...)
+				fo.Resumed = prev.handed != nil
 			}
 		}
 		fos = append(fos, fo)
@@ -242,6 +250,11 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 		p, r := pieces[i], from[pieces[i].alert]
 		if p.first && !fo.Inserted && !fo.Resumed {
 			done[fo.Alert.ID] = true
+		}
+		if prev := soFar[fo.Alert.ID]; fo.Continued && fo.Resumed && prev != nil {
+			// A resumed fan-out's later part: hand on what its earlier
+			// parts did not (they handed on everything stored then).
+			fo.Deliveries = slices.DeleteFunc(fo.Deliveries, func(d *herald.Delivery) bool { return prev.handed[d.ID] })
 		}
 		sctx, span := tracer.Start(bus.ExtractTrace(ctx, r), "herald.fanout", trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(attribute.String("herald.alert_id", fo.Alert.ID), attribute.Int("herald.deliveries", len(fo.Deliveries))))
@@ -265,11 +278,21 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 		}
 		span.End()
 		total, unreachable := len(fo.Deliveries), fo.Unreachable
+		var handed map[string]bool
 		if prev := soFar[fo.Alert.ID]; prev != nil {
 			total += prev.deliveries
+			handed = prev.handed
+		}
+		if fo.Resumed {
+			if handed == nil {
+				handed = make(map[string]bool)
+			}
+			for _, d := range fo.Deliveries {
+				handed[d.ID] = true
+			}
 		}
 		if !p.last && !done[fo.Alert.ID] {
-			soFar[fo.Alert.ID] = &progress{deliveries: total, unreachable: unreachable}
+			soFar[fo.Alert.ID] = &progress{deliveries: total, unreachable: unreachable, handed: handed}
 			continue
 		}
 		delete(soFar, fo.Alert.ID)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/testpg"
 	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/store"
@@ -53,6 +54,9 @@ func TestParts(t *testing.T) {
 		{[]int{3, 3}, "| 0:3fl| 1:3fl"},
 		{[]int{2, 0, 4}, "| 0:2fl 1:0fl| 2:3f| 2:1l"},
 		{[]int{0, 0, 0, 0}, "| 0:0fl 1:0fl 2:0fl| 3:0fl"},
+		{[]int{2, 2}, "| 0:2fl| 1:2fl"},          // a small alert is not split: it starts the next part
+		{[]int{2, 5}, "| 0:2fl 1:1f| 1:3| 1:1l"}, // a big one fills what is left
+		{[]int{1, 1, 2, 3}, "| 0:1fl 1:1fl| 2:2fl| 3:3fl"},
 	} {
 		var rs [][]string
 		for _, n := range tc.sizes {
@@ -68,7 +72,7 @@ func TestParts(t *testing.T) {
 // (unreachable), and returns a fan-out stage of parts of three recipients,
 // what it produced and reported fresh, and a record of an alert to all of
 // them.
-func partsSetup(t *testing.T, n int) (*Fanout, *producedRecs, *freshIDs, *kgo.Record) {
+func partsSetup(t *testing.T, open func(testing.TB, ...*herald.User) *store.Store, n int) (*Fanout, *producedRecs, *freshIDs, *kgo.Record) {
 	t.Helper()
 	var users []*herald.User
 	var ids []string
@@ -80,7 +84,7 @@ func partsSetup(t *testing.T, n int) (*Fanout, *producedRecs, *freshIDs, *kgo.Re
 		users = append(users, u)
 		ids = append(ids, u.ID)
 	}
-	st := teststore.SQLite(t, users...)
+	st := open(t, users...)
 	prod, fresh := &producedRecs{}, &freshIDs{}
 	f := &Fanout{Store: st, Producer: prod, Fresh: fresh, Logger: slog.New(slog.DiscardHandler),
 		Router: &route.Router{Enabled: []herald.Channel{herald.ChannelWebhook}}, partSize: 3}
@@ -90,6 +94,28 @@ func partsSetup(t *testing.T, n int) (*Fanout, *producedRecs, *freshIDs, *kgo.Re
 		t.Fatal(err)
 	}
 	return f, prod, fresh, &kgo.Record{Topic: bus.TopicAlerts, Value: v}
+}
+
+// stores runs fn on SQLite and on PostgreSQL.
+func stores(t *testing.T, fn func(t *testing.T, open func(testing.TB, ...*herald.User) *store.Store)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, teststore.SQLite) })
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, func(tb testing.TB, users ...*herald.User) *store.Store {
+			tb.Helper()
+			ctx := context.Background()
+			st, err := store.Open(ctx, store.Options{Driver: "postgres", DSN: testpg.DSN(tb)})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { st.Close() })
+			for _, u := range users {
+				if err := st.CreateUser(ctx, u); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			return st
+		})
+	})
 }
 
 // delivered returns the sorted delivery ids of recs.
@@ -129,9 +155,11 @@ func checkStored(t *testing.T, st *store.Store, n int, want []string) {
 // the stored alert counts everyone and names everyone unreachable. Its
 // record handled again hands on the stored deliveries once (its later parts
 // are skipped), none reported fresh.
-func TestFanoutInParts(t *testing.T) {
+func TestFanoutInParts(t *testing.T) { stores(t, testFanoutInParts) }
+
+func testFanoutInParts(t *testing.T, open func(testing.TB, ...*herald.User) *store.Store) {
 	const n = 8
-	f, prod, fresh, rec := partsSetup(t, n)
+	f, prod, fresh, rec := partsSetup(t, open, n)
 	if err := f.Handle(context.Background(), []*kgo.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,19 +191,21 @@ func TestFanoutInParts(t *testing.T) {
 // alert stored as still fanning out, with those parts' deliveries) is
 // resumed when its record comes again: the rest are added, every pending
 // delivery is handed on once (the second part's, stored before, are not
-// handed on twice), only the added ones are reported fresh, and the alert is
-// then fanned out, counting everyone.
-func TestFanoutResumed(t *testing.T) {
+// handed on twice), none is reported fresh (the sender reads the state of
+// each: another process resuming the same alert may have sent some), and the
+// alert is then fanned out, counting everyone.
+func TestFanoutResumed(t *testing.T) { stores(t, testFanoutResumed) }
+
+func testFanoutResumed(t *testing.T, open func(testing.TB, ...*herald.User) *store.Store) {
 	ctx := context.Background()
 	const n = 8
-	f, prod, fresh, rec := partsSetup(t, n)
+	f, prod, fresh, rec := partsSetup(t, open, n)
 	// What the first two parts of a fan-out record (users u00-u05; u01 and
 	// u05 have no contact) before the process stops.
 	a, err := decodeAlert(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored []string
 	for i, part := range [][]string{{"u00", "u01", "u02"}, {"u03", "u04", "u05"}} {
 		users, err := f.Store.UsersByID(ctx, part)
 		if err != nil {
@@ -189,9 +219,6 @@ func TestFanoutResumed(t *testing.T) {
 		if len(fo.Deliveries) != 2 || !fo.Inserted {
 			t.Fatalf("part %d: %d deliveries, inserted %v", i, len(fo.Deliveries), fo.Inserted)
 		}
-		for _, d := range fo.Deliveries {
-			stored = append(stored, d.ID)
-		}
 	}
 	if got, err := f.Store.Alert(ctx, "a1"); err != nil || !got.FanningOut || len(got.Deliveries) != 4 {
 		t.Fatalf("interrupted: %+v, %v; want fanning out with 4 deliveries", got, err)
@@ -200,23 +227,45 @@ func TestFanoutResumed(t *testing.T) {
 	if err := f.Handle(ctx, []*kgo.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
-	var want, added []string
+	var want []string
 	for i := range n {
 		if i != 1 && i != 5 {
-			id := DeliveryID("a1", fmt.Sprintf("u%02d", i), herald.ChannelWebhook)
-			want = append(want, id)
-			if !slices.Contains(stored, id) {
-				added = append(added, id)
-			}
+			want = append(want, DeliveryID("a1", fmt.Sprintf("u%02d", i), herald.ChannelWebhook))
 		}
 	}
 	slices.Sort(want)
-	slices.Sort(added)
 	if got := delivered(prod.recs); !slices.Equal(got, want) {
 		t.Fatalf("resumed: produced %v, want %v", got, want)
 	}
-	if got := slices.Sorted(slices.Values(fresh.ids)); !slices.Equal(got, added) {
-		t.Fatalf("resumed: reported fresh %v, want only the added %v", got, added)
+	if len(fresh.ids) != 0 {
+		t.Fatalf("resumed: reported fresh %v, want none", fresh.ids)
 	}
+
 	checkStored(t, f.Store, n, want)
+
+	// A resumed fan-out's later part hands back the stored version of each
+	// of its deliveries, new or not (another process resuming the alert may
+	// have stored and sent some since the first part read them).
+	sentID := DeliveryID("a1", "u03", herald.ChannelWebhook)
+	now := time.Now().UTC()
+	if err := f.Store.RecordDelivery(ctx, store.DeliveryUpdate{ID: sentID, Status: herald.StatusSent, Attempts: 1, SentAt: &now}); err != nil {
+		t.Fatal(err)
+	}
+	users, err := f.Store.UsersByID(ctx, []string{"u03", "u04", "u05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := f.planOne(a, []string{"u03", "u04", "u05"}, users)
+	later.UserCount, later.Continued, later.Continues, later.Resumed = n, true, true, true
+	if err := f.Store.RecordFanouts(ctx, []*store.Fanout{later}); err != nil {
+		t.Fatal(err)
+	}
+	if len(later.Deliveries) != 2 || later.Inserted || later.Deliveries[0].ID != min(sentID, later.Deliveries[1].ID) {
+		t.Fatalf("later part of a resumed fan-out: %d deliveries, inserted %v", len(later.Deliveries), later.Inserted)
+	}
+	for _, d := range later.Deliveries {
+		if d.ID == sentID && d.Status != herald.StatusSent {
+			t.Fatalf("the stored delivery %s came back %s, want sent", d.ID, d.Status)
+		}
+	}
 }

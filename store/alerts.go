@@ -44,6 +44,12 @@ type Fanout struct {
 	// and Deliveries are every delivery stored for the alert. False with
 	// Inserted false means the alert was fanned out before: the caller
 	// should skip the alert's later parts.
+	//
+	// Set by the caller with Continued, it says that the alert's first part
+	// was resumed: the part's deliveries not stored yet are added, and
+	// Deliveries become the stored versions of all of the part's (those the
+	// first part handed on included: the caller drops them), since another
+	// process resuming the same alert may have stored some meanwhile.
 	Resumed bool
 }
 
@@ -116,9 +122,16 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 			return fmt.Errorf("store: record alerts: %w", err)
 		}
 		var ds, added []*herald.Delivery
-		var done []*Fanout // alerts whose last part this is, after a first part stored before
+		var done []*Fanout    // alerts whose last part this is, after a first part stored before
+		var resumed []*Fanout // later parts of resumed fan-outs
 		for _, f := range uniq {
 			switch {
+			case f.Continued && f.Resumed:
+				ds = append(ds, f.Deliveries...)
+				resumed = append(resumed, f)
+				if !f.Continues {
+					done = append(done, f)
+				}
 			case f.Continued:
 				f.Inserted = true
 				added = append(added, f.Deliveries...)
@@ -151,6 +164,17 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 				}
 			}
 		}
+		for _, f := range resumed {
+			ids := make([]string, len(f.Deliveries))
+			for i, d := range f.Deliveries {
+				ids[i] = d.ID
+			}
+			stored, err := deliveriesIn(ctx, tx, ids)
+			if err != nil {
+				return err
+			}
+			f.Deliveries = stored
+		}
 		for _, f := range done {
 			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET fanned_out = 1, user_count = ?, unreachable = ?
 				WHERE id = ?`, f.UserCount, jsonText(f.Unreachable, "[]"), f.Alert.ID); err != nil {
@@ -168,6 +192,29 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		}
 	}
 	return nil
+}
+
+// deliveriesIn reads the stored deliveries with the given ids in tx, sorted
+// by id.
+func deliveriesIn(ctx context.Context, tx txn, ids []string) ([]*herald.Delivery, error) {
+	var out []*herald.Delivery
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (`+
+			placeholders(len(chunk))+`) ORDER BY id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: deliveries by id: %w", err)
+		}
+		ds, err := scanAll(rows, scanDelivery)
+		if err != nil {
+			return nil, fmt.Errorf("store: deliveries by id: %w", err)
+		}
+		out = append(out, ds...)
+	}
+	return out, nil
 }
 
 // scanIDs returns a scan function of multiRowStmt.query that adds each row's

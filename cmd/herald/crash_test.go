@@ -129,9 +129,9 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("%d deliveries arrived that no accepted alert accounts for (a retried post made a second alert?)", unexpected)
 	}
 	// A duplicate can only come from a send whose outcome was not yet
-	// recorded at a kill: one in flight (each channel sends at most
-	// deliver.concurrency, 64, at once) or answered and waiting for its
-	// group commit (about as many again: a commit takes a few ms).
+	// recorded at a kill: one in flight or answered and waiting for its
+	// group commit, together at most twice deliver.concurrency (64) per
+	// channel.
 	if d := hook.Duplicates(); d > kills*2*64 {
 		t.Fatalf("%d duplicates for %d kills: more than in-flight work explains", d, kills)
 	}

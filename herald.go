@@ -238,7 +238,8 @@ type Alert struct {
 	Channels []Channel         `json:"channels,omitempty"`
 	// Recipients are the user ids the targets resolved to when the alert was
 	// accepted; the fan-out stage resolves Targets itself when this is empty
-	// (records produced by other tools).
+	// (records produced by other tools, and alerts to more people than a
+	// record carries: api.Server.MaxRecordRecipients).
 	Recipients []string `json:"recipients,omitempty"`
 	// IdempotencyKey is the client's Idempotency-Key header, if any.
 	IdempotencyKey string    `json:"idempotencyKey,omitempty"`

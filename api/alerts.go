@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,9 @@ const (
 	maxTitle       = 512
 	maxSource      = 256
 )
+
+// maxRecordRecipients is Server.MaxRecordRecipients's default.
+const maxRecordRecipients = 10_000
 
 // AlertInput is an alert to send.
 type AlertInput struct {
@@ -221,8 +225,15 @@ func idempotentID(key string, prev *store.IdempotentAlert) string {
 // must derive them.
 func (s *Server) produceAlerts(ctx context.Context, als []*herald.Alert) error {
 	recs := make([]*kgo.Record, 0, len(als))
+	limit := cmp.Or(s.MaxRecordRecipients, maxRecordRecipients)
 	for _, al := range als {
-		v, err := json.Marshal(al)
+		enc := al
+		if len(al.Recipients) > limit {
+			targetsOnly := *al
+			targetsOnly.Recipients = nil
+			enc = &targetsOnly
+		}
+		v, err := json.Marshal(enc)
 		if err != nil {
 			return s.problem(ctx, fmt.Errorf("api: encode alert %s: %w", al.ID, err))
 		}

@@ -56,6 +56,12 @@ type Server struct {
 	Now func() time.Time
 	// ProduceTimeout bounds waiting for the broker on ingest (default 10s).
 	ProduceTimeout time.Duration
+	// MaxRecordRecipients is the most recipient ids an alert record carries
+	// (0: 10,000, about 390 KB). An alert to more is produced with its
+	// targets only, and the fan-out stage resolves them again: a record
+	// naming 60,000 people (2.3 MB) was refused by the broker, whose
+	// records are limited to 1 MB by default.
+	MaxRecordRecipients int
 	// Metrics is served at /metrics and recorded into; nil serves none.
 	Metrics *metrics.Metrics
 	// Lag reports consumer lag for /v1/stats; nil leaves it out.

@@ -217,11 +217,17 @@ type Breaker struct {
 }
 
 // Limit is a token bucket: messages per second for a whole channel (Rate)
-// and per endpoint (PerEndpoint), 0 meaning unlimited, with Burst.
+// and per endpoint (PerEndpoint), 0 meaning unlimited, with Burst; and the
+// channel's sends in flight at once (Concurrency, 0 meaning
+// deliver.concurrency).
 type Limit struct {
 	Rate        float64 `koanf:"rate"`
 	PerEndpoint float64 `koanf:"perEndpoint"`
 	Burst       int     `koanf:"burst"`
+	// Concurrency bounds the channel's sends in flight (0: deliver.concurrency).
+	// Email defaults to 32: every email is its own SMTP connection to one
+	// relay, and relays cap connections per client (Postfix: 50).
+	Concurrency int `koanf:"concurrency"`
 }
 
 // Limits are the token buckets of each channel.
@@ -482,6 +488,7 @@ func defaults() map[string]any {
 		"breaker.openTimeout":          "30s",
 		"limits.slack.perEndpoint":     1,
 		"limits.slack.burst":           3,
+		"limits.email.concurrency":     32,
 		"idempotency.window":           "24h",
 		"alertmanager.maxAlerts":       1000,
 		"events.maxBatch":              100,
@@ -690,7 +697,7 @@ func (c *Config) Validate() error {
 	}
 	for _, ch := range herald.Channels {
 		l := c.Limits.For(ch)
-		if l.Rate < 0 || l.PerEndpoint < 0 || l.Burst < 0 {
+		if l.Rate < 0 || l.PerEndpoint < 0 || l.Burst < 0 || l.Concurrency < 0 {
 			bad("limits.%s must not be negative", ch)
 		}
 	}

@@ -35,7 +35,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.DataDir != "./herald-data" || c.HTTP.Addr != "127.0.0.1:8080" || c.Retry.MaxAttempts != 5 ||
 		!slices.Equal(c.Retry.Delays, []time.Duration{time.Second, 10 * time.Second, time.Minute, 5 * time.Minute}) ||
-		c.Limits.Slack.PerEndpoint != 1 || c.Idempotency.Window != 24*time.Hour || c.Alertmanager.MaxAlerts != 1000 {
+		c.Limits.Slack.PerEndpoint != 1 || c.Idempotency.Window != 24*time.Hour || c.Alertmanager.MaxAlerts != 1000 ||
+		c.Deliver.Concurrency != 64 || c.Limits.Email.Concurrency != 32 || c.Limits.Webhook.Concurrency != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -78,6 +79,7 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_ROUTES_CRITICAL=pager", "routes.critical"},
 		{"HERALD_EMAIL_TLS=maybe", "email.tls"},
 		{"HERALD_ALERTMANAGER_MAX_ALERTS=0", "alertmanager.maxAlerts"},
+		{"HERALD_LIMITS_SMS_CONCURRENCY=-1", "limits.sms must not be negative"},
 		{"HERALD_DATADIR=/x", "unknown environment variables HERALD_DATADIR"},
 		{"HERALD_RETRY_DELAYS=soon", "retry.delays"},
 		{"HERALD_KAFKA_RETENTION=10m", "kafka.retention must be at least 1h"},

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -222,7 +223,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},
-				Concurrency: cfg.Deliver.Concurrency, RecipientConcurrency: cfg.Deliver.RecipientConcurrency, Timeout: cfg.Deliver.Timeout,
+				Concurrency: cmp.Or(l.Concurrency, cfg.Deliver.Concurrency), RecipientConcurrency: cfg.Deliver.RecipientConcurrency, Timeout: cfg.Deliver.Timeout,
 				Logger: log.With("stage", "deliver"), Now: time.Now, Fresh: fresh,
 			}
 			// Another process may have handled what this one is given

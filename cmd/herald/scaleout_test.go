@@ -151,9 +151,19 @@ func TestScaleOut(t *testing.T) {
 
 	want := webhookDeliveries(ids, users)
 	missing := waitDelivered(t, hook, want, 5*time.Minute)
+	// The final workers must have taken over partitions. When the fleet
+	// was done before they joined (every delivery can arrive within a
+	// second or two), their assignment comes once the killed members'
+	// sessions end: wait for it, within a bound.
 	rebalances := 0
-	for _, w := range workers {
-		rebalances += strings.Count(w.stderr.String(), "partitions assigned")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		rebalances = 0
+		for _, w := range workers {
+			rebalances += strings.Count(w.stderr.String(), "partitions assigned")
+		}
+		if rebalances > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	t.Logf("fleet: 3 workers + 1 api on one broker, PostgreSQL and Redis; %d worker kills; %d deliveries; lost %d; "+
 		"duplicates %d; partition assignments logged by the final workers: %d", kills, len(want), missing,
@@ -181,7 +191,9 @@ func TestScaleOut(t *testing.T) {
 	if rebalances == 0 {
 		t.Fatal("no partition assignment seen in the workers' logs")
 	}
-	if d := hook.Duplicates(); d > kills*32 {
+	// A kill can resend only what its worker had begun and not recorded: at
+	// most twice deliver.concurrency (64) per channel.
+	if d := hook.Duplicates(); d > kills*2*64 {
 		t.Fatalf("%d duplicates for %d kills: more than in-flight sends explain", d, kills)
 	}
 }

@@ -102,20 +102,22 @@ func stores(t *testing.T, fn func(t *testing.T, open func(testing.TB, ...*herald
 	t.Run("postgres", func(t *testing.T) {
 		fn(t, func(tb testing.TB, users ...*herald.User) *store.Store {
 			tb.Helper()
-			ctx := context.Background()
-			st, err := store.Open(ctx, store.Options{Driver: "postgres", DSN: testpg.DSN(tb)})
-			if err != nil {
-				tb.Fatal(err)
-			}
-			tb.Cleanup(func() { st.Close() })
-			for _, u := range users {
-				if err := st.CreateUser(ctx, u); err != nil {
-					tb.Fatal(err)
-				}
-			}
-			return st
+			return teststore.Open(tb, store.Options{Driver: "postgres", DSN: testpg.DSN(tb)}, users...)
 		})
 	})
+}
+
+// reachable returns the sorted ids of a1's deliveries to partsSetup's n
+// users who have a contact (all but u01 and u05).
+func reachable(n int) []string {
+	var want []string
+	for i := range n {
+		if i != 1 && i != 5 {
+			want = append(want, DeliveryID("a1", fmt.Sprintf("u%02d", i), herald.ChannelWebhook))
+		}
+	}
+	slices.Sort(want)
+	return want
 }
 
 // delivered returns the sorted delivery ids of recs.
@@ -163,13 +165,7 @@ func testFanoutInParts(t *testing.T, open func(testing.TB, ...*herald.User) *sto
 	if err := f.Handle(context.Background(), []*kgo.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	for i := range n {
-		if i != 1 && i != 5 {
-			want = append(want, DeliveryID("a1", fmt.Sprintf("u%02d", i), herald.ChannelWebhook))
-		}
-	}
-	slices.Sort(want)
+	want := reachable(n)
 	if got := delivered(prod.recs); !slices.Equal(got, want) {
 		t.Fatalf("produced %v, want %v", got, want)
 	}
@@ -227,13 +223,7 @@ func testFanoutResumed(t *testing.T, open func(testing.TB, ...*herald.User) *sto
 	if err := f.Handle(ctx, []*kgo.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	for i := range n {
-		if i != 1 && i != 5 {
-			want = append(want, DeliveryID("a1", fmt.Sprintf("u%02d", i), herald.ChannelWebhook))
-		}
-	}
-	slices.Sort(want)
+	want := reachable(n)
 	if got := delivered(prod.recs); !slices.Equal(got, want) {
 		t.Fatalf("resumed: produced %v, want %v", got, want)
 	}

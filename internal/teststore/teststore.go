@@ -14,8 +14,15 @@ import (
 // SQLite opens a store on a new SQLite database and creates users in it.
 func SQLite(tb testing.TB, users ...*herald.User) *store.Store {
 	tb.Helper()
+	return Open(tb, store.Options{DSN: filepath.Join(tb.TempDir(), "herald.db")}, users...)
+}
+
+// Open opens a store with o, closed when the test ends, and creates users in
+// it.
+func Open(tb testing.TB, o store.Options, users ...*herald.User) *store.Store {
+	tb.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DSN: filepath.Join(tb.TempDir(), "herald.db")})
+	st, err := store.Open(ctx, o)
 	if err != nil {
 		tb.Fatal(err)
 	}

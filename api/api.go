@@ -50,6 +50,10 @@ type Server struct {
 	// contacts; nil means no cache.
 	Cache  cache.Cache
 	Logger *slog.Logger
+	// LogRequests is which requests get an access line at info (the rest
+	// get theirs at debug): "all"; "errors" (the zero value), those
+	// answered 400 or more or taking a second or more; "none".
+	LogRequests string
 	// Version is reported in the OpenAPI document.
 	Version string
 	// Now is the clock; nil means time.Now.

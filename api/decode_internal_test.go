@@ -66,3 +66,24 @@ func TestLogRecordsDropsDecoded(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLevelSlow: with log.requests=errors a request that took a second
+// or more is logged at info like a failed one; health checks never are.
+func TestAccessLevelSlow(t *testing.T) {
+	s := &Server{LogRequests: "errors"}
+	for _, tc := range []struct {
+		path   string
+		status int
+		took   time.Duration
+		want   slog.Level
+	}{
+		{"/v1/alerts", 202, 999 * time.Millisecond, slog.LevelDebug},
+		{"/v1/alerts", 202, time.Second, slog.LevelInfo},
+		{"/v1/alerts", 503, time.Millisecond, slog.LevelInfo},
+		{"/readyz", 503, 2 * time.Second, slog.LevelDebug},
+	} {
+		if got := s.accessLevel(tc.path, tc.status, tc.took); got != tc.want {
+			t.Errorf("%s %d in %s: %s, want %s", tc.path, tc.status, tc.took, got, tc.want)
+		}
+	}
+}

@@ -135,15 +135,37 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				// Many records per request: the handler counts them.
 				s.Metrics.IngestDuration("log", code, time.Since(start))
 			}
-			lvl := slog.LevelInfo
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-				lvl = slog.LevelDebug
+			took := time.Since(start)
+			if lvl := s.accessLevel(r.URL.Path, sw.status, took); s.Logger.Enabled(ctx, lvl) {
+				s.Logger.Log(ctx, lvl, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+					"status", sw.status, "bytes", sw.bytes, "duration", took)
 			}
-			s.Logger.Log(ctx, lvl, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "bytes", sw.bytes, "duration", time.Since(start))
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// slowRequest is how long a request takes before log.requests=errors
+// logs it at info like a failed one.
+const slowRequest = time.Second
+
+// accessLevel is the level of a request's access line (LogRequests).
+// Health checks and scrapes are at debug whatever the setting: they come
+// every few seconds and say nothing. At thousands of alerts a second a line
+// per request was 2% of the CPU and most of the log; the store keeps every
+// alert, and a failure or a slow request is what an operator looks for.
+func (s *Server) accessLevel(path string, status int, took time.Duration) slog.Level {
+	switch {
+	case path == "/healthz" || path == "/readyz" || path == "/metrics":
+		return slog.LevelDebug
+	case s.LogRequests == "all":
+		return slog.LevelInfo
+	case s.LogRequests == "none":
+		return slog.LevelDebug
+	case status >= 400 || took >= slowRequest:
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
 
 // hasNUL reports whether a JSON body holds U+0000: a raw zero byte, or a

@@ -173,6 +173,10 @@ type KafkaSASL struct {
 type Log struct {
 	Level  string `koanf:"level"`  // debug, info, warn, error
 	Format string `koanf:"format"` // text or json
+	// Requests is which HTTP requests get an access line at info: "all",
+	// "errors" (status 400 and up, and requests slower than a second;
+	// the rest at debug) or "none" (all at debug).
+	Requests string `koanf:"requests"`
 }
 
 // Routes lists, per severity, the channels its alerts go to. An empty list
@@ -482,6 +486,7 @@ func defaults() map[string]any {
 		"kafka.retention":              "168h",
 		"log.level":                    "info",
 		"log.format":                   "text",
+		"log.requests":                 "errors",
 		"retry.maxAttempts":            5,
 		"retry.delays":                 []string{"1s", "10s", "1m", "5m"},
 		"breaker.failures":             5,
@@ -639,6 +644,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format must be text or json, not %q", c.Log.Format)
+	}
+	switch c.Log.Requests {
+	case "all", "errors", "none":
+	default:
+		bad("log.requests must be all, errors or none, not %q", c.Log.Requests)
 	}
 	if _, err := c.Routes.Map(); err != nil {
 		errs = append(errs, err)

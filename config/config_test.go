@@ -75,6 +75,7 @@ func TestInvalid(t *testing.T) {
 		want string
 	}{
 		{"HERALD_RETRY_MAX_ATTEMPTS=0", "retry.maxAttempts"},
+		{"HERALD_LOG_REQUESTS=some", "log.requests must be all, errors or none"},
 		{"HERALD_HTTP_ADDR=nonsense", "http.addr"},
 		{"HERALD_ROUTES_CRITICAL=pager", "routes.critical"},
 		{"HERALD_EMAIL_TLS=maybe", "email.tls"},

@@ -85,9 +85,13 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 			jsonText(a.Labels, "{}"), jsonText(a.Targets, "[]"), jsonText(a.Channels, "[]"),
 			f.UserCount, jsonText(f.Unreachable, "[]"), nanos(a.CreatedAt), now, a.IdempotencyKey, boolInt(!f.Continues)})
 	}
-	insAlerts, err := s.multiRow(ctx, `INSERT INTO alerts (id, severity, title, message, source, labels,
-		targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key, fanned_out) VALUES `,
-		14, ` ON CONFLICT DO NOTHING RETURNING id`)
+	const insertAlerts = `INSERT INTO alerts (id, severity, title, message, source, labels,
+		targets, channels, user_count, unreachable, created_at, stored_at, idempotency_key, fanned_out) VALUES `
+	insAlerts, err := s.multiRow(ctx, insertAlerts, 14, ` ON CONFLICT DO NOTHING RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("store: record fanouts: %w", err)
+	}
+	addAlerts, err := s.multiRow(ctx, insertAlerts, 14, ` ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("store: record fanouts: %w", err)
 	}
@@ -116,10 +120,25 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 		}
 		return rows
 	}
-	err = s.tx(ctx, "record_fanouts", func(tx txn) error {
+	record := func(tx txn, returning bool) error {
 		inserted := make(map[string]bool, len(uniq))
-		if err := insAlerts.query(ctx, tx, alertRows, scanIDs(inserted)); err != nil {
-			return fmt.Errorf("store: record alerts: %w", err)
+		if returning {
+			if err := insAlerts.query(ctx, tx, alertRows, scanIDs(inserted)); err != nil {
+				return fmt.Errorf("store: record alerts: %w", err)
+			}
+		} else {
+			// Nearly always every alert is new, and the count says so
+			// without reading back an id per row.
+			n, err := addAlerts.exec(ctx, tx, alertRows)
+			if err != nil {
+				return fmt.Errorf("store: record alerts: %w", err)
+			}
+			if n != int64(len(alertRows)) {
+				return errStoredBefore
+			}
+			for _, r := range alertRows {
+				inserted[r[0].(string)] = true
+			}
 		}
 		var ds, added []*herald.Delivery
 		var done []*Fanout    // alerts whose last part this is, after a first part stored before
@@ -182,7 +201,12 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 			}
 		}
 		return nil
-	})
+	}
+	err = s.tx(ctx, "record_fanouts", func(tx txn) error { return record(tx, false) })
+	if errors.Is(err, errStoredBefore) {
+		// A redelivered record: find out which alerts were stored before.
+		err = s.tx(ctx, "record_fanouts", func(tx txn) error { return record(tx, true) })
+	}
 	if err != nil {
 		return err
 	}
@@ -193,6 +217,10 @@ func (s *Store) RecordFanouts(ctx context.Context, fs []*Fanout) error {
 	}
 	return nil
 }
+
+// errStoredBefore rolls back a fan-out transaction that found some of its
+// alerts already stored, to be run again reading back which.
+var errStoredBefore = errors.New("store: alerts stored before")
 
 // deliveriesIn reads the stored deliveries with the given ids in tx, sorted
 // by id.

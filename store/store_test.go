@@ -182,6 +182,21 @@ func TestFanoutRecords(t *testing.T) {
 		if d := again.Deliveries; len(d) != 1 || d[0].Channel != herald.ChannelWebhook || d[0].Status != herald.StatusSent {
 			t.Fatalf("re-recorded deliveries = %+v", d[0])
 		}
+		// A batch of a stored alert and a new one: only the new one is
+		// inserted, and the stored one hands on what was stored.
+		stored, fresh := mk(1), mk(5)
+		stored.Deliveries[0].Channel = herald.ChannelSMS
+		if err := s.RecordFanouts(ctx, []*store.Fanout{stored, fresh}); err != nil {
+			t.Fatal(err)
+		}
+		if stored.Inserted || !fresh.Inserted || stored.Deliveries[0].Channel != herald.ChannelWebhook ||
+			len(fresh.Deliveries) != 1 || fresh.Deliveries[0].ID != "a5-d" {
+			t.Fatalf("mixed batch: stored inserted %v (%+v), new inserted %v (%+v)", stored.Inserted,
+				stored.Deliveries[0], fresh.Inserted, fresh.Deliveries)
+		}
+		if a, err := s.Alert(ctx, "a5"); err != nil || len(a.Deliveries) != 1 {
+			t.Fatalf("the new alert of a mixed batch: %+v, %v", a, err)
+		}
 		// Sent is final: a late failure report cannot move it back.
 		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "a0-d", Status: herald.StatusFailed, Attempts: 2}}); err != nil {
 			t.Fatal(err)
@@ -210,7 +225,7 @@ func TestFanoutRecords(t *testing.T) {
 			last := page[len(page)-1]
 			cur = &store.AlertCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
-		if want := []string{"a4", "a3", "a2", "a1", "a0"}; !slices.Equal(ids, want) {
+		if want := []string{"a5", "a4", "a3", "a2", "a1", "a0"}; !slices.Equal(ids, want) {
 			t.Fatalf("alert order = %v", ids)
 		}
 		counts, err := s.DeliveryCounts(ctx, []string{"a0", "a1"})

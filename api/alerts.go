@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -274,53 +275,13 @@ func (s *Server) registerAlerts(a huma.API) {
 		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"the same key always yields the same alert id"`
 		Body           AlertInput
 	}) (*alertAccepted, error) {
-		if s.draining.Load() {
-			return nil, huma.Error503ServiceUnavailable("shutting down; retry against another instance or later")
-		}
-		ctx, span := s.Tracer.Start(ctx, "herald.accept", trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("herald.request_id", RequestID(ctx))))
+		ctx, span := s.startAccept(ctx)
 		defer span.End()
-		if strings.HasPrefix(in.IdempotencyKey, "alertmanager:") {
-			// Reserved for /v1/integrations/alertmanager, so a client cannot
-			// pre-empt (and so silence) an Alertmanager notification.
-			return nil, invalid("header.Idempotency-Key", `must not start with "alertmanager:" (reserved for the Alertmanager integration)`, nil)
+		al, replay, err := s.prepareAlert(ctx, in.IdempotencyKey, &in.Body)
+		if err != nil || replay != nil {
+			return replay, err
 		}
-		if strings.HasPrefix(in.IdempotencyKey, eventKeyPrefix) || strings.HasPrefix(in.IdempotencyKey, s3KeyPrefix) ||
-			strings.HasPrefix(in.IdempotencyKey, rules.LogKeyPrefix) {
-			// Reserved for alerts made by rules (POST /v1/events, S3, logs).
-			return nil, invalid("header.Idempotency-Key", `must not start with "event:", "s3:" or "log:" (reserved for alerts made by rules)`, nil)
-		}
-		al, err := s.checkAlert(ctx, &in.Body)
-		if err != nil {
-			return nil, err
-		}
-		al.CreatedAt = s.Now().UTC()
-		if in.IdempotencyKey != "" {
-			prev, err := s.Store.AlertByIdempotencyKey(ctx, in.IdempotencyKey)
-			if err != nil {
-				return nil, s.problem(ctx, err)
-			}
-			if s.replays(prev, al.CreatedAt) {
-				out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
-				out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
-				return out, nil
-			}
-			al.ID = idempotentID(in.IdempotencyKey, prev)
-			al.IdempotencyKey = in.IdempotencyKey
-		} else {
-			al.ID = uuid.Must(uuid.NewV7()).String()
-		}
-		span.SetAttributes(attribute.String("herald.alert_id", al.ID), attribute.Int("herald.users", len(al.Recipients)))
-		if err := s.produceAlerts(ctx, []*herald.Alert{al}); err != nil {
-			return nil, err
-		}
-		// Debug: the request's access line (request_id) is at info, and the
-		// store keeps the alert; a third line per alert cost 1-2% of CPU.
-		s.Logger.DebugContext(ctx, "alert accepted", "request_id", RequestID(ctx), "alert_id", al.ID,
-			"users", len(al.Recipients), "severity", al.Severity)
-		out := &alertAccepted{Location: "/v1/alerts/" + al.ID}
-		out.Body.ID, out.Body.UserCount = al.ID, len(al.Recipients)
-		return out, nil
+		return s.produceAccepted(ctx, al)
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-alert", Method: http.MethodGet, Path: "/v1/alerts/{id}", Tags: tags,
@@ -379,6 +340,70 @@ func (s *Server) registerAlerts(a huma.API) {
 		}
 		return out, nil
 	})
+}
+
+// startAccept starts the herald.accept span of an alert request.
+func (s *Server) startAccept(ctx context.Context, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	return s.Tracer.Start(ctx, "herald.accept", append(opts, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("herald.request_id", RequestID(ctx))))...)
+}
+
+// prepareAlert checks an alert sent to POST /v1/alerts with Idempotency-Key
+// key, resolves its targets, and gives it an id. It produces nothing, so a
+// caller may run it again. An earlier alert with the same key within the
+// idempotency window comes back as the answer to give (replay) instead.
+func (s *Server) prepareAlert(ctx context.Context, key string, in *AlertInput) (al *herald.Alert, replay *alertAccepted, err error) {
+	if s.draining.Load() {
+		return nil, nil, huma.Error503ServiceUnavailable("shutting down; retry against another instance or later")
+	}
+	if strings.HasPrefix(key, "alertmanager:") {
+		// Reserved for /v1/integrations/alertmanager, so a client cannot
+		// pre-empt (and so silence) an Alertmanager notification.
+		return nil, nil, invalid("header.Idempotency-Key", `must not start with "alertmanager:" (reserved for the Alertmanager integration)`, nil)
+	}
+	if strings.HasPrefix(key, eventKeyPrefix) || strings.HasPrefix(key, s3KeyPrefix) ||
+		strings.HasPrefix(key, rules.LogKeyPrefix) {
+		// Reserved for alerts made by rules (POST /v1/events, S3, logs).
+		return nil, nil, invalid("header.Idempotency-Key", `must not start with "event:", "s3:" or "log:" (reserved for alerts made by rules)`, nil)
+	}
+	if al, err = s.checkAlert(ctx, in); err != nil {
+		return nil, nil, err
+	}
+	al.CreatedAt = s.Now().UTC()
+	if key != "" {
+		prev, err := s.Store.AlertByIdempotencyKey(ctx, key)
+		if err != nil {
+			return nil, nil, s.problem(ctx, err)
+		}
+		if s.replays(prev, al.CreatedAt) {
+			out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
+			out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
+			return nil, out, nil
+		}
+		al.ID = idempotentID(key, prev)
+		al.IdempotencyKey = key
+	} else {
+		al.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	return al, nil, nil
+}
+
+// produceAccepted produces al, prepared by prepareAlert, and gives the
+// answer to a POST /v1/alerts that sent it.
+func (s *Server) produceAccepted(ctx context.Context, al *herald.Alert) (*alertAccepted, error) {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("herald.alert_id", al.ID), attribute.Int("herald.users", len(al.Recipients)))
+	if err := s.produceAlerts(ctx, []*herald.Alert{al}); err != nil {
+		return nil, err
+	}
+	// Debug: the store keeps the alert, and a line per alert cost 1-2% of
+	// CPU.
+	if s.Logger.Enabled(ctx, slog.LevelDebug) {
+		s.Logger.DebugContext(ctx, "alert accepted", "request_id", RequestID(ctx), "alert_id", al.ID,
+			"users", len(al.Recipients), "severity", al.Severity)
+	}
+	out := &alertAccepted{Location: "/v1/alerts/" + al.ID}
+	out.Body.ID, out.Body.UserCount = al.ID, len(al.Recipients)
+	return out, nil
 }
 
 func decodeAlertCursor(c string) (*store.AlertCursor, error) {

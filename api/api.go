@@ -54,6 +54,11 @@ type Server struct {
 	// get theirs at debug): "all"; "errors" (the zero value), those
 	// answered 400 or more or taking a second or more; "none".
 	LogRequests string
+	// humaOnly turns off the fast path of POST /v1/alerts (tests compare
+	// the two).
+	humaOnly bool
+	// fastAnswered counts the requests the fast path answered (for tests).
+	fastAnswered atomic.Int64
 	// Version is reported in the OpenAPI document.
 	Version string
 	// Now is the clock; nil means time.Now.
@@ -173,7 +178,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerDeadLetters(a)
 	s.registerStats(a)
 	s.registerTokens(a)
-	return s.middleware(s.authorize(mux, mux))
+	return s.middleware(s.authorize(mux, s.acceptAlertsFast(mux)))
 }
 
 // problem turns an error into the problem+json response for it. It is the

@@ -1,0 +1,250 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/internal/teststore"
+	"github.com/heraldproject/herald/store"
+)
+
+// keptRecords stands in for Kafka, keeping what was produced; fail makes
+// Produce fail.
+type keptRecords struct {
+	mu   sync.Mutex
+	recs []*kgo.Record
+	fail bool
+}
+
+func (k *keptRecords) Produce(_ context.Context, recs ...*kgo.Record) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.fail {
+		return errors.New("broker down")
+	}
+	k.recs = append(k.recs, recs...)
+	return nil
+}
+
+func (k *keptRecords) Ping(context.Context) error { return nil }
+
+func (k *keptRecords) take() []*kgo.Record {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := k.recs
+	k.recs = nil
+	return out
+}
+
+// fastAndHuma returns two handlers on one store, with and without the fast
+// path of POST /v1/alerts, and their producers.
+func fastAndHuma(tb testing.TB, st *store.Store) (fastSrv *Server, fast, slow http.Handler, fastRecs, slowRecs *keptRecords) {
+	tb.Helper()
+	fastRecs, slowRecs = &keptRecords{}, &keptRecords{}
+	log := slog.New(slog.DiscardHandler)
+	fastSrv = &Server{Store: st, Producer: fastRecs, Logger: log, Version: "test"}
+	fast = fastSrv.Handler()
+	slow = (&Server{Store: st, Producer: slowRecs, Logger: log, Version: "test", humaOnly: true}).Handler()
+	return fastSrv, fast, slow, fastRecs, slowRecs
+}
+
+var (
+	uuidRE    = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	createdRE = regexp.MustCompile(`"createdAt":"[^"]*"`)
+)
+
+// answer is what a client sees of a response, fresh ids and times masked.
+func answer(w *httptest.ResponseRecorder) string {
+	h := w.Header()
+	s := strings.Join([]string{http.StatusText(w.Code), h.Get("Content-Type"), h.Get("Location"),
+		h.Get("Idempotent-Replayed"), h.Get("Retry-After"), w.Body.String()}, "|")
+	return uuidRE.ReplaceAllString(s, "<id>")
+}
+
+// recordsOf is what was produced, fresh ids and times masked.
+func recordsOf(recs []*kgo.Record) string {
+	var b strings.Builder
+	for _, r := range recs {
+		b.WriteString(r.Topic + " " + string(r.Key) + " " + string(r.Value) + "\n")
+		for _, h := range r.Headers {
+			if h.Key != "request_id" {
+				b.WriteString(" " + h.Key + "=" + string(h.Value))
+			}
+		}
+	}
+	return createdRE.ReplaceAllString(uuidRE.ReplaceAllString(b.String(), "<id>"), `"createdAt":"<t>"`)
+}
+
+// sameAnswers posts body with the headers to both handlers and fails unless
+// the answers and the records produced are the same. It returns the status.
+func sameAnswers(t *testing.T, fast, slow http.Handler, fastRecs, slowRecs *keptRecords, body string, header http.Header) int {
+	t.Helper()
+	serve := func(h http.Handler) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/v1/alerts", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, vs := range header {
+			req.Header[k] = vs
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	f, s := serve(fast), serve(slow)
+	if af, as := answer(f), answer(s); af != as {
+		t.Fatalf("POST %q %v:\nfast path: %s\nhuma:      %s", body, header, af, as)
+	}
+	if rf, rs := recordsOf(fastRecs.take()), recordsOf(slowRecs.take()); rf != rs {
+		t.Fatalf("POST %q %v produced:\nfast path: %s\nhuma:      %s", body, header, rf, rs)
+	}
+	return f.Code
+}
+
+// TestFastAlertPathAnswersAsHuma: POST /v1/alerts answers and produces the
+// same with the fast path as huma alone does, for valid alerts and for every
+// kind of bad one (which the fast path hands to huma).
+func TestFastAlertPathAnswersAsHuma(t *testing.T) {
+	st := teststore.SQLite(t, &herald.User{ID: "u1", Name: "alice", WebhookURL: "http://127.0.0.1/x"},
+		&herald.User{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1/y"})
+	ctx := context.Background()
+	if err := st.CreateGroup(ctx, &herald.Group{ID: "g1", Name: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"u1", "u2"} {
+		if err := st.AddMember(ctx, "g1", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An alert sent with a key and fanned out: the same key again is a
+	// replay.
+	stored := &herald.Alert{ID: "01a24d48-8a66-7ca5-8ab0-0751b04f5465", Severity: herald.SeverityError, Message: "m",
+		Targets: []string{"@alice"}, IdempotencyKey: "k-stored", CreatedAt: time.Now()}
+	if err := st.RecordFanouts(ctx, []*store.Fanout{{Alert: stored, UserCount: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, fast, slow, fastRecs, slowRecs := fastAndHuma(t, st)
+	ok := `{"target":["@alice"],"severity":"error","message":"m"}`
+	for _, tc := range []struct {
+		body   string
+		header http.Header
+		want   int
+		fast   bool // answered by the fast path, not handed to huma
+	}{
+		{ok, nil, 202, true},
+		{`{"target":["@alice","@@ops"],"severity":"warn","message":"disk full","title":"t","source":"s",` +
+			`"labels":{"host":"db-1","team":"storage"},"channels":["webhook"]}`, nil, 202, true},
+		{` { "message" : "é ü ✓", "severity":"CRITICAL", "target":["@@ops"] , "labels":{}, "channels":[] } `, nil, 202, true},
+		{ok, http.Header{"Idempotency-Key": {"k-1"}}, 202, true},
+		{ok, http.Header{"Idempotency-Key": {"k-stored"}}, 202, true},
+		{ok, http.Header{"Accept": {"*/*"}}, 202, true},
+		{ok, http.Header{"Accept": {"application/json"}}, 202, true},
+		{ok, http.Header{"Accept": {"application/cbor"}}, 202, false},
+		{ok, http.Header{"Content-Type": {"application/json; charset=utf-8"}}, 202, false},
+		{ok, http.Header{"Idempotency-Key": {strings.Repeat("k", 256)}}, 422, false},
+		{ok, http.Header{"Idempotency-Key": {"alertmanager:x"}}, 422, false},
+		{ok, http.Header{"Idempotency-Key": {"event:x"}}, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","title":null}`, nil, 202, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","extra":1}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","message":"n"}`, nil, 0, false},
+		{`{"Target":["@alice"],"severity":"error","message":"m"}`, nil, 202, false}, // huma matches names as encoding/json does
+		{`{"target":["@alice"],"message":"m"}`, nil, 422, false},
+		{`{"target":[],"severity":"error","message":"m"}`, nil, 422, false},
+		{`{"target":["@nobody"],"severity":"error","message":"m"}`, nil, 422, false},
+		{`{"target":"@alice","severity":"error","message":"m"}`, nil, 422, false},
+		{`{"target":[1],"severity":"error","message":"m"}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"bad","message":"m"}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"  error          x","message":"m"}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":""}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"   "}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","title":"` + strings.Repeat("t", 513) + `"}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","channels":["sms","sms"]}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","channels":["webhook","slack","email","sms","push"]}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","labels":{"k":1}}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","labels":{"k":{"a":"b"}}}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m","labels":{"k":"` + strings.Repeat("v", 1025) + `"}}`, nil, 422, false},
+		{`{"target":["@alice"],"severity":"error","message":"m"} {}`, nil, 0, false},
+		{`{"target":["@alice"],"severity":"error","message":"\ud800"}`, nil, 0, false},
+		{`[]`, nil, 0, false}, {`{}`, nil, 422, false}, {`null`, nil, 0, false}, {`{`, nil, 0, false},
+	} {
+		before := srv.fastAnswered.Load()
+		code := sameAnswers(t, fast, slow, fastRecs, slowRecs, tc.body, tc.header)
+		if tc.want != 0 && code != tc.want {
+			t.Errorf("POST %q %v: %d, want %d", tc.body, tc.header, code, tc.want)
+		}
+		if answered := srv.fastAnswered.Load() > before; answered != tc.fast {
+			t.Errorf("POST %q %v: answered by the fast path %v, want %v", tc.body, tc.header, answered, tc.fast)
+		}
+	}
+}
+
+// TestFastAlertPathBrokerDown: when the broker refuses the record, the fast
+// path answers 503 as huma does, and nothing was produced.
+func TestFastAlertPathBrokerDown(t *testing.T) {
+	st := teststore.SQLite(t, &herald.User{ID: "u1", Name: "alice", WebhookURL: "http://127.0.0.1/x"})
+	srv, fast, slow, fastRecs, slowRecs := fastAndHuma(t, st)
+	fastRecs.fail, slowRecs.fail = true, true
+	if code := sameAnswers(t, fast, slow, fastRecs, slowRecs, `{"target":["@alice"],"severity":"error","message":"m"}`, nil); code != http.StatusServiceUnavailable || srv.fastAnswered.Load() != 1 {
+		t.Fatalf("broker down: %d (fast path answered %d), want 503 from the fast path", code, srv.fastAnswered.Load())
+	}
+}
+
+// FuzzAlertFastPath: for any body, the fast path of POST /v1/alerts answers
+// and produces as huma alone does.
+func FuzzAlertFastPath(f *testing.F) {
+	st := teststore.SQLite(f, &herald.User{ID: "u1", Name: "alice", WebhookURL: "http://127.0.0.1/x"})
+	_, fast, slow, fastRecs, slowRecs := fastAndHuma(f, st)
+	for _, s := range []string{
+		`{"target":["@alice"],"severity":"error","message":"m"}`,
+		`{"target":["@alice"],"severity":"warn","message":"m","title":"t","source":"s","labels":{"a":"b"},"channels":["sms"]}`,
+		`{"target":["@alice"],"severity":"error","message":"m","labels":null}`,
+		`{"target":["@alice"],"severity":"error","message":"m","labels":{"a":"b","a":"c"}}`,
+		`{"target":["@alice"],"severity":"error","message":"m\u00e9\n\t\"x\""}`,
+	} {
+		f.Add(s, "")
+		f.Add(s, "k1")
+	}
+	f.Fuzz(func(t *testing.T, body, key string) {
+		var h http.Header
+		if key != "" {
+			if !json.Valid([]byte(`"`+key+`"`)) || strings.ContainsAny(key, "\r\n\x00") {
+				return // not a header value a client can send
+			}
+			h = http.Header{"Idempotency-Key": {key}}
+		}
+		sameAnswers(t, fast, slow, fastRecs, slowRecs, body, h)
+	})
+}
+
+// TestFastAlertPathReplays: the fast path answers a key already used with
+// the earlier alert, marked replayed, and produces nothing.
+func TestFastAlertPathReplays(t *testing.T) {
+	st := teststore.SQLite(t, &herald.User{ID: "u1", Name: "alice", WebhookURL: "http://127.0.0.1/x"})
+	id := "01a24d48-8a66-7ca5-8ab0-0751b04f5465"
+	if err := st.RecordFanouts(context.Background(), []*store.Fanout{{Alert: &herald.Alert{ID: id,
+		Severity: herald.SeverityError, Message: "m", Targets: []string{"@alice"}, IdempotencyKey: "k",
+		CreatedAt: time.Now()}, UserCount: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	srv, fast, _, recs, _ := fastAndHuma(t, st)
+	req := httptest.NewRequest(http.MethodPost, "/v1/alerts", strings.NewReader(`{"target":["@alice"],"severity":"error","message":"m"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "k")
+	w := httptest.NewRecorder()
+	fast.ServeHTTP(w, req)
+	if w.Code != http.StatusAccepted || w.Header().Get("Idempotent-Replayed") != "true" ||
+		w.Header().Get("Location") != "/v1/alerts/"+id || !strings.Contains(w.Body.String(), id) ||
+		len(recs.take()) != 0 || srv.fastAnswered.Load() != 1 {
+		t.Fatalf("replay: %d %v %s (fast path answered %d)", w.Code, w.Header(), w.Body, srv.fastAnswered.Load())
+	}
+}

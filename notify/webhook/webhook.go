@@ -136,8 +136,10 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) (retry bool, e
 	if err := m.Recipient.UnreadableSecret(herald.SecretWebhookSecret); err != nil {
 		return false, err // never unsigned, nor signed with the server's secret instead
 	}
-	retry, err = n.post(ctx, target, m)
-	return retry, notify.Redact(err, notify.URLSecrets(target)...)
+	if retry, err = n.post(ctx, target, m); err != nil {
+		err = notify.Redact(err, notify.URLSecrets(target)...)
+	}
+	return retry, err
 }
 
 // secret is the key that signs requests to m's recipient: their own
@@ -151,8 +153,11 @@ func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (
 	if err != nil {
 		return false, fmt.Errorf("webhook: encode payload: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > n.cfg.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return notify.ClassifyTransportError(err)

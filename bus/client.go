@@ -160,6 +160,14 @@ type ConsumerOptions struct {
 	Topics []string
 	// MaxPollRecords bounds one batch (default 500).
 	MaxPollRecords int
+	// Linger is how long a batch smaller than MaxPollRecords waits for more
+	// records before it is handled (0: not at all), when records are
+	// coming fast: its first came less than twice Linger after the previous
+	// batch was done. Each batch costs a store transaction and an offset
+	// commit whatever its size, so at moderate rates, where records come
+	// one at a time, a short wait makes fewer, bigger batches; at low rates
+	// it would only add the wait.
+	Linger time.Duration
 	// OnRebalance, when set, is called whenever partitions are assigned,
 	// revoked or lost, before the records of a new assignment are handled.
 	OnRebalance func()
@@ -224,6 +232,7 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 // outlive stop and bound the shutdown) and committed before Run returns.
 func (c *Consumer) Run(stop, work context.Context, h Handler) error {
 	defer close(c.done)
+	var idleSince time.Time // when the previous batch was done
 	for {
 		fs := c.cl.PollRecords(stop, c.o.MaxPollRecords)
 		if stop.Err() != nil {
@@ -237,14 +246,37 @@ func (c *Consumer) Run(stop, work context.Context, h Handler) error {
 			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 		})
 		recs := fs.Records()
+		if len(recs) > 0 && c.o.Linger > 0 && time.Since(idleSince) < 2*c.o.Linger {
+			recs = c.linger(stop, recs)
+		}
 		if len(recs) > 0 {
 			if err := c.handle(work, h, recs); err != nil {
 				c.cl.AllowRebalance()
 				return err
 			}
+			idleSince = time.Now()
 		}
 		c.cl.AllowRebalance()
 	}
+}
+
+// linger adds to recs what arrives within Linger, up to MaxPollRecords.
+func (c *Consumer) linger(stop context.Context, recs []*kgo.Record) []*kgo.Record {
+	ctx, cancel := context.WithTimeout(stop, c.o.Linger)
+	defer cancel()
+	for len(recs) < c.o.MaxPollRecords && ctx.Err() == nil {
+		fs := c.cl.PollRecords(ctx, c.o.MaxPollRecords-len(recs))
+		if fs.IsClientClosed() {
+			break
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		recs = append(recs, fs.Records()...)
+	}
+	return recs
 }
 
 // handle runs h until it succeeds (retrying with backoff) and commits.

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,5 +73,83 @@ func TestConsumerOnRebalance(t *testing.T) {
 			t.Fatal("OnRebalance not called when a second member joined")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConsumerLinger: with Linger, a batch smaller than MaxPollRecords whose
+// first record came soon after the previous batch waits for records
+// produced meanwhile and is handled with them, without waiting out Linger
+// once it is full; a record after a pause is handled at once.
+func TestConsumerLinger(t *testing.T) {
+	const topic = "linger-test"
+	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 1, Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := bus.NewProducer(bus.ClientOptions{Brokers: b.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	produce := func(v string) {
+		t.Helper()
+		if err := p.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const linger = 2 * time.Second
+	batches := make(chan []string, 10)
+	c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: bus.ClientOptions{Brokers: b.Addrs()},
+		Group: "g", Topics: []string{topic}, MaxPollRecords: 2, Linger: linger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(sctx, ctx, func(_ context.Context, recs []*kgo.Record) error {
+			var vs []string
+			for _, r := range recs {
+				vs = append(vs, string(r.Value))
+			}
+			batches <- vs
+			return nil
+		})
+	}()
+	defer func() { scancel(); <-done; c.Close() }()
+	next := func(want ...string) time.Time {
+		t.Helper()
+		select {
+		case got := <-batches:
+			if !slices.Equal(got, want) {
+				t.Fatalf("batch %v, want %v", got, want)
+			}
+			return time.Now()
+		case <-ctx.Done():
+			t.Fatalf("no batch; want %v", want)
+		}
+		return time.Time{}
+	}
+	// The first batch has no previous one to be soon after: at once.
+	produce("first")
+	next("first")
+	// Soon after it, a waits for b, and the full batch goes at once.
+	start := time.Now()
+	produce("a")
+	time.Sleep(100 * time.Millisecond)
+	produce("b")
+	if took := next("a", "b").Sub(start); took > linger {
+		t.Fatalf("a full batch was handled after %s: it waited out the linger", took)
+	}
+	// After a pause longer than twice the linger, c goes alone, at once.
+	time.Sleep(2*linger + 500*time.Millisecond)
+	start = time.Now()
+	produce("c")
+	if took := next("c").Sub(start); took > linger {
+		t.Fatalf("a record after a pause was handled after %s: it lingered", took)
 	}
 }

@@ -47,6 +47,7 @@ type Config struct {
 	Routes      Routes      `koanf:"routes"`
 	Retry       Retry       `koanf:"retry"`
 	Deliver     Deliver     `koanf:"deliver"`
+	Fanout      Fanout      `koanf:"fanout"`
 	Breaker     Breaker     `koanf:"breaker"`
 	Limits      Limits      `koanf:"limits"`
 	Idempotency Idempotency `koanf:"idempotency"`
@@ -192,6 +193,15 @@ type Routes struct {
 type Retry struct {
 	MaxAttempts int             `koanf:"maxAttempts"`
 	Delays      []time.Duration `koanf:"delays"`
+}
+
+// Fanout configures the fan-out stage.
+type Fanout struct {
+	// Linger is how long the stage waits for more alerts when a fetch
+	// brought fewer than a full batch (default 2ms; 0: not at all). Each
+	// batch costs a store transaction and an offset commit however many
+	// alerts it holds; at moderate rates alerts come one at a time.
+	Linger time.Duration `koanf:"linger"`
 }
 
 // Deliver configures the senders.
@@ -514,6 +524,7 @@ func defaults() map[string]any {
 		"selfAlert.maxFailureRatio":    0.05,
 		"selfAlert.minAttempts":        20,
 		"deliver.concurrency":          64,
+		"fanout.linger":                "2ms",
 		"deliver.recipientConcurrency": 16,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",
@@ -728,6 +739,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logs.Retention < time.Second {
 		bad("logs.retention must be at least 1s, not %s", c.Logs.Retention)
+	}
+	if c.Fanout.Linger < 0 || c.Fanout.Linger > time.Second {
+		bad("fanout.linger must be between 0 and 1s, not %s", c.Fanout.Linger)
 	}
 	if c.Deliver.Concurrency < 1 {
 		bad("deliver.concurrency must be at least 1")

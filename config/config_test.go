@@ -36,7 +36,8 @@ func TestDefaults(t *testing.T) {
 	if c.DataDir != "./herald-data" || c.HTTP.Addr != "127.0.0.1:8080" || c.Retry.MaxAttempts != 5 ||
 		!slices.Equal(c.Retry.Delays, []time.Duration{time.Second, 10 * time.Second, time.Minute, 5 * time.Minute}) ||
 		c.Limits.Slack.PerEndpoint != 1 || c.Idempotency.Window != 24*time.Hour || c.Alertmanager.MaxAlerts != 1000 ||
-		c.Deliver.Concurrency != 64 || c.Limits.Email.Concurrency != 32 || c.Limits.Webhook.Concurrency != 0 {
+		c.Deliver.Concurrency != 64 || c.Limits.Email.Concurrency != 32 || c.Limits.Webhook.Concurrency != 0 ||
+		c.Fanout.Linger != 2*time.Millisecond {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -76,6 +77,7 @@ func TestInvalid(t *testing.T) {
 	}{
 		{"HERALD_RETRY_MAX_ATTEMPTS=0", "retry.maxAttempts"},
 		{"HERALD_LOG_REQUESTS=some", "log.requests must be all, errors or none"},
+		{"HERALD_FANOUT_LINGER=2s", "fanout.linger must be between 0 and 1s"},
 		{"HERALD_HTTP_ADDR=nonsense", "http.addr"},
 		{"HERALD_ROUTES_CRITICAL=pager", "routes.critical"},
 		{"HERALD_EMAIL_TLS=maybe", "email.tls"},

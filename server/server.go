@@ -210,7 +210,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		if fresh != nil { // not a nil *deliver.Fresh in the interface
 			fo.Fresh = fresh
 		}
-		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle); err != nil {
+		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle,
+			func(o *bus.ConsumerOptions) { o.Linger = cfg.Fanout.Linger }); err != nil {
 			return nil, err
 		}
 	}

@@ -12,18 +12,27 @@ import (
 	"github.com/heraldproject/herald/bus"
 )
 
+// startBroker starts an embedded broker with topic, closed when the test
+// ends, and returns it with a context that ends a minute later.
+func startBroker(t *testing.T, topic string, partitions int32) (*bus.Broker, context.Context) {
+	t.Helper()
+	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: partitions,
+		Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return b, ctx
+}
+
 // TestConsumerOnRebalance checks that OnRebalance is called when the
 // group's partitions move: at the first assignment, before any record is
 // handled, and again when a second member joins.
 func TestConsumerOnRebalance(t *testing.T) {
 	const topic = "rebalance-test"
-	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 2, Topics: []string{topic}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := startBroker(t, topic, 2)
 
 	var rebalances, handled atomic.Int64
 	var firstBeforeHandled atomic.Bool
@@ -82,13 +91,7 @@ func TestConsumerOnRebalance(t *testing.T) {
 // once it is full; a record after a pause is handled at once.
 func TestConsumerLinger(t *testing.T) {
 	const topic = "linger-test"
-	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 1, Topics: []string{topic}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	b, ctx := startBroker(t, topic, 1)
 	p, err := bus.NewProducer(bus.ClientOptions{Brokers: b.Addrs()})
 	if err != nil {
 		t.Fatal(err)

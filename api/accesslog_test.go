@@ -1,41 +1,25 @@
 package api_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/api"
+	"github.com/heraldproject/herald/internal/testlog"
 	"github.com/heraldproject/herald/internal/teststore"
 )
 
-// lockedBuffer is a log destination safe for the handler's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(t *testing.T) []string {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// accessLines returns the access lines logged since the last call.
+func accessLines(logs *testlog.Buffer) []string {
 	var out []string
-	for line := range strings.Lines(l.b.String()) {
+	for line := range strings.Lines(logs.Take()) {
 		if strings.Contains(line, `msg="http request"`) {
 			out = append(out, line)
 		}
 	}
-	l.b.Reset()
 	return out
 }
 
@@ -58,7 +42,7 @@ func TestAccessLog(t *testing.T) {
 		{"errors", slog.LevelDebug, []string{"level=DEBUG", "level=INFO"}},
 		{"none", slog.LevelDebug, []string{"level=DEBUG", "level=DEBUG"}},
 	} {
-		logs := &lockedBuffer{}
+		logs := &testlog.Buffer{}
 		h := (&api.Server{Store: st, Producer: &recorder{}, Version: "test", LogRequests: tc.setting,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: tc.level}))}).Handler()
 		if code, raw := post(t, h, "/v1/alerts", "application/json", ok); code != http.StatusAccepted {
@@ -67,7 +51,7 @@ func TestAccessLog(t *testing.T) {
 		if code, raw := post(t, h, "/v1/alerts", "application/json", bad); code != http.StatusUnprocessableEntity {
 			t.Fatalf("%d %s", code, raw)
 		}
-		got := logs.lines(t)
+		got := accessLines(logs)
 		if len(got) != len(tc.want) {
 			t.Fatalf("log.requests=%q at %s: %d access lines, want %d:\n%s", tc.setting, tc.level, len(got),
 				len(tc.want), strings.Join(got, ""))

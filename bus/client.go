@@ -242,9 +242,7 @@ func (c *Consumer) Run(stop, work context.Context, h Handler) error {
 		if fs.IsClientClosed() {
 			return errors.New("bus: consumer client closed")
 		}
-		fs.EachError(func(topic string, p int32, err error) {
-			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-		})
+		c.logFetchErrors(fs)
 		recs := fs.Records()
 		if len(recs) > 0 && c.o.Linger > 0 && time.Since(idleSince) < 2*c.o.Linger {
 			recs = c.linger(stop, recs)
@@ -269,14 +267,20 @@ func (c *Consumer) linger(stop context.Context, recs []*kgo.Record) []*kgo.Recor
 		if fs.IsClientClosed() {
 			break
 		}
-		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-			}
-		})
+		c.logFetchErrors(fs)
 		recs = append(recs, fs.Records()...)
 	}
 	return recs
+}
+
+// logFetchErrors logs the errors of a poll but those of its context ending
+// (a linger's wait over, or the consumer stopping).
+func (c *Consumer) logFetchErrors(fs kgo.Fetches) {
+	fs.EachError(func(topic string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		}
+	})
 }
 
 // handle runs h until it succeeds (retrying with backoff) and commits.

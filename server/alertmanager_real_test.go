@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldproject/herald/internal/testlog"
 	"github.com/heraldproject/herald/internal/testnet"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
@@ -75,7 +76,7 @@ receivers:
 		t.Fatal(err)
 	}
 	amURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	var out lockedBuffer
+	var out testlog.Buffer
 	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "data"), "--web.listen-address="+strings.TrimPrefix(amURL, "http://"),
 		"--cluster.listen-address=", "--log.level=debug")

@@ -10,33 +10,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/heraldproject/herald/internal/testauth"
+	"github.com/heraldproject/herald/internal/testlog"
 	"github.com/heraldproject/herald/notify/email/smtptest"
 	"github.com/heraldproject/herald/notify/slack/slacktest"
 	"github.com/heraldproject/herald/notify/sms/smstest"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 	"github.com/heraldproject/herald/server"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNoSecretLeaks runs the whole flow — successes and failures on every
 // channel — with canary secrets (Slack tokens, a Slack webhook URL, a webhook
@@ -57,7 +40,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	defer hook.Close()
 
 	dir := t.TempDir()
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	cfg := testConfig(t, dir,
 		"HERALD_SLACK_API_URL="+slk.APIURL(), "HERALD_SLACK_TOKEN=xoxb-canary-bot-token",
 		"HERALD_EMAIL_HOST="+mail.Host(), "HERALD_EMAIL_PORT="+strconv.Itoa(mail.Port()), "HERALD_EMAIL_TLS=none",

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/internal/testauth"
+	"github.com/heraldproject/herald/internal/testlog"
 	"github.com/heraldproject/herald/internal/testnet"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
@@ -62,28 +63,9 @@ type child struct {
 	cmd       *exec.Cmd
 	base      string
 	kafka     string
-	stderr    *syncBuffer
+	stderr    *testlog.Buffer
 	exited    chan error
 	exitError error
-}
-
-// syncBuffer is a bytes.Buffer the child's output can be written to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startChild(t *testing.T, bin, dataDir string, env ...string) *child {
@@ -95,7 +77,7 @@ func startChild(t *testing.T, bin, dataDir string, env ...string) *child {
 // it is ready.
 func startChildAt(t *testing.T, bin, dataDir, httpAddr, kafkaAddr string, env ...string) *child {
 	t.Helper()
-	c := &child{base: "http://" + httpAddr, kafka: kafkaAddr, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	c := &child{base: "http://" + httpAddr, kafka: kafkaAddr, stderr: &testlog.Buffer{}, exited: make(chan error, 1)}
 	c.cmd = exec.Command(bin, "serve", "--data-dir", dataDir, "--http-addr", httpAddr, "--kafka-addr", kafkaAddr)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stderr = c.stderr

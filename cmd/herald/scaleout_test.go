@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldproject/herald/internal/testlog"
 	"github.com/heraldproject/herald/internal/testpg"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
@@ -57,7 +58,7 @@ func TestScaleOut(t *testing.T) {
 
 	brokerAddr := freeAddr(t)
 	broker := exec.Command(bin, "broker", "--addr", brokerAddr, "--data-dir", t.TempDir())
-	brokerLog := &syncBuffer{}
+	brokerLog := &testlog.Buffer{}
 	broker.Stderr = brokerLog
 	if err := broker.Start(); err != nil {
 		t.Fatal(err)

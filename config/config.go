@@ -210,7 +210,8 @@ type Deliver struct {
 	// (default 64).
 	Concurrency int `koanf:"concurrency"`
 	// RecipientConcurrency is how many of one recipient's deliveries are in
-	// flight at once (default 16). Deliveries of one alert stream (the same
+	// flight at once (default 64, as many as the channel's: one webhook
+	// taking every alert must not fall behind). Deliveries of one alert stream (the same
 	// labels, or the same targets for unlabelled alerts: an alert and its
 	// resolution) always go one after another, in order, retries aside; 1
 	// puts all of a recipient's in one line. Channels rate-limited per
@@ -525,7 +526,7 @@ func defaults() map[string]any {
 		"selfAlert.minAttempts":        20,
 		"deliver.concurrency":          64,
 		"fanout.linger":                "2ms",
-		"deliver.recipientConcurrency": 16,
+		"deliver.recipientConcurrency": 64,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",
 		"slack.apiUrl":                 "https://slack.com/api/",

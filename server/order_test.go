@@ -14,7 +14,7 @@ import (
 // TestRecipientSendsInOrder: one recipient's notifications about the same
 // alert stream (the same labels) are sent one after another — each starts
 // after the one before it got its answer, so they arrive in order — while
-// different streams overlap, up to deliver.recipientConcurrency (16 by
+// different streams overlap, up to deliver.recipientConcurrency (64 by
 // default). Recording outcomes overlaps the next send either way.
 func TestRecipientSendsInOrder(t *testing.T) {
 	for _, c := range []struct {
@@ -30,7 +30,9 @@ func TestRecipientSendsInOrder(t *testing.T) {
 		{name: "two streams", labels: func(i int) map[string]string { return map[string]string{"stream": strconv.Itoa(i % 2)} },
 			most: 2, overlap: true},
 		{name: "a stream per alert", labels: func(i int) map[string]string { return map[string]string{"n": strconv.Itoa(i)} },
-			most: 16, overlap: true},
+			most: 64, overlap: true},
+		{name: "a stream per alert, recipientConcurrency=4", env: []string{"HERALD_DELIVER_RECIPIENT_CONCURRENCY=4"},
+			labels: func(i int) map[string]string { return map[string]string{"n": strconv.Itoa(i)} }, most: 4, overlap: true},
 		{name: "a stream per alert, recipientConcurrency=1", env: []string{"HERALD_DELIVER_RECIPIENT_CONCURRENCY=1"},
 			labels: func(i int) map[string]string { return map[string]string{"n": strconv.Itoa(i)} }, most: 1},
 	} {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -253,19 +254,30 @@ type Alert struct {
 // (bus.HeaderStream), so a recipient gets them one after another, in the
 // order Herald accepted them (retries aside); other streams may overtake.
 func (a *Alert) Stream() []byte {
-	h := fnv.New64a()
+	// The input is built with strconv rather than fmt (1-2% of the API's
+	// CPU); its bytes, and so every stream key, are what
+	// fmt.Fprintf(h, "%d:%s%d:%s", ...) wrote before.
+	var buf []byte
 	if len(a.Labels) > 0 {
 		for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
 			// Lengths first, so no two label sets hash the same input.
-			_, _ = fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(a.Labels[k]), a.Labels[k])
+			v := a.Labels[k]
+			buf = strconv.AppendInt(buf, int64(len(k)), 10)
+			buf = append(append(buf, ':'), k...)
+			buf = strconv.AppendInt(buf, int64(len(v)), 10)
+			buf = append(append(buf, ':'), v...)
 		}
 	} else {
-		_, _ = h.Write([]byte("targets"))
+		buf = append(buf, "targets"...)
 		for _, t := range slices.Sorted(slices.Values(a.Targets)) {
-			_, _ = fmt.Fprintf(h, "%d:%s", len(t), t)
+			buf = strconv.AppendInt(buf, int64(len(t)), 10)
+			buf = append(append(buf, ':'), t...)
 		}
 	}
-	return hex.AppendEncode(nil, h.Sum(nil))
+	h := fnv.New64a()
+	_, _ = h.Write(buf)
+	var sum [8]byte
+	return hex.AppendEncode(make([]byte, 0, 16), h.Sum(sum[:0]))
 }
 
 // AlertRecord is a stored alert with what became of it.

@@ -112,4 +112,20 @@ func TestAlertStream(t *testing.T) {
 	if len(stream(a)) != 16 {
 		t.Errorf("stream %q: want 16 hex digits", stream(a))
 	}
+	// Stream keys partition herald.alerts and order deliveries across a
+	// fleet of mixed versions: they must never change. These were computed
+	// by the first implementation (fmt.Fprintf into FNV-1a).
+	for _, c := range []struct {
+		a    herald.Alert
+		want string
+	}{
+		{firing, "7d1c1ff6f0a11a42"},
+		{a, "a2d0b288f312b5d3"},
+		{herald.Alert{Labels: map[string]string{"alertname": "Disk:4:host", "": "db1"}}, "24117986b7d6742c"},
+		{herald.Alert{Labels: map[string]string{"ünïcode": "värde", "n": "1234567890"}}, "57a36b22357f26af"},
+	} {
+		if got := stream(c.a); got != c.want {
+			t.Errorf("stream of %v %v = %s, want %s", c.a.Labels, c.a.Targets, got, c.want)
+		}
+	}
 }

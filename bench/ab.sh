@@ -16,6 +16,8 @@
 # for one of them only (an A/B of a setting on one binary).
 # Linux only (it reads /proc/<pid>/stat).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 pairs=3
 if [[ ${1:-} == -n ]]; then
@@ -46,14 +48,7 @@ run() { # label binary extra-env [bench flags]
 	local data=$work/$label
 	rm -rf "$data" && mkdir -p "$data"
 	# shellcheck disable=SC2086 # AB_ENV holds VAR=value words
-	env HERALD_AUTH_RATE=0 ${AB_ENV:-} $extra "$bin" serve --data-dir "$data" --http-addr "$http" --kafka-addr "$kafka" \
-		>"$data/serve.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 150); do
-		curl -sf "http://$http/readyz" >/dev/null 2>&1 && break
-		kill -0 "$pid" 2>/dev/null || { echo "$label: herald serve exited; see its log:" >&2; tail -5 "$data/serve.log" >&2; exit 1; }
-		sleep 0.2
-	done
+	start_herald "$bin" "$data" "$data/serve.log" "$http" "$kafka" ${AB_ENV:-} $extra
 	local t0 t1
 	t0=$(ticks "$pid")
 	"$b" bench --server "http://$http" --token "$(cat "$data/admin.token")" "$@" 2>"$data/bench.err" |

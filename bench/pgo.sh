@@ -13,6 +13,8 @@
 # Environment: PGO_HTTP (default 127.0.0.1:28190), PGO_KAFKA (default
 # 127.0.0.1:29192), PGO_PPROF (default 127.0.0.1:16190), all on loopback.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 http=${PGO_HTTP:-127.0.0.1:28190}
@@ -28,14 +30,7 @@ trap cleanup EXIT
 
 echo "building herald without a profile" >&2
 (cd "$root" && go build -pgo=off -o "$work/herald" ./cmd/herald)
-HERALD_AUTH_RATE=0 HERALD_DEBUG_PPROF_ADDR=$pprof "$work/herald" serve --data-dir "$work/data" \
-	--http-addr "$http" --kafka-addr "$kafka" >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 150); do
-	curl -sf "http://$http/readyz" >/dev/null 2>&1 && break
-	kill -0 "$pid" 2>/dev/null || { tail -5 "$work/serve.log" >&2; exit 1; }
-	sleep 0.2
-done
+start_herald "$work/herald" "$work/data" "$work/serve.log" "$http" "$kafka" HERALD_DEBUG_PPROF_ADDR="$pprof"
 token=$(cat "$work/data/admin.token")
 
 # profile NAME SECONDS DELAY BENCH-FLAGS...: starts the scenario, waits DELAY

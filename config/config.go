@@ -210,8 +210,10 @@ type Deliver struct {
 	// (default 64).
 	Concurrency int `koanf:"concurrency"`
 	// RecipientConcurrency is how many of one recipient's deliveries are in
-	// flight at once (default 64, as many as the channel's: one webhook
-	// taking every alert must not fall behind). Deliveries of one alert stream (the same
+	// flight at once. The default, 0, is automatic: the channel's sends
+	// shared equally among the recipients of a batch, at least 16 each, so
+	// one endpoint taking every alert gets all of them and a slow endpoint
+	// cannot take every send from the recipients batched with it. Deliveries of one alert stream (the same
 	// labels, or the same targets for unlabelled alerts: an alert and its
 	// resolution) always go one after another, in order, retries aside; 1
 	// puts all of a recipient's in one line. Channels rate-limited per
@@ -526,7 +528,7 @@ func defaults() map[string]any {
 		"selfAlert.minAttempts":        20,
 		"deliver.concurrency":          64,
 		"fanout.linger":                "2ms",
-		"deliver.recipientConcurrency": 64,
+		"deliver.recipientConcurrency": 0,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",
 		"slack.apiUrl":                 "https://slack.com/api/",
@@ -723,8 +725,8 @@ func (c *Config) Validate() error {
 			bad("limits.%s must not be negative", ch)
 		}
 	}
-	if c.Deliver.RecipientConcurrency < 1 {
-		bad("deliver.recipientConcurrency must be at least 1")
+	if c.Deliver.RecipientConcurrency < 0 {
+		bad("deliver.recipientConcurrency must be 0 (automatic) or more, not %d", c.Deliver.RecipientConcurrency)
 	}
 	if c.Alertmanager.MaxAlerts < 1 || c.Alertmanager.MaxAlerts > 100000 {
 		bad("alertmanager.maxAlerts must be between 1 and 100000, not %d", c.Alertmanager.MaxAlerts)

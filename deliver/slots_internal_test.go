@@ -124,3 +124,31 @@ func TestSlotsBoundSendsNotCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestPerRecipient: a set recipientConcurrency is the bound; automatic (0)
+// shares the channel's sends equally among a batch's recipients, at least
+// minRecipientShare each; a channel limited per endpoint sends one at a time.
+func TestPerRecipient(t *testing.T) {
+	for _, c := range []struct {
+		set, concurrency, perEndpoint, recipients, want int
+	}{
+		{set: 0, concurrency: 64, recipients: 1, want: 64},
+		{set: 0, concurrency: 64, recipients: 2, want: 32},
+		{set: 0, concurrency: 64, recipients: 3, want: 21},
+		{set: 0, concurrency: 64, recipients: 4, want: minRecipientShare},
+		{set: 0, concurrency: 64, recipients: 500, want: minRecipientShare},
+		{set: 0, concurrency: 256, recipients: 2, want: 128},
+		{set: 0, concurrency: 8, recipients: 1, want: minRecipientShare}, // the channel's slots bound it anyway
+		{set: 4, concurrency: 64, recipients: 1, want: 4},
+		{set: 1, concurrency: 64, recipients: 1, want: 1},
+		{set: 100, concurrency: 64, recipients: 10, want: 100},
+		{set: 0, concurrency: 64, perEndpoint: 1, recipients: 1, want: 1},
+		{set: 8, concurrency: 64, perEndpoint: 1, recipients: 1, want: 1},
+	} {
+		s := &Sender{RecipientConcurrency: c.set, Concurrency: c.concurrency, Limits: Limits{PerEndpoint: float64(c.perEndpoint)}}
+		if got := s.perRecipient(c.recipients); got != c.want {
+			t.Errorf("recipientConcurrency %d, concurrency %d, perEndpoint %d, %d recipients: %d in flight, want %d",
+				c.set, c.concurrency, c.perEndpoint, c.recipients, got, c.want)
+		}
+	}
+}

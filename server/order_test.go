@@ -14,8 +14,9 @@ import (
 // TestRecipientSendsInOrder: one recipient's notifications about the same
 // alert stream (the same labels) are sent one after another — each starts
 // after the one before it got its answer, so they arrive in order — while
-// different streams overlap, up to deliver.recipientConcurrency (64 by
-// default). Recording outcomes overlaps the next send either way.
+// different streams overlap, up to deliver.recipientConcurrency (by
+// default automatic: all of the channel's 64 sends for a recipient alone in
+// its batch, as here). Recording outcomes overlaps the next send either way.
 func TestRecipientSendsInOrder(t *testing.T) {
 	for _, c := range []struct {
 		name   string

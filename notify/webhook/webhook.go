@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -149,10 +148,8 @@ func (n *Notifier) secret(m *notify.Message) string {
 }
 
 func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (bool, error) {
-	body, err := json.Marshal(NewPayload(m))
-	if err != nil {
-		return false, fmt.Errorf("webhook: encode payload: %w", err)
-	}
+	p := NewPayload(m)
+	body := p.appendJSON(make([]byte, 0, 512))
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > n.cfg.Timeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)

@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
@@ -261,15 +263,16 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 			trace.WithAttributes(attribute.String("herald.alert_id", fo.Alert.ID), attribute.Int("herald.deliveries", len(fo.Deliveries))))
 		n := 0
 		stream := fo.Alert.Stream()
+		fields, err := alertFields(fo.Alert)
+		if err != nil {
+			span.End()
+			return nil, err
+		}
 		for _, d := range fo.Deliveries {
 			if d.Status.Final() {
 				continue
 			}
-			rec, err := taskRecord(fo.Alert, d, r, stream)
-			if err != nil {
-				span.End()
-				return nil, err
-			}
+			rec := taskRecord(fo.Alert, d, r, stream, fields)
 			bus.InjectTrace(sctx, rec)
 			out = append(out, rec)
 			n++
@@ -415,16 +418,44 @@ func decodeAlert(r *kgo.Record) (*herald.Alert, error) {
 	return &a, nil
 }
 
-func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record, stream []byte) (*kgo.Record, error) {
-	t := herald.DeliveryTask{
-		DeliveryID: d.ID, AlertID: a.ID, RecipientID: d.RecipientID, Recipient: d.Recipient, Channel: d.Channel,
-		Severity: a.Severity, Title: a.Title, Message: a.Message, Source: a.Source, Labels: a.Labels,
-		CreatedAt: a.CreatedAt, Attempt: d.Attempts,
-	}
-	v, err := json.Marshal(t)
+// alertFields encodes the fields every delivery record of alert a shares
+// (herald.DeliveryTask's severity to createdAt, as encoding/json writes
+// them), once per alert: at fan-out 10, encoding each record whole was 1.5%
+// of the CPU. It returns them without braces, after a comma.
+func alertFields(a *herald.Alert) ([]byte, error) {
+	v, err := json.Marshal(struct {
+		Severity  herald.Severity   `json:"severity"`
+		Title     string            `json:"title,omitempty"`
+		Message   string            `json:"message"`
+		Source    string            `json:"source,omitempty"`
+		Labels    map[string]string `json:"labels,omitempty"`
+		CreatedAt time.Time         `json:"createdAt"`
+	}{a.Severity, a.Title, a.Message, a.Source, a.Labels, a.CreatedAt})
 	if err != nil {
-		return nil, fmt.Errorf("fanout: encode delivery %s: %w", d.ID, err)
+		return nil, fmt.Errorf("fanout: encode alert %s: %w", a.ID, err)
 	}
+	v[0] = ','
+	return v[:len(v)-1], nil
+}
+
+// taskRecord is delivery d's record: a herald.DeliveryTask, its own fields
+// written around fields (alertFields of a).
+func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record, stream, fields []byte) *kgo.Record {
+	v := make([]byte, 0, 160+len(d.ID)+len(a.ID)+len(d.RecipientID)+len(d.Recipient)+len(fields))
+	v = append(v, `{"deliveryId":`...)
+	v = appendString(v, d.ID)
+	v = append(v, `,"alertId":`...)
+	v = appendString(v, a.ID)
+	v = append(v, `,"recipientId":`...)
+	v = appendString(v, d.RecipientID)
+	v = append(v, `,"recipient":`...)
+	v = appendString(v, d.Recipient)
+	v = append(v, `,"channel":`...)
+	v = appendString(v, string(d.Channel))
+	v = append(v, fields...)
+	v = append(v, `,"attempt":`...)
+	v = strconv.AppendInt(v, int64(d.Attempts), 10)
+	v = append(v, '}')
 	return &kgo.Record{
 		Topic: bus.DeliveryTopic(d.Channel),
 		Key:   []byte(d.RecipientID),
@@ -436,5 +467,12 @@ func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record, stream []
 			{Key: bus.HeaderStream, Value: stream},
 		},
 		Timestamp: time.Now(),
-	}, nil
+	}
+}
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json writes it.
+func appendString(b []byte, s string) []byte {
+	b, _ = jsontext.AppendQuote(b, s) // the error only reports the replacement
+	return b
 }

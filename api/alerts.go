@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -234,7 +233,7 @@ func (s *Server) produceAlerts(ctx context.Context, als []*herald.Alert) error {
 			targetsOnly.Recipients = nil
 			enc = &targetsOnly
 		}
-		v, err := json.Marshal(enc)
+		v, err := appendAlertRecord(make([]byte, 0, 512), enc)
 		if err != nil {
 			return s.problem(ctx, fmt.Errorf("api: encode alert %s: %w", al.ID, err))
 		}

@@ -1,0 +1,70 @@
+package api
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/bus"
+)
+
+// FuzzAlertRecord: an alert's record value, written by hand, is valid JSON
+// that decodes — with encoding/json and with the fan-out stage's
+// bus.DecodeValue — to what json.Marshal of the alert decodes to, for any
+// strings (HTML, control characters, invalid UTF-8), with and without each
+// optional field, nil and empty lists; and it is refused for the times
+// json.Marshal refuses.
+func FuzzAlertRecord(f *testing.F) {
+	f.Add("a1", "critical", "disk <full> & \"hot\"\n", "m", "prometheus", "host", "db1\u2028", "@ann", "u1", "key", int64(1_800_000_000_123_456_789), uint8(0xff))
+	f.Add("\xff", "", "", "\x00\x1f", "", "", "", "", "", "", int64(0), uint8(0))
+	f.Add("é", "info", "中文", "🙂", "s", "k", "", "@@ops", "", "", int64(-9_000_000_000_000_000_000), uint8(0xd5))
+	f.Fuzz(func(t *testing.T, id, severity, title, message, source, k, v, target, recipient, key string, nanos int64, opts uint8) {
+		a := &herald.Alert{ID: id, Severity: herald.Severity(severity), Title: title, Message: message, Source: source,
+			IdempotencyKey: key, CreatedAt: time.Unix(0, nanos).UTC().AddDate(int(opts&0x80)*100, 0, 0)}
+		if opts&1 != 0 {
+			a.Labels = map[string]string{k: v, "alertname": title}
+		}
+		switch {
+		case opts&2 != 0:
+			a.Targets = []string{target, "@" + recipient}
+		case opts&4 != 0:
+			a.Targets = []string{}
+		}
+		if opts&8 != 0 {
+			a.Channels = []herald.Channel{herald.ChannelWebhook, herald.Channel(v)}
+		} else if opts&16 != 0 {
+			a.Channels = []herald.Channel{}
+		}
+		if opts&32 != 0 {
+			a.Recipients = []string{recipient, id}
+		}
+		whole, werr := json.Marshal(a)
+		got, err := appendAlertRecord(nil, a)
+		if (werr != nil) != (err != nil) {
+			t.Fatalf("json.Marshal: %v, appendAlertRecord: %v", werr, err)
+		}
+		if err != nil {
+			return
+		}
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON: %s", got)
+		}
+		var want, dec, decBus herald.Alert
+		if err := json.Unmarshal(whole, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got, &dec); err != nil {
+			t.Fatalf("%v: %s", err, got)
+		}
+		if err := bus.DecodeValue(&kgo.Record{Value: got}, &decBus); err != nil {
+			t.Fatalf("bus.DecodeValue: %v: %s", err, got)
+		}
+		if !reflect.DeepEqual(dec, want) || !reflect.DeepEqual(decBus, want) {
+			t.Fatalf("record decodes to\n%+v\n%+v (bus.DecodeValue)\nwant %+v\nrecord %s\nwhole  %s", dec, decBus, want, got, whole)
+		}
+	})
+}

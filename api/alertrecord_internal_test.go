@@ -68,3 +68,12 @@ func FuzzAlertRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestAlertRecordFields: appendAlertRecord writes herald.Alert's eleven
+// fields; a field added to it must be added there (and to FuzzAlertRecord),
+// or records would lose it.
+func TestAlertRecordFields(t *testing.T) {
+	if n := reflect.TypeFor[herald.Alert]().NumField(); n != 11 {
+		t.Fatalf("herald.Alert has %d fields, appendAlertRecord writes 11: add the new one to it and to FuzzAlertRecord", n)
+	}
+}

@@ -57,3 +57,12 @@ func FuzzTaskRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestTaskRecordFields: taskRecord and alertFields write
+// herald.DeliveryTask's twelve fields; a field added to it must be added
+// there (and to FuzzTaskRecord), or records would lose it.
+func TestTaskRecordFields(t *testing.T) {
+	if n := reflect.TypeFor[herald.DeliveryTask]().NumField(); n != 12 {
+		t.Fatalf("herald.DeliveryTask has %d fields, taskRecord writes 12: add the new one to it and to FuzzTaskRecord", n)
+	}
+}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -45,4 +46,13 @@ func BenchmarkPayloadJSON(b *testing.B) {
 			_ = p.appendJSON(make([]byte, 0, 512))
 		}
 	})
+}
+
+// TestPayloadFields: appendJSON writes Payload's eleven fields; a field
+// added to it must be added there (and to FuzzPayloadJSON, which then
+// fails until it is).
+func TestPayloadFields(t *testing.T) {
+	if n := reflect.TypeFor[Payload]().NumField(); n != 11 {
+		t.Fatalf("Payload has %d fields, appendJSON writes 11: add the new one to it and to FuzzPayloadJSON", n)
+	}
 }

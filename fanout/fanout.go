@@ -263,14 +263,17 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 			trace.WithAttributes(attribute.String("herald.alert_id", fo.Alert.ID), attribute.Int("herald.deliveries", len(fo.Deliveries))))
 		n := 0
 		stream := fo.Alert.Stream()
-		fields, err := alertFields(fo.Alert)
-		if err != nil {
-			span.End()
-			return nil, err
-		}
+		var fields []byte // alertFields, once a delivery needs them
 		for _, d := range fo.Deliveries {
 			if d.Status.Final() {
 				continue
+			}
+			if fields == nil {
+				var err error
+				if fields, err = alertFields(fo.Alert); err != nil {
+					span.End()
+					return nil, err
+				}
 			}
 			rec := taskRecord(fo.Alert, d, r, stream, fields)
 			bus.InjectTrace(sctx, rec)

@@ -34,10 +34,6 @@ http=${AB_HTTP:-127.0.0.1:28090}
 kafka=${AB_KAFKA:-127.0.0.1:29092}
 work=$(mktemp -d)
 pid=
-cleanup() {
-	if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
 trap cleanup EXIT
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -1,5 +1,12 @@
 # Shell shared by bench/ab.sh and bench/pgo.sh; source it, do not run it.
 
+# cleanup stops the server start_herald started (pid), if any, and removes
+# the script's temporary directory (work). Scripts run it on exit.
+cleanup() {
+	if [[ -n ${pid:-} ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "${work:?}"
+}
+
 # start_herald BINARY DATA-DIR LOG HTTP KAFKA [VAR=value...] starts `herald
 # serve` on loopback with the per-token rate limit off (and the given
 # environment), sets pid to its process, and waits up to 30 s for /readyz.

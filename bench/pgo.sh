@@ -22,10 +22,6 @@ kafka=${PGO_KAFKA:-127.0.0.1:29192}
 pprof=${PGO_PPROF:-127.0.0.1:16190}
 work=$(mktemp -d)
 pid=
-cleanup() {
-	if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
 trap cleanup EXIT
 
 echo "building herald without a profile" >&2

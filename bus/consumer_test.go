@@ -27,6 +27,17 @@ func startBroker(t *testing.T, topic string, partitions int32) (*bus.Broker, con
 	return b, ctx
 }
 
+// run runs c with h until the returned stop is called (stop also closes c).
+func run(ctx context.Context, c *bus.Consumer, h bus.Handler) (stop func()) {
+	sctx, scancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(sctx, ctx, h)
+	}()
+	return func() { scancel(); <-done; c.Close() }
+}
+
 // TestConsumerOnRebalance checks that OnRebalance is called when the
 // group's partitions move: at the first assignment, before any record is
 // handled, and again when a second member joins.
@@ -43,13 +54,7 @@ func TestConsumerOnRebalance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sctx, scancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = c.Run(sctx, ctx, func(context.Context, []*kgo.Record) error { handled.Add(1); return nil })
-		}()
-		return func() { scancel(); <-done; c.Close() }
+		return run(ctx, c, func(context.Context, []*kgo.Record) error { handled.Add(1); return nil })
 	}
 	stopA := start(func() {
 		if rebalances.Add(1) == 1 && handled.Load() == 0 {
@@ -110,20 +115,14 @@ func TestConsumerLinger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, scancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Run(sctx, ctx, func(_ context.Context, recs []*kgo.Record) error {
-			var vs []string
-			for _, r := range recs {
-				vs = append(vs, string(r.Value))
-			}
-			batches <- vs
-			return nil
-		})
-	}()
-	defer func() { scancel(); <-done; c.Close() }()
+	defer run(ctx, c, func(_ context.Context, recs []*kgo.Record) error {
+		var vs []string
+		for _, r := range recs {
+			vs = append(vs, string(r.Value))
+		}
+		batches <- vs
+		return nil
+	})()
 	next := func(want ...string) time.Time {
 		t.Helper()
 		select {

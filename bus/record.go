@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -43,4 +44,13 @@ func Header(r *kgo.Record, key string) string {
 // and 22, and it was a tenth of the sending stage's CPU.
 func DecodeValue(r *kgo.Record, v any) error {
 	return jsonv2.Unmarshal(r.Value, v, jsonv1.DefaultOptionsV1())
+}
+
+// AppendString appends s to b as a JSON string, for record values encoded by
+// hand (the herald.alerts and delivery records). It writes what
+// encoding/json does but for its HTML escapes, and replaces invalid UTF-8
+// with U+FFFD as encoding/json does.
+func AppendString[S ~string](b []byte, s S) []byte {
+	b, _ = jsontext.AppendQuote(b, s) // the error only reports a replacement
+	return b
 }

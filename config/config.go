@@ -213,11 +213,11 @@ type Deliver struct {
 	// flight at once. The default, 0, is automatic: the channel's sends
 	// shared equally among the recipients of a batch, at least 16 each, so
 	// one endpoint taking every alert gets all of them and a slow endpoint
-	// cannot take every send from the recipients batched with it. Deliveries of one alert stream (the same
-	// labels, or the same targets for unlabelled alerts: an alert and its
-	// resolution) always go one after another, in order, retries aside; 1
-	// puts all of a recipient's in one line. Channels rate-limited per
-	// endpoint (Slack) always use 1.
+	// cannot take every send from the recipients batched with it.
+	// Deliveries of one alert stream (the same labels, or the same targets
+	// for unlabelled alerts: an alert and its resolution) always go one
+	// after another, in order, retries aside; 1 puts all of a recipient's in
+	// one line. Channels rate-limited per endpoint (Slack) always use 1.
 	RecipientConcurrency int `koanf:"recipientConcurrency"`
 	// Timeout bounds one attempt.
 	Timeout time.Duration `koanf:"timeout"`

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
@@ -446,15 +445,15 @@ func alertFields(a *herald.Alert) ([]byte, error) {
 func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record, stream, fields []byte) *kgo.Record {
 	v := make([]byte, 0, 160+len(d.ID)+len(a.ID)+len(d.RecipientID)+len(d.Recipient)+len(fields))
 	v = append(v, `{"deliveryId":`...)
-	v = appendString(v, d.ID)
+	v = bus.AppendString(v, d.ID)
 	v = append(v, `,"alertId":`...)
-	v = appendString(v, a.ID)
+	v = bus.AppendString(v, a.ID)
 	v = append(v, `,"recipientId":`...)
-	v = appendString(v, d.RecipientID)
+	v = bus.AppendString(v, d.RecipientID)
 	v = append(v, `,"recipient":`...)
-	v = appendString(v, d.Recipient)
+	v = bus.AppendString(v, d.Recipient)
 	v = append(v, `,"channel":`...)
-	v = appendString(v, string(d.Channel))
+	v = bus.AppendString(v, d.Channel)
 	v = append(v, fields...)
 	v = append(v, `,"attempt":`...)
 	v = strconv.AppendInt(v, int64(d.Attempts), 10)
@@ -471,11 +470,4 @@ func taskRecord(a *herald.Alert, d *herald.Delivery, from *kgo.Record, stream, f
 		},
 		Timestamp: time.Now(),
 	}
-}
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json writes it.
-func appendString(b []byte, s string) []byte {
-	b, _ = jsontext.AppendQuote(b, s) // the error only reports the replacement
-	return b
 }

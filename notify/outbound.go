@@ -46,12 +46,10 @@ func (o Outbound) Check(ip netip.Addr) error {
 	return nil
 }
 
-// Client returns an HTTP client for user-supplied URLs that enforces the
-// policy, keeps connections alive (bounded per host) and does not follow
-// redirects (a redirect could lead past the policy, and a webhook that moved
-// should be updated).
-func (o Outbound) Client(timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+// Dialer returns a dialer that enforces the policy on every address it
+// dials (after DNS), for clients that make their own connections.
+func (o Outbound) Dialer() *net.Dialer {
+	return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
@@ -59,6 +57,14 @@ func (o Outbound) Client(timeout time.Duration) *http.Client {
 			}
 			return o.Check(ap.Addr())
 		}}
+}
+
+// Client returns an HTTP client for user-supplied URLs that enforces the
+// policy, keeps connections alive (bounded per host) and does not follow
+// redirects (a redirect could lead past the policy, and a webhook that moved
+// should be updated).
+func (o Outbound) Client(timeout time.Duration) *http.Client {
+	d := o.Dialer()
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{

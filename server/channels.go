@@ -20,8 +20,8 @@ func channelNotifiers(cfg *config.Config) (map[herald.Channel]notify.Notifier, [
 	}
 	out := notify.Outbound{DenyPrivate: deny, Allow: allow}
 	ns := map[herald.Channel]notify.Notifier{
-		herald.ChannelWebhook: webhook.New(webhook.Config{Timeout: cfg.Webhook.Timeout, SigningSecret: cfg.Webhook.SigningSecret},
-			out.Client(cfg.Webhook.Timeout)),
+		herald.ChannelWebhook: webhook.New(webhook.Config{Timeout: cfg.Webhook.Timeout, SigningSecret: cfg.Webhook.SigningSecret,
+			Dial: out.Dialer().DialContext}, nil),
 		herald.ChannelSlack: slack.New(slack.Config{APIURL: cfg.Slack.APIURL, Token: cfg.Slack.Token, Timeout: cfg.Slack.Timeout},
 			out.Client(cfg.Slack.Timeout)),
 	}

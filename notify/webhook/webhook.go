@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -37,6 +38,10 @@ type Config struct {
 	// SigningSecret, when set, signs every request (SignatureHeader) to a
 	// recipient who has no WebhookSecret of their own.
 	SigningSecret string
+	// Dial makes the channel's connections (network "tcp"); nil means a
+	// plain net.Dialer. Herald passes notify.Outbound's Dialer here, so
+	// the outbound policy is checked on every address dialled.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -88,35 +93,23 @@ func NewPayload(m *notify.Message) Payload {
 // concurrent use.
 type Notifier struct {
 	cfg    Config
-	client *http.Client
+	client *http.Client // the caller's, if any
+	fast   *client      // else the channel's own
 }
 
-// New returns a Notifier. A nil client gets a dedicated http.Client with
-// keep-alive, bounded connections per host, cfg.Timeout, and redirects not
-// followed (a 3xx answer is a permanent failure: fix the URL). A client
-// passed in is used as is, with cfg.Timeout still bounding each attempt.
+// New returns a Notifier. A nil client gets the channel's own HTTP/1.1
+// client (client.go): keep-alive, connections made with cfg.Dial, cfg.Timeout
+// bounding each attempt, and redirects not followed (a 3xx answer is a
+// permanent failure: fix the URL). A client passed in is used as is (for a
+// proxy, HTTP/2 or a transport of the caller's), with cfg.Timeout still
+// bounding each attempt; cfg.Dial is then unused.
 func New(cfg Config, client *http.Client) *Notifier {
 	cfg = cfg.withDefaults()
+	n := &Notifier{cfg: cfg, client: client}
 	if client == nil {
-		client = newClient(cfg.Timeout)
+		n.fast = newFastClient(cfg)
 	}
-	return &Notifier{cfg: cfg, client: client}
-}
-
-func newClient(timeout time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 100
-	t.MaxIdleConnsPerHost = 8
-	t.MaxConnsPerHost = 32
-	t.IdleConnTimeout = 90 * time.Second
-	t.ResponseHeaderTimeout = timeout
-	return &http.Client{
-		Transport: t,
-		Timeout:   timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	return n
 }
 
 // Notify posts m as a Payload to m.Recipient.WebhookURL. Any 2xx answer is
@@ -150,6 +143,9 @@ func (n *Notifier) secret(m *notify.Message) string {
 func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (bool, error) {
 	p := NewPayload(m)
 	body := p.appendJSON(make([]byte, 0, 512))
+	if n.fast != nil {
+		return n.postFast(ctx, target, m, body)
+	}
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > n.cfg.Timeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.Timeout)

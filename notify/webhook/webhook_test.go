@@ -190,10 +190,110 @@ func TestNotifyHonoursContext(t *testing.T) {
 	n := webhook.New(webhook.Config{}, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
 	retry, err := n.Notify(ctx, message(rcv.URL()))
 	if !retry || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Notify = (%v, %v), want a retryable cancellation", retry, err)
 	}
+	// Cut short, not ended by the 10 s timeout, nor sent again on a new
+	// connection and answered a minute later.
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("Notify returned after %v", elapsed)
+	}
+}
+
+// answering serves h on loopback and returns its URL and how many requests
+// it was sent.
+func answering(t *testing.T, h http.HandlerFunc) (*httptest.Server, func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		h(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// The channel's own client: what a receiver may answer, and what it is sent.
+func TestNotifyClient(t *testing.T) {
+	t.Run("a long answer to a success is a success", func(t *testing.T) {
+		srv, _ := answering(t, func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(strings.Repeat("x", 1<<20)))
+		})
+		if retry, err := webhook.New(webhook.Config{}, nil).Notify(t.Context(), message(srv.URL+"/x")); err != nil || retry {
+			t.Fatalf("Notify = (%v, %v), want (false, nil)", retry, err)
+		}
+	})
+	t.Run("a long answer to a failure keeps its status", func(t *testing.T) {
+		srv, _ := answering(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte(strings.Repeat("y", 1<<20)))
+		})
+		retry, err := webhook.New(webhook.Config{}, nil).Notify(t.Context(), message(srv.URL+"/x"))
+		if !retry || err == nil || !strings.HasPrefix(err.Error(), "HTTP 502") {
+			t.Fatalf("Notify = (%v, %v), want a retryable HTTP 502", retry, err)
+		}
+	})
+	t.Run("large answer headers", func(t *testing.T) {
+		srv, _ := answering(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Security-Policy", strings.Repeat("a", 60<<10))
+			w.WriteHeader(http.StatusNoContent)
+		})
+		if retry, err := webhook.New(webhook.Config{}, nil).Notify(t.Context(), message(srv.URL+"/x")); err != nil || retry {
+			t.Fatalf("Notify = (%v, %v), want (false, nil)", retry, err)
+		}
+	})
+	t.Run("path as registered, credentials from the URL", func(t *testing.T) {
+		var path, user, pass string
+		var ok bool
+		srv, _ := answering(t, func(_ http.ResponseWriter, r *http.Request) {
+			path = r.URL.RawPath
+			if path == "" {
+				path = r.URL.Path
+			}
+			user, pass, ok = r.BasicAuth()
+		})
+		u := strings.Replace(srv.URL, "http://", "http://hook:s3cr3t@", 1) + "/a//b/%2Fc"
+		if retry, err := webhook.New(webhook.Config{}, nil).Notify(t.Context(), message(u)); err != nil || retry {
+			t.Fatalf("Notify = (%v, %v), want (false, nil)", retry, err)
+		}
+		if path != "/a//b/%2Fc" {
+			t.Errorf("path = %q, want /a//b/%%2Fc", path)
+		}
+		if !ok || user != "hook" || pass != "s3cr3t" {
+			t.Errorf("basic auth = %q, %q, %v", user, pass, ok)
+		}
+	})
+	t.Run("a kept-alive connection the receiver closed", func(t *testing.T) {
+		srv, count := answering(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+		n := webhook.New(webhook.Config{}, nil)
+		for i := range 3 {
+			if retry, err := n.Notify(t.Context(), message(srv.URL+"/x")); err != nil || retry {
+				t.Fatalf("send %d: Notify = (%v, %v), want (false, nil)", i, retry, err)
+			}
+			srv.CloseClientConnections() // the next send finds its idle connection closed
+		}
+		if got := count(); got != 3 {
+			t.Errorf("receiver got %d requests, want 3", got)
+		}
+	})
+	t.Run("dialled through Config.Dial", func(t *testing.T) {
+		srv, count := answering(t, func(http.ResponseWriter, *http.Request) {})
+		deny := notify.Outbound{DenyPrivate: true}
+		n := webhook.New(webhook.Config{Dial: deny.Dialer().DialContext}, nil)
+		retry, err := n.Notify(t.Context(), message(srv.URL+"/x"))
+		if retry || !errors.Is(err, notify.ErrForbiddenAddress) {
+			t.Fatalf("Notify = (%v, %v), want a permanent refusal by the outbound policy", retry, err)
+		}
+		assertNoURL(t, err, srv.URL+"/x")
+		if count() != 0 {
+			t.Errorf("the refused address was sent %d requests", count())
+		}
+	})
 }
 
 func TestNotifyWithCallerClient(t *testing.T) {

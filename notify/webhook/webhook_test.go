@@ -349,3 +349,34 @@ func assertNoURL(t *testing.T, err error, u string) {
 		t.Errorf("error %q leaks the webhook URL", msg)
 	}
 }
+
+// BenchmarkNotify sends to a loopback receiver that answers 204, with the
+// channel's own client and, as the baseline, net/http's (a caller's client),
+// 16 sends at a time.
+func BenchmarkNotify(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(srv.Close)
+	std := srv.Client()
+	std.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+	}{{"own", nil}, {"net-http", std}} {
+		b.Run(c.name, func(b *testing.B) {
+			n := webhook.New(webhook.Config{}, c.client)
+			b.SetParallelism(8) // 16 senders on two cores
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				m := message(srv.URL + "/x")
+				for pb.Next() {
+					if _, err := n.Notify(context.Background(), m); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

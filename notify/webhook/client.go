@@ -65,9 +65,10 @@ func newFastClient(cfg Config) *client {
 		ReadBufferSize:            readBuffer,
 		MaxResponseBodySize:       maxResponseBody,
 		MaxIdemponentCallAttempts: 2,
-		// A POST is sent again only when a kept-alive connection turned
-		// out closed before any answer (the server's idle timeout raced the
-		// send), as net/http does for requests with an Idempotency-Key.
+		// A POST is sent again once, only when its connection was closed
+		// before any answer: typically a kept-alive connection whose idle
+		// timeout at the receiver raced the send. net/http does the same
+		// for requests with an Idempotency-Key, which receivers dedupe on.
 		RetryIfErr: func(_ *fasthttp.Request, _ int, err error) (bool, bool) {
 			return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
 				errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)

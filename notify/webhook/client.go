@@ -2,10 +2,13 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,10 +25,13 @@ const (
 	// does not change the outcome (the status decides it); the connection
 	// is closed instead of drained.
 	maxResponseBody = 64 << 10
-	// readBuffer bounds an answer's header block, per connection:
-	// endpoints behind proxies and CDNs send large ones (fasthttp's
-	// default, 4 KiB, refused a 12 KiB header).
+	// readBuffer bounds an answer's header block. It is held by each send
+	// in flight (fasthttp pools them): endpoints behind proxies and CDNs
+	// send large headers (fasthttp's default, 4 KiB, refused a 12 KiB one).
 	readBuffer = 64 << 10
+	// idleConn is how long an unused connection is kept: a big group's
+	// recipients may each have a host of their own.
+	idleConn = 10 * time.Second
 )
 
 // client is the channel's HTTP/1.1 client, on fasthttp: it writes a request
@@ -49,29 +55,39 @@ func newFastClient(cfg Config) *client {
 	}
 	c.fc = &fasthttp.Client{
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			if timeout <= 0 {
+				// fasthttp dials for a send waiting on a free connection
+				// with no time left on its clock; the send's own deadline
+				// still bounds it.
+				timeout = cfg.Timeout
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			nc, err := dial(ctx, "tcp", addr)
 			if err != nil {
 				return nil, err
 			}
+			// fasthttp sets a write deadline before it writes, and a read
+			// deadline before it reads the answer, but an https
+			// connection's TLS handshake reads the server's hello in
+			// between: without this it could wait forever.
+			if err := nc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+				nc.Close()
+				return nil, err
+			}
 			return c.track(nc), nil
 		},
 		NoDefaultUserAgentHeader:  true,
-		DisablePathNormalizing:    true, // the path as the user registered it
+		DisablePathNormalizing:    true, // the target is built from the parsed URL (target)
 		MaxConnsPerHost:           1024,
 		MaxConnWaitTimeout:        cfg.Timeout, // wait for a connection rather than fail
-		MaxIdleConnDuration:       90 * time.Second,
+		MaxIdleConnDuration:       idleConn,
 		ReadBufferSize:            readBuffer,
 		MaxResponseBodySize:       maxResponseBody,
-		MaxIdemponentCallAttempts: 2,
-		// A POST is sent again once, only when its connection was closed
-		// before any answer: typically a kept-alive connection whose idle
-		// timeout at the receiver raced the send. net/http does the same
-		// for requests with an Idempotency-Key, which receivers dedupe on.
-		RetryIfErr: func(_ *fasthttp.Request, _ int, err error) (bool, bool) {
-			return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
-				errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		MaxIdemponentCallAttempts: 1, // postFast decides what is sent again
+		ConfigureClient: func(hc *fasthttp.HostClient) error {
+			hc.SecureErrorLogMessage = true // no answer's bytes (cookies) in errors
+			return nil
 		},
 	}
 	return c
@@ -101,8 +117,10 @@ func (c *client) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 // closeAll ends every connection, and so every send in flight: fasthttp
 // cannot cancel one request. Herald cancels sends only when it stops, where
 // every send is being cancelled; a send cut short by another's cancellation
-// fails with a retryable error and is sent again later.
+// fails with a retryable error and is sent again later. Idle connections are
+// closed through fasthttp, so that it does not hand them out again.
 func (c *client) closeAll() {
+	c.fc.CloseIdleConnections()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k := range c.conns {
@@ -128,9 +146,9 @@ type conn struct {
 }
 
 // errAborted is what a read or write on a connection closeAll closed
-// returns. It reports itself a timeout: fasthttp reads any other error
-// before an answer's first byte as the server closing a kept-alive
-// connection, and would send the request again on a new one.
+// returns. It reports itself a timeout, which fasthttp passes on as
+// ErrTimeout rather than as the connection closing (io.EOF), which postFast
+// would answer by sending again.
 var errAborted abortedError
 
 type abortedError struct{}
@@ -163,17 +181,28 @@ func (k *conn) Close() error {
 	return k.Conn.Close()
 }
 
+// target is the request target of u as net/http writes it: the path as
+// registered (RawPath keeps %2F and //), escaped where it must be, "/" for
+// none, the query, no user info and no fragment.
+func target(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + u.RequestURI()
+}
+
 // postFast is post on the channel's own client.
-func (n *Notifier) postFast(ctx context.Context, target string, m *notify.Message, body []byte) (bool, error) {
+func (n *Notifier) postFast(ctx context.Context, u *url.URL, m *notify.Message, body []byte) (bool, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(target)
+	req.SetRequestURI(target(u))
 	req.Header.SetMethod(http.MethodPost)
 	req.Header.SetContentType("application/json")
 	req.Header.Set("Idempotency-Key", m.DeliveryID)
 	req.Header.SetUserAgent(n.cfg.UserAgent)
+	if u.User != nil { // decoded, as net/http sends them
+		pass, _ := u.User.Password()
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
 	if secret := n.secret(m); secret != "" {
 		req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	}
@@ -183,17 +212,35 @@ func (n *Notifier) postFast(ctx context.Context, target string, m *notify.Messag
 		deadline = dl
 	}
 	err := n.fast.do(ctx, req, resp, deadline)
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		err = nil // the status was read; the body does not matter
-		resp.ResetBody()
+	if err != nil && !answered(resp) && lostBeforeAnswer(err) && ctx.Err() == nil && time.Now().Before(deadline) {
+		// The connection was closed before any answer: most often a
+		// kept-alive one whose idle timeout at the receiver raced this
+		// send. Sent again once, on another connection, as net/http does
+		// for a request with an Idempotency-Key (which receivers dedupe
+		// on); an answer that had begun is never sent again.
+		resp.Reset()
+		err = n.fast.do(ctx, req, resp, deadline)
 	}
-	if err != nil {
+	if err != nil && !answered(resp) {
 		if errors.Is(err, fasthttp.ErrTimeout) {
 			err = context.DeadlineExceeded // fasthttp's is no net.Error
 		}
+		if _, ok := errors.AsType[*fasthttp.ErrSmallBuffer](err); ok {
+			// The same answer would come again: permanent.
+			return false, fmt.Errorf("answer headers larger than %d KiB", readBuffer>>10)
+		}
 		return notify.ClassifyTransportError(err)
 	}
+	// The status was read: it decides, whatever became of the body (too
+	// long, cut short), as with net/http, which never reads a 2xx body.
 	code := resp.StatusCode()
+	if code >= 100 && code < 200 {
+		// An informational answer fasthttp does not skip (102, 103): the
+		// final one is still unread on the connection, which must not
+		// serve another request.
+		n.fast.fc.CloseIdleConnections()
+		return true, fmt.Errorf("HTTP %d without a final answer", code)
+	}
 	if code >= 200 && code < 300 {
 		return false, nil
 	}
@@ -201,5 +248,27 @@ func (n *Notifier) postFast(ctx context.Context, target string, m *notify.Messag
 	if v := resp.Header.Peek("Retry-After"); len(v) > 0 {
 		h = http.Header{"Retry-After": {string(v)}}
 	}
-	return notify.ClassifyStatus(code, h, notify.Snippet(resp.Body()))
+	var detail []byte
+	if err == nil {
+		detail = resp.Body()
+	}
+	return notify.ClassifyStatus(code, h, notify.Snippet(detail))
+}
+
+// answered reports whether resp holds an answer's status line, even one
+// whose headers or body were then cut short. fasthttp's StatusCode reports
+// 200 before anything was read, so the status line is known by what comes
+// with it: a reason phrase ("200 OK", which HTTP/1.1 servers send), or a
+// body's framing (a length, chunked, or until close) once the headers were
+// read; an answer with neither has no body to be cut short.
+func answered(resp *fasthttp.Response) bool {
+	return len(resp.Header.StatusMessage()) > 0 || resp.Header.ContentLength() != 0
+}
+
+// lostBeforeAnswer reports whether err is the connection closing or being
+// reset before any answer: fasthttp reports any failure to read an answer's
+// first byte as io.EOF, and a failed write of the request as the error.
+func lostBeforeAnswer(err error) bool {
+	return err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

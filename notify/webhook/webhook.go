@@ -122,13 +122,14 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) (retry bool, e
 	if target == "" {
 		return false, fmt.Errorf("recipient %s has no webhookUrl", m.Recipient.Name)
 	}
-	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false, fmt.Errorf("recipient %s has an invalid webhookUrl: it must be an absolute http or https URL", m.Recipient.Name)
 	}
 	if err := m.Recipient.UnreadableSecret(herald.SecretWebhookSecret); err != nil {
 		return false, err // never unsigned, nor signed with the server's secret instead
 	}
-	if retry, err = n.post(ctx, target, m); err != nil {
+	if retry, err = n.post(ctx, target, u, m); err != nil {
 		err = notify.Redact(err, notify.URLSecrets(target)...)
 	}
 	return retry, err
@@ -140,11 +141,11 @@ func (n *Notifier) secret(m *notify.Message) string {
 	return cmp.Or(m.Recipient.WebhookSecret, n.cfg.SigningSecret)
 }
 
-func (n *Notifier) post(ctx context.Context, target string, m *notify.Message) (bool, error) {
+func (n *Notifier) post(ctx context.Context, target string, u *url.URL, m *notify.Message) (bool, error) {
 	p := NewPayload(m)
 	body := p.appendJSON(make([]byte, 0, 512))
 	if n.fast != nil {
-		return n.postFast(ctx, target, m, body)
+		return n.postFast(ctx, u, m, body)
 	}
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > n.cfg.Timeout {
 		var cancel context.CancelFunc

@@ -1,15 +1,18 @@
 package webhook_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,4 +382,167 @@ func BenchmarkNotify(b *testing.B) {
 			})
 		})
 	}
+}
+
+// rawReceiver serves loopback connections with answer, which reads the
+// connection's requests itself and writes raw bytes: the answers a
+// net/http handler cannot give. n is the index of a request across
+// connections.
+func rawReceiver(t *testing.T, answer func(c net.Conn, br *bufio.Reader, n func() int)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	count := 0
+	next := func() int { mu.Lock(); defer mu.Unlock(); count++; return count - 1 }
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				answer(c, bufio.NewReader(c), next)
+			}()
+		}
+	}()
+	return "http://" + l.Addr().String()
+}
+
+// The channel's own client against answers only a raw server gives, and
+// requests only the wire shows.
+func TestNotifyClientWire(t *testing.T) {
+	t.Run("a TLS handshake never answered times out", func(t *testing.T) {
+		u := rawReceiver(t, func(c net.Conn, _ *bufio.Reader, _ func() int) { time.Sleep(10 * time.Second) })
+		n := webhook.New(webhook.Config{Timeout: 300 * time.Millisecond}, nil)
+		start := time.Now()
+		retry, err := n.Notify(t.Context(), message(strings.Replace(u, "http://", "https://", 1)+"/x"))
+		if !retry || err == nil {
+			t.Fatalf("Notify = (%v, %v), want a retryable failure", retry, err)
+		}
+		if elapsed := time.Since(start); elapsed > 3*time.Second {
+			t.Errorf("Notify returned after %v, want about the 300 ms timeout", elapsed)
+		}
+	})
+	answers := func(raw ...string) func(net.Conn, *bufio.Reader, func() int) {
+		return func(c net.Conn, br *bufio.Reader, next func() int) {
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				i := next()
+				if i >= len(raw) {
+					return
+				}
+				out, closing := strings.CutSuffix(raw[i], "CLOSE")
+				if _, err := io.WriteString(c, out); err != nil || closing {
+					return
+				}
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name      string
+		raw       []string // answer i to request i; "CLOSE" at the end closes the connection
+		wantRetry bool
+		wantErr   string // prefix; "" for success
+		requests  int    // what the receiver must have been sent
+	}{
+		{name: "a 2xx whose chunked body is cut short", raw: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabCLOSE"}, requests: 1},
+		{name: "a 2xx whose body is cut short", raw: []string{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartialCLOSE"}, requests: 1},
+		{name: "a 400 whose body is cut short", raw: []string{"HTTP/1.1 400 Bad Request\r\nContent-Length: 100\r\n\r\nbadCLOSE"}, wantErr: "HTTP 400", requests: 1},
+		{name: "closed before any answer is sent again once", raw: []string{"CLOSE", "HTTP/1.1 204 No Content\r\n\r\n"}, requests: 2},
+		{name: "an informational answer without the final one", raw: []string{"HTTP/1.1 102 Processing\r\n\r\n"}, wantRetry: true, wantErr: "HTTP 102", requests: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			got := 0
+			u := rawReceiver(t, func(c net.Conn, br *bufio.Reader, next func() int) {
+				answers(tt.raw...)(c, br, func() int { mu.Lock(); got++; mu.Unlock(); return next() })
+			})
+			retry, err := webhook.New(webhook.Config{Timeout: 2 * time.Second}, nil).Notify(t.Context(), message(u+"/x"))
+			if retry != tt.wantRetry || (tt.wantErr == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), tt.wantErr)) {
+				t.Errorf("Notify = (%v, %v), want (%v, %q…)", retry, err, tt.wantRetry, tt.wantErr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if got != tt.requests {
+				t.Errorf("receiver was sent %d requests, want %d", got, tt.requests)
+			}
+		})
+	}
+	t.Run("the next send after an informational answer gets its own answer", func(t *testing.T) {
+		u := rawReceiver(t, answers("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+			"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"))
+		n := webhook.New(webhook.Config{Timeout: 2 * time.Second}, nil)
+		if _, err := n.Notify(t.Context(), message(u+"/x")); err == nil || !strings.HasPrefix(err.Error(), "HTTP 102") {
+			t.Fatalf("first send: %v, want HTTP 102", err)
+		}
+		if _, err := n.Notify(t.Context(), message(u+"/x")); err == nil || !strings.HasPrefix(err.Error(), "HTTP 500") {
+			t.Errorf("second send: %v, want its own answer, HTTP 500", err)
+		}
+	})
+	t.Run("request target and credentials as net/http writes them", func(t *testing.T) {
+		for _, tt := range []struct{ path, wantTarget, user, pass string }{
+			{path: "?token=abc", wantTarget: "/?token=abc"},
+			{path: "/ü", wantTarget: "/%C3%BC"},
+			{path: "/a b", wantTarget: "/a%20b"},
+			{path: "/a//b/%2Fc?x=1", wantTarget: "/a//b/%2Fc?x=1"},
+			{path: "/x#frag", wantTarget: "/x"},
+		} {
+			lines := make(chan string, 1)
+			u := rawReceiver(t, func(c net.Conn, br *bufio.Reader, _ func() int) {
+				line, _ := br.ReadString('\n')
+				lines <- line
+				_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			})
+			if _, err := webhook.New(webhook.Config{}, nil).Notify(t.Context(), message(u+tt.path)); err != nil {
+				t.Fatalf("%s: %v", tt.path, err)
+			}
+			if got, want := <-lines, "POST "+tt.wantTarget+" HTTP/1.1\r\n"; got != want {
+				t.Errorf("%s: request line %q, want %q", tt.path, got, want)
+			}
+		}
+		var user, pass string
+		srv, _ := answering(t, func(_ http.ResponseWriter, r *http.Request) { user, pass, _ = r.BasicAuth() })
+		u := strings.Replace(srv.URL, "http://", "http://hook:p%40ss%3Aw@", 1) + "/x"
+		if _, err := webhook.New(webhook.Config{}, nil).Notify(t.Context(), message(u)); err != nil {
+			t.Fatal(err)
+		}
+		if user != "hook" || pass != "p@ss:w" {
+			t.Errorf("basic auth = %q, %q; want the URL's, decoded", user, pass)
+		}
+	})
+	t.Run("sends after a cancelled one", func(t *testing.T) {
+		var slow atomic.Bool
+		slow.Store(true)
+		srv, _ := answering(t, func(w http.ResponseWriter, _ *http.Request) {
+			if slow.Load() {
+				time.Sleep(2 * time.Second)
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		n := webhook.New(webhook.Config{}, nil)
+		// A connection left idle by an earlier send, then one cancelled.
+		slow.Store(false)
+		if _, err := n.Notify(t.Context(), message(srv.URL+"/x")); err != nil {
+			t.Fatal(err)
+		}
+		slow.Store(true)
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		if _, err := n.Notify(ctx, message(srv.URL+"/x")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled send: %v", err)
+		}
+		slow.Store(false)
+		if retry, err := n.Notify(t.Context(), message(srv.URL+"/x")); err != nil || retry {
+			t.Errorf("next send = (%v, %v), want (false, nil)", retry, err)
+		}
+	})
 }

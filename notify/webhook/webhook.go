@@ -102,7 +102,10 @@ type Notifier struct {
 // bounding each attempt, and redirects not followed (a 3xx answer is a
 // permanent failure: fix the URL). A client passed in is used as is (for a
 // proxy, HTTP/2 or a transport of the caller's), with cfg.Timeout still
-// bounding each attempt; cfg.Dial is then unused.
+// bounding each attempt; cfg.Dial is then unused. With the channel's own
+// client, cancelling one Notify's context ends every send then in flight on
+// the Notifier (they fail with a retryable error): fasthttp cannot cancel one
+// request. Herald cancels sends only when it stops.
 func New(cfg Config, client *http.Client) *Notifier {
 	cfg = cfg.withDefaults()
 	n := &Notifier{cfg: cfg, client: client}

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -332,6 +333,7 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) 
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
+	s.announcePending(ctx, p)
 	s.announceRebuild(ctx, p, dialect)
 	res, err := p.Up(ctx)
 	if err != nil {
@@ -398,6 +400,26 @@ func (s *Store) announceRebuild(ctx context.Context, p *goose.Provider, dialect 
 		}
 		s.log.Info(r.what+" (once, before Herald listens)", "migration", m.Source.Version,
 			"records", n, "estimate", (time.Duration(n/r.rate)+1)*time.Second)
+	}
+}
+
+// announcePending logs the migrations about to be applied, before any runs:
+// one may take minutes (a PostgreSQL index built CONCURRENTLY on a large
+// table waits for the transactions before it), and Herald listens only
+// once they are done.
+func (s *Store) announcePending(ctx context.Context, p *goose.Provider) {
+	st, err := p.Status(ctx)
+	if err != nil {
+		return
+	}
+	var pending []string
+	for _, m := range st {
+		if m.State == goose.StatePending {
+			pending = append(pending, path.Base(m.Source.Path))
+		}
+	}
+	if len(pending) > 0 {
+		s.log.Info("applying store migrations before Herald listens", "pending", pending)
 	}
 }
 

@@ -32,6 +32,10 @@ const (
 	// idleConn is how long an unused connection is kept: a big group's
 	// recipients may each have a host of their own.
 	idleConn = 10 * time.Second
+	// maxConns bounds the connections kept open across hosts, as net/http's
+	// MaxIdleConns did (256 idle then, besides those in use): reaching it,
+	// a new connection first closes the idle ones.
+	maxConns = 512
 )
 
 // client is the channel's HTTP/1.1 client, on fasthttp: it writes a request
@@ -41,14 +45,15 @@ const (
 // (docs/BENCHMARKS.md, fix 46). It keeps a set of its connections so that a
 // cancelled send can end them: fasthttp takes a deadline, not a context.
 type client struct {
-	fc *fasthttp.Client
+	fc       *fasthttp.Client
+	maxConns int
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 }
 
 func newFastClient(cfg Config) *client {
-	c := &client{conns: make(map[*conn]struct{})}
+	c := &client{conns: make(map[*conn]struct{}), maxConns: maxConns}
 	dial := cfg.Dial
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -60,6 +65,9 @@ func newFastClient(cfg Config) *client {
 				// with no time left on its clock; the send's own deadline
 				// still bounds it.
 				timeout = cfg.Timeout
+			}
+			if c.open() >= c.maxConns {
+				c.fc.CloseIdleConnections()
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
@@ -127,6 +135,13 @@ func (c *client) closeAll() {
 		k.aborted.Store(true)
 		_ = k.Conn.Close()
 	}
+}
+
+// open is how many connections are open, in use or idle.
+func (c *client) open() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.conns)
 }
 
 func (c *client) track(nc net.Conn) net.Conn {

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -64,11 +63,10 @@ func (o Outbound) Dialer() *net.Dialer {
 // redirects (a redirect could lead past the policy, and a webhook that moved
 // should be updated).
 func (o Outbound) Client(timeout time.Duration) *http.Client {
-	d := o.Dialer()
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
-			DialContext:         func(ctx context.Context, n, a string) (net.Conn, error) { return d.DialContext(ctx, n, a) },
+			DialContext:         o.Dialer().DialContext,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 128, // at least deliver.concurrency, or sends beyond it redial
 			IdleConnTimeout:     90 * time.Second,

@@ -333,8 +333,10 @@ func (s *Store) migrate(ctx context.Context, dialect goose.Dialect, dir string) 
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
-	s.announcePending(ctx, p)
-	s.announceRebuild(ctx, p, dialect)
+	if st, err := p.Status(ctx); err == nil {
+		s.announcePending(st)
+		s.announceRebuild(ctx, st, dialect)
+	}
 	res, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -376,12 +378,8 @@ var logRebuilds = map[int64]struct {
 // announceRebuild says, before it starts, that a pending migration will
 // rewrite the stored log records, and roughly how long that takes: the
 // migration runs before Herald listens, for as long as the records take.
-func (s *Store) announceRebuild(ctx context.Context, p *goose.Provider, dialect goose.Dialect) {
+func (s *Store) announceRebuild(ctx context.Context, st []*goose.MigrationStatus, dialect goose.Dialect) {
 	if dialect != goose.DialectSQLite3 {
-		return
-	}
-	st, err := p.Status(ctx)
-	if err != nil {
 		return
 	}
 	var n int64 = -1
@@ -407,11 +405,7 @@ func (s *Store) announceRebuild(ctx context.Context, p *goose.Provider, dialect 
 // one may take minutes (a PostgreSQL index built CONCURRENTLY on a large
 // table waits for the transactions before it), and Herald listens only
 // once they are done.
-func (s *Store) announcePending(ctx context.Context, p *goose.Provider) {
-	st, err := p.Status(ctx)
-	if err != nil {
-		return
-	}
+func (s *Store) announcePending(st []*goose.MigrationStatus) {
 	var pending []string
 	for _, m := range st {
 		if m.State == goose.StatePending {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,7 +55,7 @@ func newFastClient(cfg Config) *client {
 	c := &client{conns: make(map[*conn]struct{}), maxConns: maxConns}
 	dial := cfg.Dial
 	if dial == nil {
-		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		dial = notify.Outbound{}.Dialer().DialContext // no policy: every address
 	}
 	c.fc = &fasthttp.Client{
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
@@ -211,15 +210,10 @@ func (n *Notifier) postFast(ctx context.Context, u *url.URL, m *notify.Message, 
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(target(u))
 	req.Header.SetMethod(http.MethodPost)
-	req.Header.SetContentType("application/json")
-	req.Header.Set("Idempotency-Key", m.DeliveryID)
-	req.Header.SetUserAgent(n.cfg.UserAgent)
+	n.headers(m, body, req.Header.Set)
 	if u.User != nil { // decoded, as net/http sends them
 		pass, _ := u.User.Password()
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
-	}
-	if secret := n.secret(m); secret != "" {
-		req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	}
 	req.SetBodyRaw(body)
 	deadline := time.Now().Add(n.cfg.Timeout)
@@ -282,8 +276,9 @@ func answered(resp *fasthttp.Response) bool {
 
 // lostBeforeAnswer reports whether err is the connection closing or being
 // reset before any answer: fasthttp reports any failure to read an answer's
-// first byte as io.EOF, and a failed write of the request as the error.
+// first byte as ErrConnectionClosed, and a failed write of the request as
+// the error itself.
 func lostBeforeAnswer(err error) bool {
-	return err == io.EOF || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+	return errors.Is(err, fasthttp.ErrConnectionClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -138,6 +138,17 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) (retry bool, e
 	return retry, err
 }
 
+// headers sets, with set, the headers of a request carrying body to m's
+// recipient, whichever client sends it.
+func (n *Notifier) headers(m *notify.Message, body []byte, set func(key, value string)) {
+	set("Content-Type", "application/json")
+	set("Idempotency-Key", m.DeliveryID)
+	set("User-Agent", n.cfg.UserAgent)
+	if secret := n.secret(m); secret != "" {
+		set(SignatureHeader, Sign(secret, time.Now(), body))
+	}
+}
+
 // secret is the key that signs requests to m's recipient: their own
 // WebhookSecret, else the configured SigningSecret, else none (unsigned).
 func (n *Notifier) secret(m *notify.Message) string {
@@ -159,12 +170,7 @@ func (n *Notifier) post(ctx context.Context, target string, u *url.URL, m *notif
 	if err != nil {
 		return notify.ClassifyTransportError(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", m.DeliveryID)
-	req.Header.Set("User-Agent", n.cfg.UserAgent)
-	if secret := n.secret(m); secret != "" {
-		req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
-	}
+	n.headers(m, body, req.Header.Set)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return notify.ClassifyTransportError(err)

@@ -60,8 +60,10 @@ func (r *runner) rates(ctx context.Context) ([]Result, error) {
 	defer hc.CloseIdleConnections()
 	c := &client{hc: hc, base: r.herald.api.base, token: r.herald.api.token}
 	var out []Result
-	for _, rate := range r.o.Rates {
-		key := r.key(fmt.Sprintf("%s-%g", ScenarioRates, rate))
+	for i, rate := range r.o.Rates {
+		// The step's index too: a rate given twice is two steps, each
+		// counting its own notifications.
+		key := r.key(fmt.Sprintf("%s-%d-%g", ScenarioRates, i, rate))
 		stop := r.herald.sample(ctx)
 		start := time.Now()
 		res := r.openLoop(ctx, ScenarioRates, fmt.Sprintf("end to end: herald at %g/s, fan-out %d", rate, fanout),

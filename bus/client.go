@@ -171,6 +171,11 @@ type ConsumerOptions struct {
 	// OnRebalance, when set, is called whenever partitions are assigned,
 	// revoked or lost, before the records of a new assignment are handled.
 	OnRebalance func()
+	// OnBatch, when set, is called after each batch is handled and its
+	// offsets committed, with the batch, when its handling began (each
+	// record's wait in Kafka is that less its timestamp) and how long
+	// handling and committing took, retries included.
+	OnBatch func(recs []*kgo.Record, began time.Time, took time.Duration)
 }
 
 func (o ConsumerOptions) rebalanced() {
@@ -248,11 +253,15 @@ func (c *Consumer) Run(stop, work context.Context, h Handler) error {
 			recs = c.linger(stop, recs)
 		}
 		if len(recs) > 0 {
+			began := time.Now()
 			if err := c.handle(work, h, recs); err != nil {
 				c.cl.AllowRebalance()
 				return err
 			}
 			idleSince = time.Now()
+			if c.o.OnBatch != nil {
+				c.o.OnBatch(recs, began, idleSince.Sub(began))
+			}
 		}
 		c.cl.AllowRebalance()
 	}

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -153,5 +154,66 @@ func TestConsumerLinger(t *testing.T) {
 	produce("c")
 	if took := next("c").Sub(start); took > linger {
 		t.Fatalf("a record after a pause was handled after %s: it lingered", took)
+	}
+}
+
+// TestConsumerOnBatch: OnBatch is called once per batch, after the handler
+// has succeeded (a failed try and its backoff count in the time taken), with
+// when handling began, so each record's wait since its timestamp is known.
+func TestConsumerOnBatch(t *testing.T) {
+	const topic = "onbatch-test"
+	b, ctx := startBroker(t, topic, 1)
+	p, err := bus.NewProducer(bus.ClientOptions{Brokers: b.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	produced := time.Now().Add(-300 * time.Millisecond)
+	if err := p.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte("x"), Timestamp: produced}); err != nil {
+		t.Fatal(err)
+	}
+	type batch struct {
+		recs        []*kgo.Record
+		began       time.Time
+		took        time.Duration
+		triesBefore int64
+	}
+	var tries atomic.Int64
+	batches := make(chan batch, 10)
+	c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: bus.ClientOptions{Brokers: b.Addrs()},
+		Group: "g", Topics: []string{topic},
+		OnBatch: func(recs []*kgo.Record, began time.Time, took time.Duration) {
+			batches <- batch{recs, began, took, tries.Load()}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run(ctx, c, func(context.Context, []*kgo.Record) error {
+		time.Sleep(50 * time.Millisecond)
+		if tries.Add(1) == 1 {
+			return errors.New("not yet") // retried after 100 ms
+		}
+		return nil
+	})()
+	var got batch
+	select {
+	case got = <-batches:
+	case <-ctx.Done():
+		t.Fatal("OnBatch never called")
+	}
+	if len(got.recs) != 1 || string(got.recs[0].Value) != "x" || got.triesBefore != 2 {
+		t.Fatalf("OnBatch got %d records after %d tries; want the record after 2", len(got.recs), got.triesBefore)
+	}
+	if wait := got.began.Sub(got.recs[0].Timestamp); !got.recs[0].Timestamp.Equal(produced.Truncate(time.Millisecond)) ||
+		wait < 300*time.Millisecond {
+		t.Errorf("record timestamp %v (produced %v), wait %v: want at least 300ms", got.recs[0].Timestamp, produced, wait)
+	}
+	if got.took < 200*time.Millisecond {
+		t.Errorf("took %v: want the two tries and the backoff (at least 200ms)", got.took)
+	}
+	select {
+	case b := <-batches:
+		t.Errorf("a second OnBatch call: %+v", b)
+	case <-time.After(300 * time.Millisecond):
 	}
 }

@@ -49,6 +49,9 @@ type Metrics struct {
 	unmatched         *prometheus.CounterVec
 	logRuleSuppressed *prometheus.CounterVec
 	ruleErrors        *prometheus.CounterVec
+	consumerWait      *prometheus.HistogramVec
+	consumerBatch     *prometheus.HistogramVec
+	consumerRecords   *prometheus.HistogramVec
 }
 
 // New registers Herald's metrics, the Go runtime and process collectors and
@@ -103,12 +106,53 @@ func New(version string) *Metrics {
 		Help: "Log-rule matches that made no new alert because an alert with the same dedupe key was already made " +
 			"(within the rule's window, or idempotency.window without one), by rule name. A batch redone after a crash " +
 			"counts again."}, []string{"rule"})
-	for _, c := range []prometheus.Collector{m.unmatched, m.ruleErrors, m.logRuleSuppressed, m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
+	// Stage waits are a few milliseconds when all is well: finer buckets.
+	wait := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800}
+	m.consumerWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_consumer_record_wait_seconds",
+		Help: "Time from a record's Kafka timestamp (when it was produced) to the start of its handling, by consumer " +
+			"group: its wait in Kafka, fetching and lingering included. A clock difference between the producing " +
+			"and the consuming host counts in it.", Buckets: wait}, []string{"group"})
+	m.consumerBatch = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_consumer_batch_duration_seconds",
+		Help:    "Time to handle a batch of records and commit its offsets, retries included, by consumer group.",
+		Buckets: wait}, []string{"group"})
+	m.consumerRecords = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_consumer_batch_records",
+		Help: "Records per batch handled, by consumer group.", Buckets: prometheus.ExponentialBuckets(1, 4, 6)},
+		[]string{"group"})
+	for _, c := range []prometheus.Collector{m.consumerWait, m.consumerBatch, m.consumerRecords, m.unmatched, m.ruleErrors, m.logRuleSuppressed, m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
 		m.deliveryLatency, m.retries, m.deadLetters, m.breakersOpen, m.rateLimitWait, m.storeDuration, m.storeErrors,
 		m.cacheErrors, m.cacheDuration} {
 		f(c)
 	}
 	return m
+}
+
+// Consumer records one consumer group's batches. The zero value records
+// nothing.
+type Consumer struct{ wait, took, size prometheus.Observer }
+
+// Consumer returns the batch metrics of a consumer group.
+func (m *Metrics) Consumer(group string) Consumer {
+	if m == nil {
+		return Consumer{}
+	}
+	return Consumer{m.consumerWait.WithLabelValues(group), m.consumerBatch.WithLabelValues(group),
+		m.consumerRecords.WithLabelValues(group)}
+}
+
+// Waited observes one record's wait between its production and the start
+// of its handling (a negative wait, from clocks apart, as none).
+func (c Consumer) Waited(d time.Duration) {
+	if c.wait != nil {
+		c.wait.Observe(max(d, 0).Seconds())
+	}
+}
+
+// Handled observes a batch of n records handled and committed in took.
+func (c Consumer) Handled(n int, took time.Duration) {
+	if c.took != nil {
+		c.took.Observe(took.Seconds())
+		c.size.Observe(float64(n))
+	}
 }
 
 // EventsUnmatched counts n events of source that no rule matched.

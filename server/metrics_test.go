@@ -103,13 +103,16 @@ func TestMetrics(t *testing.T) {
 	for _, id := range ids {
 		h.waitAlert(id, allFinal)
 	}
-	// Outcomes are counted right after they are recorded; give the last one a moment.
+	// Outcomes are counted right after they are recorded, and batches once
+	// their offsets are committed; give the last ones a moment.
 	var fams map[string]*dto.MetricFamily
 	var raw []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		fams, raw = h.scrape()
-		if s, _ := value(fams, "herald_deliveries_total", map[string]string{"outcome": "sent"}); s == 6 || time.Now().After(deadline) {
+		s, _ := value(fams, "herald_deliveries_total", map[string]string{"outcome": "sent"})
+		_, n := value(fams, "herald_consumer_record_wait_seconds", map[string]string{"group": "herald-deliver-webhook"})
+		if (s == 6 && n == 7) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -129,6 +132,10 @@ func TestMetrics(t *testing.T) {
 		{"herald_deliveries_total", map[string]string{"outcome": "dead"}, 0, 0},
 		{"herald_retries_total", map[string]string{"tier": "herald.retry.100ms"}, 1, 0},
 		{"herald_delivery_latency_seconds", map[string]string{"channel": "webhook"}, -1, 6},
+		// Every alert record waited, and so did every delivery record: six
+		// first attempts and the retry when it came back from its tier.
+		{"herald_consumer_record_wait_seconds", map[string]string{"group": "herald-fanout"}, -1, 3},
+		{"herald_consumer_record_wait_seconds", map[string]string{"group": "herald-deliver-webhook"}, -1, 7},
 		{"herald_dead_letters_total", nil, 0, 0},
 		{"herald_http_requests_total", map[string]string{"route": "POST /v1/users", "code": "201"}, 2, 0},
 		{"herald_build_info", nil, 1, 0},
@@ -136,6 +143,15 @@ func TestMetrics(t *testing.T) {
 		sum, count := value(fams, c.name, c.labels)
 		if (c.sum >= 0 && sum != c.sum) || count != c.count {
 			t.Errorf("%s%v = sum %v count %d; want sum %v count %d", c.name, c.labels, sum, count, c.sum, c.count)
+		}
+	}
+	for group, want := range map[string]float64{"herald-fanout": 3, "herald-deliver-webhook": 7} {
+		labels := map[string]string{"group": group}
+		records, batches := value(fams, "herald_consumer_batch_records", labels)
+		_, timed := value(fams, "herald_consumer_batch_duration_seconds", labels)
+		if records != want || batches < 1 || batches > uint64(want) || timed != batches {
+			t.Errorf("%s: %v records in %d batches, %d timed; want %v records in 1 to %v, each timed",
+				group, records, batches, timed, want, want)
 		}
 	}
 	if _, n := value(fams, "herald_store_operation_duration_seconds", map[string]string{"op": "record_fanouts"}); n < 1 {

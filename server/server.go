@@ -397,7 +397,14 @@ const freshDeliveries = 100_000
 func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler,
 	opts ...func(*bus.ConsumerOptions)) error {
 	kopts = s.withClient(kopts, group)
-	co := bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics}
+	cm := s.metrics.Consumer(group)
+	co := bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics,
+		OnBatch: func(recs []*kgo.Record, began time.Time, took time.Duration) {
+			for _, r := range recs {
+				cm.Waited(began.Sub(r.Timestamp))
+			}
+			cm.Handled(len(recs), took)
+		}}
 	for _, o := range opts {
 		o(&co)
 	}

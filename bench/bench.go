@@ -358,6 +358,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Ratios = ratios(rep.Results)
 	for _, res := range rep.Results {
+		if note := waitsNote(res); note != "" {
+			rep.Notes = append(rep.Notes, note)
+		}
 		if res.ErrorsByStatus["429"] > 0 {
 			rep.Notes = append(rep.Notes, res.Scenario+": answered 429 (rate limited): start Herald with HERALD_AUTH_RATE=0")
 		}
@@ -425,6 +428,8 @@ type target struct {
 	api  *client
 	proc procReader
 	from string
+	// waits reads the waits between stages (nil: not read).
+	waits func(ctx context.Context) (map[string]histogram, error)
 }
 
 func newRunner(ctx context.Context, o Options) (*runner, error) {
@@ -449,6 +454,7 @@ func (r *runner) newTarget(ctx context.Context, base, token string, pid int) *ta
 	m := metricsReader(r.hc, base+"/metrics", token)
 	if _, _, err := m(ctx); err == nil {
 		t.proc, t.from = m, "metrics"
+		t.waits = waitsReader(r.hc, base+"/metrics", token)
 	} else if pid > 0 {
 		t.proc, t.from = pidReader(pid), "proc"
 	}

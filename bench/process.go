@@ -26,6 +26,10 @@ type Process struct {
 	// CPUCores is CPU time used over wall time: 1.0 is one core busy.
 	CPUCores float64 `json:"avgCpuCores"`
 	Samples  int     `json:"samples"`
+	// Waits is, for Herald, how long records waited before each stage
+	// (read from its /metrics at the start and the end; none when it does
+	// not export them).
+	Waits []StageWait `json:"stageWaits,omitempty"`
 }
 
 // procReader reads a process's resident memory in bytes and the CPU time it
@@ -162,6 +166,10 @@ func (t *target) sample(ctx context.Context) (stop func() *Process) {
 		p.PeakRSSMB = max(p.PeakRSSMB, rss/(1<<20))
 	}
 	read()
+	var before map[string]histogram
+	if t.waits != nil {
+		before, _ = t.waits(ctx)
+	}
 	stopTick := every(time.Second, read)
 	return func() *Process {
 		stopTick()
@@ -172,6 +180,11 @@ func (t *target) sample(ctx context.Context) (stop func() *Process) {
 			return nil
 		}
 		p.CPUCores = (last.cpu - first.cpu) / last.at.Sub(first.at).Seconds()
+		if before != nil {
+			if after, err := t.waits(ctx); err == nil {
+				p.Waits = stageWaits(before, after)
+			}
+		}
 		return p
 	}
 }

@@ -59,6 +59,16 @@ func TestBenchSmoke(t *testing.T) {
 		if herald && (r.Process == nil || r.Process.PeakRSSMB <= 0) {
 			t.Errorf("%s: Herald's memory and CPU not read: %+v", r.Scenario, r.Process)
 		}
+		// Where its alerts waited: before the fan-out and before sending.
+		if herald && r.Name != bench.ScenarioLogs && r.Process != nil {
+			groups := map[string]bool{}
+			for _, w := range r.Process.Waits {
+				groups[w.Group] = w.Records > 0 && w.P99ms >= w.P50ms
+			}
+			if !groups["herald-fanout"] || !groups["herald-deliver-webhook"] {
+				t.Errorf("%s: stage waits %+v, want the fan-out's and the webhook sender's", r.Scenario, r.Process.Waits)
+			}
+		}
 	}
 	// The bare relay and the raw store inserts again at the end: ratios to them
 	// use the mean of both.

@@ -49,10 +49,15 @@ type client struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	// dials is cancelled by closeAll, and replaced: dials in progress end
+	// with it, and a connection whose dial began before it is closed.
+	dials      context.Context
+	cancelDial context.CancelFunc
 }
 
 func newFastClient(cfg Config) *client {
 	c := &client{conns: make(map[*conn]struct{}), maxConns: maxConns}
+	c.dials, c.cancelDial = context.WithCancel(context.Background())
 	dial := cfg.Dial
 	if dial == nil {
 		dial = notify.Outbound{}.Dialer().DialContext // no policy: every address
@@ -68,10 +73,16 @@ func newFastClient(cfg Config) *client {
 			if c.open() >= c.maxConns {
 				c.fc.CloseIdleConnections()
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			c.mu.Lock()
+			dials := c.dials
+			c.mu.Unlock()
+			ctx, cancel := context.WithTimeout(dials, timeout)
 			defer cancel()
 			nc, err := dial(ctx, "tcp", addr)
 			if err != nil {
+				if dials.Err() != nil {
+					return nil, errAborted
+				}
 				return nil, err
 			}
 			// fasthttp sets a write deadline before it writes, and a read
@@ -82,7 +93,7 @@ func newFastClient(cfg Config) *client {
 				nc.Close()
 				return nil, err
 			}
-			return c.track(nc), nil
+			return c.track(dials, nc)
 		},
 		NoDefaultUserAgentHeader:  true,
 		DisablePathNormalizing:    true, // the target is built from the parsed URL (target)
@@ -121,8 +132,8 @@ func (c *client) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 	return err
 }
 
-// closeAll ends every connection, and so every send in flight: fasthttp
-// cannot cancel one request. Herald cancels sends only when it stops, where
+// closeAll ends every connection and every dial in progress, and so every
+// send in flight: fasthttp cannot cancel one request. Herald cancels sends only when it stops, where
 // every send is being cancelled; a send cut short by another's cancellation
 // fails with a retryable error and is sent again later. Idle connections are
 // closed through fasthttp, so that it does not hand them out again.
@@ -130,6 +141,8 @@ func (c *client) closeAll() {
 	c.fc.CloseIdleConnections()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.cancelDial()
+	c.dials, c.cancelDial = context.WithCancel(context.Background())
 	for k := range c.conns {
 		k.aborted.Store(true)
 		_ = k.Conn.Close()
@@ -143,12 +156,19 @@ func (c *client) open() int {
 	return len(c.conns)
 }
 
-func (c *client) track(nc net.Conn) net.Conn {
+// track adds nc to the connections closeAll ends, unless closeAll ran while
+// it was being dialled (dials, as it was when the dial began, is then
+// cancelled): it is closed instead.
+func (c *client) track(dials context.Context, nc net.Conn) (net.Conn, error) {
 	k := &conn{Conn: nc, c: c}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if dials.Err() != nil {
+		_ = nc.Close()
+		return nil, errAborted
+	}
 	c.conns[k] = struct{}{}
-	c.mu.Unlock()
-	return k
+	return k, nil
 }
 
 // conn is a connection the client knows of until it is closed.

@@ -205,6 +205,45 @@ func TestNotifyHonoursContext(t *testing.T) {
 	}
 }
 
+// TestNotifyCancelledWhileDialling: a send cancelled while its connection
+// is being dialled (a slow network, a firewall dropping the SYN) ends then,
+// not at the channel's timeout; so does one whose dial completes just after
+// the cancellation, which must not be sent.
+func TestNotifyCancelledWhileDialling(t *testing.T) {
+	rcv := newReceiver(t)
+	for _, c := range []struct {
+		name string
+		dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	}{
+		{"dial ends with the cancellation", func(ctx context.Context, network, addr string) (net.Conn, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}},
+		{"dial completes after it", func(ctx context.Context, network, addr string) (net.Conn, error) {
+			<-ctx.Done()
+			return (&net.Dialer{}).DialContext(context.Background(), network, addr)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := webhook.New(webhook.Config{Timeout: 10 * time.Second, Dial: c.dial}, nil)
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			start := time.Now()
+			retry, err := n.Notify(ctx, message(rcv.URL()))
+			if !retry || !errors.Is(err, context.Canceled) {
+				t.Fatalf("Notify = (%v, %v), want a retryable cancellation", retry, err)
+			}
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("Notify returned after %v, not at the cancellation", elapsed)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := len(rcv.Received()); got != 0 {
+		t.Errorf("the receiver was sent %d requests after their sends were cancelled", got)
+	}
+}
+
 // answering serves h on loopback and returns its URL and how many requests
 // it was sent.
 func answering(t *testing.T, h http.HandlerFunc) (*httptest.Server, func() int) {

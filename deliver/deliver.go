@@ -157,6 +157,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	// header) is read on its own.
 	ids := make([]string, 0, len(recs))
 	var known []*herald.Delivery
+	created := make(map[string]bool)
 	for _, r := range recs {
 		id := bus.Header(r, bus.HeaderDeliveryID)
 		switch {
@@ -164,6 +165,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		case s.Fresh.Take(id):
 			known = append(known, &herald.Delivery{ID: id, AlertID: bus.Header(r, bus.HeaderAlertID),
 				RecipientID: string(r.Key), Channel: s.Channel, Status: herald.StatusPending})
+			created[id] = true
 		default:
 			ids = append(ids, id)
 		}
@@ -199,7 +201,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
 	}
-	snap.state, snap.users = state, users
+	snap.state, snap.users, snap.created = state, users, created
 	var (
 		mu    sync.Mutex
 		errs  []error
@@ -313,6 +315,9 @@ type snapshot struct {
 	gen   uint64    // the store's directory generation then
 	state map[string]*herald.Delivery
 	users map[string]*herald.User
+	// created holds the deliveries whose state is known from Fresh: just
+	// created by this process's fan-out stage, so not sent by anyone.
+	created map[string]bool
 }
 
 // fresh returns what of the snapshot may still be used: nothing once it is
@@ -417,7 +422,11 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "request_id", bus.Header(r, bus.HeaderRequestID)}
 	}}
 
-	if s.Cache != nil {
+	// A delivery this process's fan-out stage has just created cannot have
+	// been sent: its state is known without asking the cache (a Redis round
+	// trip per delivery; 1.1% of the CPU at fan-out 10 with the in-process
+	// cache).
+	if s.Cache != nil && !snap.created[t.DeliveryID] {
 		if sent, _ := s.Cache.Sent(ctx, t.DeliveryID); sent {
 			log.Debug("already sent (cache); skipped")
 			return outcome{kind: metrics.OutcomeDuplicate}, nil

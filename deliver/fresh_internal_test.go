@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/cache"
 	"github.com/heraldproject/herald/internal/teststore"
 	"github.com/heraldproject/herald/notify"
 	"github.com/heraldproject/herald/store"
@@ -125,5 +126,42 @@ func TestFreshClearedAtRebalance(t *testing.T) {
 	}
 	if n := sent.Load(); n != 0 {
 		t.Fatalf("sent %d times a delivery already sent elsewhere", n)
+	}
+}
+
+// sentCounter is a cache that counts "already sent?" questions.
+type sentCounter struct {
+	cache.Cache
+	asked atomic.Int64
+}
+
+func (c *sentCounter) Sent(ctx context.Context, id string) (bool, error) {
+	c.asked.Add(1)
+	return c.Cache.Sent(ctx, id)
+}
+
+// TestFreshSkipsCacheCheck: a delivery the fan-out stage has just created
+// cannot have been sent, so its first record does not ask the cache; a
+// later record of it does, and is skipped on the cache's word.
+func TestFreshSkipsCacheCheck(t *testing.T) {
+	ctx := context.Background()
+	s, sent, rec := freshSetup(t)
+	c := &sentCounter{Cache: cache.NewMemory(100, time.Minute)}
+	s.Cache = c
+	s.Fresh.Add("d1")
+	if err := s.Handle(ctx, []*kgo.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.asked.Load(); n != 0 {
+		t.Errorf("the cache was asked %d times about a delivery just created", n)
+	}
+	if err := s.Handle(ctx, []*kgo.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.asked.Load(); n != 1 {
+		t.Errorf("the cache was asked %d times about a duplicate, want 1", n)
+	}
+	if n := sent.Load(); n != 1 {
+		t.Fatalf("sent %d times, want 1", n)
 	}
 }

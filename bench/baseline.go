@@ -159,7 +159,6 @@ func (r *runner) relayRates(ctx context.Context) ([]Result, error) {
 	var out []Result
 	for i, rate := range r.o.Rates {
 		key := r.key(fmt.Sprintf("%s-%d-%g", ScenarioRelayRates, i, rate)) // as in rates
-
 		start := time.Now()
 		res := r.openLoop(ctx, ScenarioRelayRates, fmt.Sprintf("baseline: bare relay at %g/s, fan-out %d", rate, fanout),
 			c, "/", rate, alertBody("@x", key))

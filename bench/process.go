@@ -174,17 +174,19 @@ func (t *target) sample(ctx context.Context) (stop func() *Process) {
 	return func() *Process {
 		stopTick()
 		read()
+		var waits []StageWait
+		if before != nil {
+			if after, err := settled(ctx, t.waits); err == nil {
+				waits = stageWaits(before, after)
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if p.Samples < 2 || !last.at.After(first.at) {
 			return nil
 		}
 		p.CPUCores = (last.cpu - first.cpu) / last.at.Sub(first.at).Seconds()
-		if before != nil {
-			if after, err := t.waits(ctx); err == nil {
-				p.Waits = stageWaits(before, after)
-			}
-		}
+		p.Waits = waits
 		return p
 	}
 }

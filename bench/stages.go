@@ -86,7 +86,7 @@ func parseWaits(r io.Reader) (map[string]histogram, error) {
 			}
 		}
 		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses as +Inf
-		n, err2 := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if group == "" || err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("%s: unexpected line %q", waitMetric, sc.Text())
 		}
@@ -98,6 +98,39 @@ func parseWaits(r io.Reader) (map[string]histogram, error) {
 	return out, sc.Err()
 }
 
+// settled reads the waits until two reads 100 ms apart agree (at most 2 s):
+// Herald counts a batch once its offsets are committed, after its
+// notifications have arrived, so the last batches of a scenario are
+// counted a moment after it ends.
+func settled(ctx context.Context, read func(context.Context) (map[string]histogram, error)) (map[string]histogram, error) {
+	prev, err := read(ctx)
+	for range 20 {
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return prev, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+		var cur map[string]histogram
+		if cur, err = read(ctx); err == nil && total(cur) == total(prev) {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, err
+}
+
+// total is how many records every group has counted.
+func total(hs map[string]histogram) float64 {
+	var n float64
+	for _, h := range hs {
+		n += h[math.Inf(1)]
+	}
+	return n
+}
+
 // stageWaits is what happened between two reads: per group with records,
 // how many and their wait's p50 and p99, in the pipeline's order (the
 // fan-out, the senders, the rest by name).
@@ -107,6 +140,9 @@ func stageWaits(before, after map[string]histogram) []StageWait {
 		d := make(histogram, len(h))
 		for le, n := range h {
 			d[le] = n - before[group][le]
+		}
+		if d[math.Inf(1)] < 0 { // Herald restarted between the reads: all since
+			d = h
 		}
 		total := d[math.Inf(1)]
 		if total <= 0 {
@@ -145,12 +181,9 @@ func (h histogram) quantile(q float64) float64 {
 	lower, below := 0.0, 0.0
 	for _, le := range bounds {
 		n := h[le]
-		if n >= rank {
+		if n >= rank { // n > below: rank > 0 (callers skip empty histograms) and rank > below
 			if math.IsInf(le, 1) {
 				return lower
-			}
-			if n == below {
-				return le
 			}
 			return lower + (le-lower)*(rank-below)/(n-below)
 		}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -78,5 +79,28 @@ herald_consumer_record_wait_seconds_bucket{group="herald-logs",le="+Inf"} 4
 	note := waitsNote(Result{Scenario: "s", Process: &Process{Waits: got}})
 	if !strings.Contains(note, "herald-fanout 1.0 / 5.0 ms (100 records)") {
 		t.Errorf("note %q", note)
+	}
+}
+
+// TestStageWaitsSettle: the end of a scenario reads until the counts stop
+// growing (the last batches are counted after their notifications arrive),
+// and a Herald restarted between the reads gives what it counted since.
+func TestStageWaitsSettle(t *testing.T) {
+	counts := []float64{5, 8, 9, 9, 12}
+	reads := 0
+	read := func(context.Context) (map[string]histogram, error) {
+		n := counts[min(reads, len(counts)-1)]
+		reads++
+		return map[string]histogram{"g": {0.001: n, math.Inf(1): n}}, nil
+	}
+	got, err := settled(t.Context(), read)
+	if err != nil || got["g"][math.Inf(1)] != 9 || reads != 4 {
+		t.Fatalf("settled at %v after %d reads (%v); want 9 after 4", got["g"][math.Inf(1)], reads, err)
+	}
+
+	before := map[string]histogram{"g": {0.001: 50, math.Inf(1): 50}}
+	after := map[string]histogram{"g": {0.001: 3, math.Inf(1): 4}}
+	if w := stageWaits(before, after); len(w) != 1 || w[0].Records != 4 {
+		t.Errorf("after a restart: %+v, want the 4 records counted since", w)
 	}
 }

@@ -172,7 +172,8 @@ type ConsumerOptions struct {
 	// revoked or lost, before the records of a new assignment are handled.
 	OnRebalance func()
 	// OnBatch, when set, is called after each batch is handled and its
-	// offsets committed, with the batch, when its handling began (each
+	// offsets committed (or the commit failed, which is logged: the batch
+	// will be seen again), with the batch, when its handling began (each
 	// record's wait in Kafka is that less its timestamp) and how long
 	// handling and committing took, retries included.
 	OnBatch func(recs []*kgo.Record, began time.Time, took time.Duration)

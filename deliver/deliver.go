@@ -157,7 +157,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	// header) is read on its own.
 	ids := make([]string, 0, len(recs))
 	var known []*herald.Delivery
-	created := make(map[string]bool)
+	var created map[string]bool
 	for _, r := range recs {
 		id := bus.Header(r, bus.HeaderDeliveryID)
 		switch {
@@ -165,6 +165,9 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 		case s.Fresh.Take(id):
 			known = append(known, &herald.Delivery{ID: id, AlertID: bus.Header(r, bus.HeaderAlertID),
 				RecipientID: string(r.Key), Channel: s.Channel, Status: herald.StatusPending})
+			if created == nil {
+				created = make(map[string]bool)
+			}
 			created[id] = true
 		default:
 			ids = append(ids, id)

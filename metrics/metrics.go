@@ -116,7 +116,7 @@ func New(version string) *Metrics {
 		Help:    "Time to handle a batch of records and commit its offsets, retries included, by consumer group.",
 		Buckets: wait}, []string{"group"})
 	m.consumerRecords = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_consumer_batch_records",
-		Help: "Records per batch handled, by consumer group.", Buckets: prometheus.ExponentialBuckets(1, 4, 6)},
+		Help: "Records per batch handled, by consumer group.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)},
 		[]string{"group"})
 	for _, c := range []prometheus.Collector{m.consumerWait, m.consumerBatch, m.consumerRecords, m.unmatched, m.ruleErrors, m.logRuleSuppressed, m.ingested, m.ingestDuration, m.httpRequests, m.fanoutSize, m.deliveries,
 		m.deliveryLatency, m.retries, m.deadLetters, m.breakersOpen, m.rateLimitWait, m.storeDuration, m.storeErrors,

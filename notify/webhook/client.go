@@ -133,10 +133,14 @@ func (c *client) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 }
 
 // closeAll ends every connection and every dial in progress, and so every
-// send in flight: fasthttp cannot cancel one request. Herald cancels sends only when it stops, where
-// every send is being cancelled; a send cut short by another's cancellation
-// fails with a retryable error and is sent again later. Idle connections are
-// closed through fasthttp, so that it does not hand them out again.
+// send in flight: fasthttp cannot cancel one request. Herald cancels sends
+// only when it stops, where every send is being cancelled; a send cut short
+// by another's cancellation fails with a retryable error and is sent again
+// later. Idle connections are closed through fasthttp, so that it does not
+// hand them out again. A send still waiting for a free connection, or not
+// yet dialling, may yet be made on a new one: its caller sees the
+// cancellation after it and sends it again later, with the same
+// Idempotency-Key.
 func (c *client) closeAll() {
 	c.fc.CloseIdleConnections()
 	c.mu.Lock()

@@ -104,8 +104,8 @@ type Notifier struct {
 // proxy, HTTP/2 or a transport of the caller's), with cfg.Timeout still
 // bounding each attempt; cfg.Dial is then unused. With the channel's own
 // client, cancelling one Notify's context ends every send then in flight on
-// the Notifier, dialling or not (they fail with a retryable error): fasthttp
-// cannot cancel one request. Herald cancels sends only when it stops.
+// the Notifier, those being dialled too (they fail with a retryable error):
+// fasthttp cannot cancel one request. Herald cancels sends only when it stops.
 func New(cfg Config, client *http.Client) *Notifier {
 	cfg = cfg.withDefaults()
 	n := &Notifier{cfg: cfg, client: client}

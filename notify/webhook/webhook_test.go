@@ -208,7 +208,7 @@ func TestNotifyHonoursContext(t *testing.T) {
 // TestNotifyCancelledWhileDialling: a send cancelled while its connection
 // is being dialled (a slow network, a firewall dropping the SYN) ends then,
 // not at the channel's timeout; so does one whose dial completes just after
-// the cancellation, which must not be sent.
+// the cancellation, whose request is then not written.
 func TestNotifyCancelledWhileDialling(t *testing.T) {
 	rcv := newReceiver(t)
 	for _, c := range []struct {

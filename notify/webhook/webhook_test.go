@@ -190,18 +190,24 @@ func TestNotifyTransportFailures(t *testing.T) {
 func TestNotifyHonoursContext(t *testing.T) {
 	rcv := newReceiver(t)
 	rcv.SetDelay(time.Minute)
-	n := webhook.New(webhook.Config{}, nil)
+	// Cut short, not ended by the 10 s timeout, nor sent again on a new
+	// connection and answered a minute later.
+	notifyCancelled(t, webhook.New(webhook.Config{}, nil), rcv.URL())
+}
+
+// notifyCancelled sends to url, cancels the send 50 ms later, and requires
+// a retryable cancellation within 5 s (not at the channel's timeout).
+func notifyCancelled(t *testing.T, n *webhook.Notifier, url string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	retry, err := n.Notify(ctx, message(rcv.URL()))
+	retry, err := n.Notify(ctx, message(url))
 	if !retry || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Notify = (%v, %v), want a retryable cancellation", retry, err)
 	}
-	// Cut short, not ended by the 10 s timeout, nor sent again on a new
-	// connection and answered a minute later.
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
-		t.Errorf("Notify returned after %v", elapsed)
+		t.Errorf("Notify returned after %v, not at the cancellation", elapsed)
 	}
 }
 
@@ -225,17 +231,7 @@ func TestNotifyCancelledWhileDialling(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			n := webhook.New(webhook.Config{Timeout: 10 * time.Second, Dial: c.dial}, nil)
-			ctx, cancel := context.WithCancel(t.Context())
-			time.AfterFunc(50*time.Millisecond, cancel)
-			start := time.Now()
-			retry, err := n.Notify(ctx, message(rcv.URL()))
-			if !retry || !errors.Is(err, context.Canceled) {
-				t.Fatalf("Notify = (%v, %v), want a retryable cancellation", retry, err)
-			}
-			if elapsed := time.Since(start); elapsed > 5*time.Second {
-				t.Errorf("Notify returned after %v, not at the cancellation", elapsed)
-			}
+			notifyCancelled(t, webhook.New(webhook.Config{Timeout: 10 * time.Second, Dial: c.dial}, nil), rcv.URL())
 		})
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -40,27 +40,37 @@ type procReader func(ctx context.Context) (rss, cpu float64, err error)
 // process_cpu_seconds_total (the Prometheus Go client's process collector,
 // which Herald and Alertmanager both register) from a /metrics URL.
 func metricsReader(hc *http.Client, url, token string) procReader {
-	return func(ctx context.Context) (float64, float64, error) {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return 0, 0, err
-		}
-		req.Header.Set("Accept", "text/plain")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, 0, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return 0, 0, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-		}
-		return parseProcessMetrics(resp.Body)
+	return func(ctx context.Context) (rss, cpu float64, err error) {
+		err = scrape(ctx, hc, url, token, func(r io.Reader) error {
+			rss, cpu, err = parseProcessMetrics(r)
+			return err
+		})
+		return rss, cpu, err
 	}
+}
+
+// scrape GETs a /metrics URL in the Prometheus text format (within 5 s, with
+// the token when given) and hands the body to parse.
+func scrape(ctx context.Context, hc *http.Client, url, token string, parse func(io.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/plain")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return parse(resp.Body)
 }
 
 // parseProcessMetrics finds the two process metrics in the Prometheus text

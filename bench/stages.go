@@ -36,26 +36,12 @@ type histogram map[float64]float64
 
 // waitsReader reads waitMetric's buckets from a /metrics URL, by group.
 func waitsReader(hc *http.Client, url, token string) func(ctx context.Context) (map[string]histogram, error) {
-	return func(ctx context.Context) (map[string]histogram, error) {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", "text/plain")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-		}
-		return parseWaits(resp.Body)
+	return func(ctx context.Context) (hs map[string]histogram, err error) {
+		err = scrape(ctx, hc, url, token, func(r io.Reader) error {
+			hs, err = parseWaits(r)
+			return err
+		})
+		return hs, err
 	}
 }
 

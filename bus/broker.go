@@ -37,6 +37,8 @@ type BrokerOptions struct {
 // mode. It speaks the Kafka protocol, so kcat and other Kafka tools can use it.
 type Broker struct {
 	c    *kfake.Cluster
+	ln   *listener
+	addr string
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -62,9 +64,10 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded broker: listen on %s: %w", o.Addr, err)
 	}
+	l := newListener(ln, func(msg string, args ...any) { o.Logger.Warn(msg, args...) })
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
-		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
+		kfake.ListenFn(func(string, string) (net.Listener, error) { return l, nil }),
 		kfake.DataDir(o.DataDir),
 		kfake.SeedTopics(o.Partitions, o.Topics...),
 		kfake.DefaultNumPartitions(int(o.Partitions)),
@@ -73,10 +76,10 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		kfake.BrokerConfigs(map[string]string{"log.retention.ms": strconv.FormatInt(o.Retention.Milliseconds(), 10)}),
 	)
 	if err != nil {
-		ln.Close()
+		l.Close()
 		return nil, fmt.Errorf("bus: embedded broker: %w", err)
 	}
-	b := &Broker{c: c, stop: make(chan struct{})}
+	b := &Broker{c: c, ln: l, addr: ln.Addr().String(), stop: make(chan struct{})}
 	// kfake applies retention on its own only to topics with an explicit
 	// retention config, so without this the data directory grew forever.
 	b.done.Go(func() {
@@ -96,6 +99,17 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 
 // Addrs returns the addresses clients connect to.
 func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
+
+// Dial connects a client of this process to the broker without the
+// network (an in-memory pipe), and to any other address over TCP. Pass it as
+// ClientOptions.Dial.
+func (b *Broker) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if addr == b.addr {
+		return b.ln.dial(ctx)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 // Close stops the broker, writing its metadata to disk.
 func (b *Broker) Close() {

@@ -3,8 +3,12 @@ package bus_test
 import (
 	"context"
 	"io/fs"
+	"net"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,5 +96,173 @@ func TestBrokerRetention(t *testing.T) {
 	}
 	if n := segments(); n != 0 {
 		t.Fatalf("%d segment files left after every record expired", n)
+	}
+}
+
+// BenchmarkBrokerRoundTrip produces records one at a time from 16
+// goroutines (as the API does) to the embedded broker and consumes them
+// in a group, over loopback TCP and over the in-process connections
+// Broker.Dial gives this process's clients. cpu-µs/record is the whole
+// process's CPU (the broker runs in it) per record produced and consumed.
+func BenchmarkBrokerRoundTrip(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		inproc bool
+	}{{"tcp", false}, {"inprocess", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const topic = "roundtrip"
+			br, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: b.TempDir(), Partitions: 4,
+				Topics: []string{topic}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer br.Close()
+			opts := []kgo.Opt{kgo.SeedBrokers(br.Addrs()...), kgo.ProducerLinger(0)}
+			if tc.inproc {
+				opts = append(opts, kgo.Dialer(br.Dial))
+			}
+			prod, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic))...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer prod.Close()
+			cons, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumerGroup("bench"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cons.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			value := []byte(strings.Repeat("x", 400))
+			got := make(chan int)
+			go func() {
+				n := 0
+				for ctx.Err() == nil {
+					fs := cons.PollFetches(ctx)
+					n += fs.NumRecords()
+					if err := cons.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+						b.Error(err)
+					}
+					if n >= b.N {
+						break
+					}
+				}
+				got <- n
+			}()
+			cpu0 := processCPU(b)
+			b.ResetTimer()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if err := prod.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if n := <-got; n < b.N {
+				b.Fatalf("consumed %d of %d records", n, b.N)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/record")
+		})
+	}
+}
+
+// processCPU is the CPU time this process has used (user and system).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestBrokerDial checks that a client dialling through Broker.Dial (in
+// process, no network) and one over TCP share the broker: each reads what
+// the other wrote. Dial reaches other addresses over TCP, and fails once the
+// broker is closed.
+func TestBrokerDial(t *testing.T) {
+	const topic = "dial-test"
+	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 1,
+		Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			b.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := b.Dial(ctx, network, addr)
+		if _, ok := c.(*net.TCPConn); ok {
+			t.Errorf("Dial(%q) to the broker's own address gave a TCP connection", addr)
+		}
+		return c, err
+	}
+	inproc, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.Dialer(dial), kgo.DefaultProduceTopic(topic),
+		kgo.ConsumeTopics(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inproc.Close()
+	tcp, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.DefaultProduceTopic(topic), kgo.ConsumeTopics(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	for _, v := range []string{"from-inprocess", "from-tcp"} {
+		cl := inproc
+		if v == "from-tcp" {
+			cl = tcp
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+	}
+	for name, cl := range map[string]*kgo.Client{"in-process": inproc, "tcp": tcp} {
+		var got []string
+		for len(got) < 2 && ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatalf("%s client: %v", name, err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		if strings.Join(got, ",") != "from-inprocess,from-tcp" {
+			t.Errorf("%s client read %q, want both records in order", name, got)
+		}
+	}
+
+	// Any other address is dialled over TCP.
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err := b.Dial(ctx, "tcp", other.Addr().String())
+	if err != nil {
+		t.Fatalf("dial another address: %v", err)
+	}
+	if _, ok := c.(*net.TCPConn); !ok {
+		t.Errorf("dial another address: got %T, want a TCP connection", c)
+	}
+	c.Close()
+
+	addr := b.Addrs()[0]
+	b.Close()
+	closed = true
+	if c, err := b.Dial(ctx, "tcp", addr); err == nil {
+		c.Close()
+		t.Error("Dial after Close succeeded")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -26,13 +27,19 @@ type ClientOptions struct {
 	RebalanceTimeout time.Duration
 	// Hooks observe the client (franz-go's kprom metrics).
 	Hooks []kgo.Hook
+	// Dial, when set, opens the client's connections instead of TCP and
+	// TLS (Broker.Dial, for the embedded broker, which speaks neither TLS
+	// nor SASL).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // kgoOpts turns the options into franz-go options. Invalid TLS or SASL
 // settings were checked by Check.
 func (o ClientOptions) kgoOpts() []kgo.Opt {
 	opts := o.baseOpts()
-	if tc, err := o.TLS.config(); err == nil && tc != nil {
+	if o.Dial != nil {
+		opts = append(opts, kgo.Dialer(o.Dial))
+	} else if tc, err := o.TLS.config(); err == nil && tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if so, err := o.SASL.opt(); err == nil && so != nil {

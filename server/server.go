@@ -119,6 +119,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			return nil, err
 		}
 		kopts.Brokers = s.broker.Addrs()
+		kopts.Dial = s.broker.Dial
 	}
 	s.brokers = kopts.Brokers
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)

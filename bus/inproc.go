@@ -103,6 +103,10 @@ func memPipe(addr net.Addr) (net.Conn, net.Conn) {
 		&memConn{in: b, out: a, addr: addr, rd: newDeadline(), wd: newDeadline()}
 }
 
+// maxKeptBuffer is the most a drained memBuf keeps for its next writes; a
+// bigger buffer (a fetch response of many records) is let go once read.
+const maxKeptBuffer = 256 << 10
+
 // memBuf is one direction of a memPipe.
 type memBuf struct {
 	mu     sync.Mutex
@@ -142,6 +146,10 @@ func (c *memConn) Read(p []byte) (int, error) {
 			n = copy(p, c.in.buf[c.in.off:])
 			c.in.off += n
 			switch {
+			case c.in.off == len(c.in.buf) && cap(c.in.buf) > maxKeptBuffer:
+				// Drained after a big fetch response: let the memory go
+				// rather than keep it for every connection's lifetime.
+				c.in.buf, c.in.off = nil, 0
 			case c.in.off == len(c.in.buf):
 				c.in.buf, c.in.off = c.in.buf[:0], 0
 			case c.in.off >= 64<<10 && 2*c.in.off >= len(c.in.buf):

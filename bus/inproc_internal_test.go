@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"io"
 	"net"
 	"testing"
 
@@ -39,5 +40,31 @@ func TestMemPipeCompacts(t *testing.T) {
 	in := r.(*memConn).in
 	if c := cap(in.buf); c > 1<<20 {
 		t.Errorf("buffer capacity %d after 2 MB written with 1 kB unread: not compacted", c)
+	}
+}
+
+// TestMemPipeReleasesBigBuffers checks that a drained buffer keeps at most
+// maxKeptBuffer of capacity: a big fetch response is not held for the
+// connection's lifetime.
+func TestMemPipeReleasesBigBuffers(t *testing.T) {
+	w, r := memPipe(&net.TCPAddr{})
+	defer w.Close()
+	big := make([]byte, 4*maxKeptBuffer)
+	if _, err := w.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, make([]byte, len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(r.(*memConn).in.buf); c > maxKeptBuffer {
+		t.Errorf("drained buffer kept %d bytes of capacity, want at most %d", c, maxKeptBuffer)
+	}
+	small := []byte("small")
+	if _, err := w.Write(small); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(small))
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "small" {
+		t.Fatalf("after the release: read %q, %v", got, err)
 	}
 }

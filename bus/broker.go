@@ -38,7 +38,6 @@ type BrokerOptions struct {
 type Broker struct {
 	c    *kfake.Cluster
 	ln   *listener
-	addr string
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -79,7 +78,7 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		l.Close()
 		return nil, fmt.Errorf("bus: embedded broker: %w", err)
 	}
-	b := &Broker{c: c, ln: l, addr: ln.Addr().String(), stop: make(chan struct{})}
+	b := &Broker{c: c, ln: l, stop: make(chan struct{})}
 	// kfake applies retention on its own only to topics with an explicit
 	// retention config, so without this the data directory grew forever.
 	b.done.Go(func() {
@@ -104,7 +103,7 @@ func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 // network (an in-memory pipe), and to any other address over TCP. Pass it as
 // ClientOptions.Dial.
 func (b *Broker) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	if addr == b.addr {
+	if addr == b.ln.Addr().String() {
 		return b.ln.dial(ctx)
 	}
 	var d net.Dialer

@@ -81,7 +81,7 @@ func (l *listener) Addr() net.Addr { return l.tcp.Addr() }
 // dial connects to the broker in process: one end of an in-memory pipe is
 // accepted by the broker, the other is returned.
 func (l *listener) dial(ctx context.Context) (net.Conn, error) {
-	server, client := memPipe(l.tcp.Addr())
+	server, client := memPipe(l.Addr())
 	select {
 	case l.conns <- server:
 		return client, nil
@@ -125,6 +125,47 @@ func (m *memBuf) signal() {
 	}
 }
 
+// take moves buffered bytes into p, and reports whether the buffer is
+// closed (with nothing left when n is 0).
+func (m *memBuf) take(p []byte) (n int, closed bool) {
+	m.mu.Lock()
+	if m.off < len(m.buf) {
+		n = copy(p, m.buf[m.off:])
+		m.off += n
+		switch {
+		case m.off == len(m.buf) && cap(m.buf) > maxKeptBuffer:
+			// Drained after a big fetch response: let the memory go
+			// rather than keep it for the connection's lifetime.
+			m.buf, m.off = nil, 0
+		case m.off == len(m.buf):
+			m.buf, m.off = m.buf[:0], 0
+		case m.off >= 64<<10 && 2*m.off >= len(m.buf):
+			// The writer keeps ahead: move the unread bytes to the front,
+			// or the buffer would grow for as long as it does.
+			m.buf, m.off = m.buf[:copy(m.buf, m.buf[m.off:])], 0
+		}
+	}
+	more, closed := m.off < len(m.buf), m.closed
+	m.mu.Unlock()
+	if n > 0 && (more || closed) {
+		m.signal() // leave the token for the next read
+	}
+	return n, closed
+}
+
+// put appends p for the reader; it fails once the buffer is closed.
+func (m *memBuf) put(p []byte) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return io.ErrClosedPipe
+	}
+	m.buf = append(m.buf, p...)
+	m.mu.Unlock()
+	m.signal()
+	return nil
+}
+
 func (m *memBuf) close() {
 	m.mu.Lock()
 	m.closed = true
@@ -141,31 +182,10 @@ type memConn struct {
 
 func (c *memConn) Read(p []byte) (int, error) {
 	for {
-		c.in.mu.Lock()
-		if n := len(c.in.buf) - c.in.off; n > 0 {
-			n = copy(p, c.in.buf[c.in.off:])
-			c.in.off += n
-			switch {
-			case c.in.off == len(c.in.buf) && cap(c.in.buf) > maxKeptBuffer:
-				// Drained after a big fetch response: let the memory go
-				// rather than keep it for every connection's lifetime.
-				c.in.buf, c.in.off = nil, 0
-			case c.in.off == len(c.in.buf):
-				c.in.buf, c.in.off = c.in.buf[:0], 0
-			case c.in.off >= 64<<10 && 2*c.in.off >= len(c.in.buf):
-				// The writer keeps ahead: move the unread bytes to the front,
-				// or the buffer would grow for as long as it does.
-				c.in.buf, c.in.off = c.in.buf[:copy(c.in.buf, c.in.buf[c.in.off:])], 0
-			}
-			more := c.in.off < len(c.in.buf) || c.in.closed
-			c.in.mu.Unlock()
-			if more {
-				c.in.signal() // leave the token for the next read
-			}
+		n, closed := c.in.take(p)
+		if n > 0 {
 			return n, nil
 		}
-		closed := c.in.closed
-		c.in.mu.Unlock()
 		if closed {
 			return 0, io.EOF
 		}
@@ -183,14 +203,9 @@ func (c *memConn) Write(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	default:
 	}
-	c.out.mu.Lock()
-	if c.out.closed {
-		c.out.mu.Unlock()
-		return 0, io.ErrClosedPipe
+	if err := c.out.put(p); err != nil {
+		return 0, err
 	}
-	c.out.buf = append(c.out.buf, p...)
-	c.out.mu.Unlock()
-	c.out.signal()
 	return len(p), nil
 }
 

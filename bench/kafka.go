@@ -19,7 +19,8 @@ import (
 const kafkaPartitions = 4
 
 // rawKafka starts Herald's embedded broker (kfake, persisting to a temporary
-// directory, as `herald serve` runs it) and measures a raw franz-go loop:
+// directory, as `herald serve` runs it) and measures a raw franz-go loop,
+// its clients connected in memory (bus.Broker.Dial) as Herald's own are:
 // o.KafkaRecords small delivery-like records produced with acks=all and no
 // linger, as Herald's producer does, consumed by a consumer group. Records
 // per second consumed, produce latency and produce → consume latency.
@@ -38,13 +39,14 @@ func (r *runner) rawKafka(ctx context.Context) (Result, error) {
 	defer b.Close()
 	assigned := make(chan struct{})
 	var once sync.Once
-	cons, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.ConsumerGroup("bench"), kgo.ConsumeTopics(topic),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.Dialer(b.Dial),
+		kgo.ConsumerGroup("bench"), kgo.ConsumeTopics(topic),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { once.Do(func() { close(assigned) }) }))
 	if err != nil {
 		return Result{}, fmt.Errorf("kafka consumer: %w", err)
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.DefaultProduceTopic(topic),
+	prod, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.Dialer(b.Dial), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
 	if err != nil {
 		return Result{}, fmt.Errorf("kafka producer: %w", err)

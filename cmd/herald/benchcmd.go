@@ -40,7 +40,8 @@ Scenarios (--scenarios, comma-separated; default: all but peer, plus peer when
   relay-rates  baseline: the bare relay POSTing each alert --fanout times, open
            loop at each of --rates (the plot's baseline line)
   kafka    baseline: raw franz-go produce (acks=all) -> consume (consumer group)
-           against Herald's embedded broker in a temp dir; --kafka-records
+           against Herald's embedded broker in a temp dir, connected in memory as
+           Herald's own clients are; --kafka-records
   store    baseline: raw batched inserts of delivery rows into SQLite (Herald's
            driver and pragmas) in a temp dir; --store-rows, --store-batch;
            measured again at the end when logs ran, and the logs ratio uses the

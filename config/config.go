@@ -279,7 +279,8 @@ type Redis struct {
 type Cache struct {
 	// UserTTL bounds how long a user's contacts are served from the cache.
 	UserTTL time.Duration `koanf:"userTTL"`
-	// SentTTL is how long a delivery's sent mark is kept.
+	// SentTTL is how long a delivery's sent mark is kept in Redis (without
+	// Redis no sent marks are kept: deliver.Sender.SentMarks).
 	SentTTL time.Duration `koanf:"sentTTL"`
 }
 

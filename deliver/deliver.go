@@ -78,10 +78,19 @@ type Sender struct {
 	Channel  herald.Channel
 	Notifier notify.Notifier
 	Store    *store.Store
-	// Cache answers "already sent?" and holds users' contacts; it may fail,
-	// and the store is asked then. Nil means no cache.
+	// Cache holds users' contacts; it may fail, and the store is asked
+	// then. Nil means no cache.
 	Cache cache.Cache
-	// SentTTL is how long sent marks stay in the cache.
+	// SentMarks, when set, is asked "already sent?" about a delivery this
+	// process did not just create, and told of every send once the store
+	// has recorded it. It is for a cache a fleet shares (Redis): another
+	// process's send shows there as soon as it is recorded, sooner than in
+	// a batch's snapshot of the store. Marks kept in this process alone
+	// would add nothing: they are set only after the store records the
+	// send, and every record is checked against the store anyway (the
+	// batch's snapshot, or its own read once that is snapshotTTL old).
+	SentMarks SentMarks
+	// SentTTL is how long sent marks are kept.
 	SentTTL time.Duration
 	// Metrics records outcomes; nil records nothing.
 	Metrics *metrics.Metrics
@@ -113,6 +122,13 @@ type Sender struct {
 	once sync.Once
 	bp   *backpressure
 	work *workers
+}
+
+// SentMarks records which deliveries have been sent (cache.Cache's sent
+// marks); errors are ignored, the store being the record.
+type SentMarks interface {
+	Sent(ctx context.Context, deliveryID string) (bool, error)
+	MarkSent(ctx context.Context, deliveryID string, ttl time.Duration) (bool, error)
 }
 
 // outcome is what handling one record decided: a store update and records
@@ -381,8 +397,8 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 		if err := s.Store.RecordDelivery(ctx, *o.update); err != nil {
 			return fmt.Errorf("deliver: %w", err)
 		}
-		if o.update.Status == herald.StatusSent && s.Cache != nil {
-			_, _ = s.Cache.MarkSent(ctx, o.update.ID, cmp.Or(s.SentTTL, 7*24*time.Hour))
+		if o.update.Status == herald.StatusSent && s.SentMarks != nil {
+			_, _ = s.SentMarks.MarkSent(ctx, o.update.ID, cmp.Or(s.SentTTL, 7*24*time.Hour))
 		}
 	}
 	ch := string(s.Channel)
@@ -426,8 +442,8 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 	// been sent: its state is known without asking the cache (a Redis round
 	// trip per delivery; 1.1% of the CPU at fan-out 10 with the in-process
 	// cache).
-	if s.Cache != nil && snap.created[t.DeliveryID] == nil {
-		if sent, _ := s.Cache.Sent(ctx, t.DeliveryID); sent {
+	if s.SentMarks != nil && snap.created[t.DeliveryID] == nil {
+		if sent, _ := s.SentMarks.Sent(ctx, t.DeliveryID); sent {
 			log.Debug("already sent (cache); skipped")
 			return outcome{kind: metrics.OutcomeDuplicate}, nil
 		}

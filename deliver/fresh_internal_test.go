@@ -147,7 +147,7 @@ func TestFreshSkipsCacheCheck(t *testing.T) {
 	ctx := context.Background()
 	s, sent, rec := freshSetup(t)
 	c := &sentCounter{Cache: cache.NewMemory(100, time.Minute)}
-	s.Cache = c
+	s.SentMarks = c
 	s.Fresh.Add("d1")
 	if err := s.Handle(ctx, []*kgo.Record{rec}); err != nil {
 		t.Fatal(err)

@@ -80,6 +80,17 @@ func TestRedisCacheAndOutage(t *testing.T) {
 	if err := hook.WaitFor(ctx, 80); err != nil {
 		t.Fatal(err)
 	}
+	// With Redis, every send is marked there, for the rest of the fleet.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		fams, _ := h.scrape()
+		_, n := value(fams, "herald_cache_operation_duration_seconds", map[string]string{"op": "mark_sent"})
+		if n >= 80 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sends marked in Redis, want 80", n)
+		}
+	}
 	// A change of contact is seen at once, though alice is cached.
 	h.must(http.StatusOK, "PATCH", "/v1/users/"+alice, map[string]any{"webhookUrl": other.URL()}, nil)
 	id := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "moved"})

@@ -217,11 +217,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		}
 	}
 	if cfg.Has("deliver") {
+		// Sent marks only where a fleet shares them (Redis): in this
+		// process alone they would tell the sending stage nothing the
+		// store does not (deliver.Sender.SentMarks), at 1–1.5% of the CPU.
+		var sentMarks deliver.SentMarks
+		if cfg.Redis.Addr != "" {
+			sentMarks = s.cache
+		}
 		for _, ch := range herald.Channels {
 			l := cfg.Limits.For(ch)
 			snd := &deliver.Sender{
 				Channel: ch, Notifier: notifiers[ch], Store: s.store, Producer: s.sprod, Cache: s.cache,
-				SentTTL: cfg.Cache.SentTTL, Metrics: s.metrics, Tracer: tracer,
+				SentMarks: sentMarks, SentTTL: cfg.Cache.SentTTL, Metrics: s.metrics, Tracer: tracer,
 				Retry: deliver.Retry{MaxAttempts: cfg.Retry.MaxAttempts, Delays: cfg.Retry.Delays},
 				Limits: deliver.Limits{Rate: l.Rate, PerEndpoint: l.PerEndpoint, Burst: l.Burst,
 					BreakerFailures: cfg.Breaker.Failures, BreakerOpen: cfg.Breaker.OpenTimeout},

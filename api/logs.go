@@ -20,6 +20,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/logs"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -353,7 +354,7 @@ func (s *Server) logRecords(ctx context.Context, recs []*herald.LogRecord) ([]*k
 			return nil, fmt.Errorf("could not make record ids; retry")
 		}
 		rec.ID = id.String()
-		v, err := json.Marshal(rec)
+		v, err := logs.AppendRecord(make([]byte, 0, 256+len(rec.Message)), rec)
 		if err != nil {
 			s.Logger.ErrorContext(ctx, "log record not encodable", "request_id", RequestID(ctx), "err", err)
 			return nil, fmt.Errorf("internal error; see the server log for request %s", RequestID(ctx))

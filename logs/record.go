@@ -1,0 +1,178 @@
+package logs
+
+import (
+	"errors"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/bus"
+)
+
+// AppendRecord appends lr to b as the value of a logs-topic record: the JSON
+// encoding/json writes for a herald.LogRecord (fields in order, attributes
+// sorted by name), but for its HTML escapes and those of U+2028 and U+2029. The API encodes every record it
+// accepts this way, and Decode reads this form without the general decoder
+// (decodeFast): encoding and decoding log records were 17% of the CPU while
+// ingesting them, 10% of it on the logs role's consumer, before its writers
+// could start (docs/BENCHMARKS.md, fix 52).
+func AppendRecord(b []byte, lr *herald.LogRecord) ([]byte, error) {
+	if y := lr.Time.Year(); y < 0 || y > 9999 {
+		return b, errors.New("logs: time out of range")
+	}
+	b = append(b, '{')
+	if lr.ID != "" {
+		b = append(b, `"id":`...)
+		b = bus.AppendString(b, lr.ID)
+		b = append(b, ',')
+	}
+	b = append(b, `"time":"`...)
+	b = lr.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","service":`...)
+	b = bus.AppendString(b, lr.Service)
+	b = append(b, `,"level":`...)
+	b = bus.AppendString(b, lr.Level)
+	b = append(b, `,"message":`...)
+	b = bus.AppendString(b, lr.Message)
+	if len(lr.Attributes) > 0 {
+		b = append(b, `,"attributes":{`...)
+		var arr [16]string // most records have a few attributes: no allocation
+		keys := arr[:0]
+		for k := range lr.Attributes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = bus.AppendString(b, k)
+			b = append(b, ':')
+			b = bus.AppendString(b, lr.Attributes[k])
+		}
+		b = append(b, '}')
+	}
+	if lr.TraceID != "" {
+		b = append(b, `,"traceId":`...)
+		b = bus.AppendString(b, lr.TraceID)
+	}
+	if lr.SpanID != "" {
+		b = append(b, `,"spanId":`...)
+		b = bus.AppendString(b, lr.SpanID)
+	}
+	return append(b, '}'), nil
+}
+
+// decodeFast reads v into lr when v is exactly what AppendRecord writes
+// with no string that needs an escape: fields in AppendRecord's order, no
+// space between tokens, strings without backslashes or control characters
+// and valid UTF-8. For such input it sets what the general decoder would
+// (bus.DecodeValue; TestDecodeFastAgrees and FuzzDecodeFast hold it to
+// that). For anything else it reports false, and lr is to be discarded.
+// Every string field shares one copy of v.
+func decodeFast(v []byte, lr *herald.LogRecord) bool {
+	d := fastDecoder{s: string(v)}
+	if !d.byte('{') {
+		return false
+	}
+	var ok bool
+	if d.key(`"id":`) {
+		if lr.ID, ok = d.str(); !ok || !d.byte(',') {
+			return false
+		}
+	}
+	if !d.key(`"time":`) {
+		return false
+	}
+	start := d.i
+	if _, ok = d.str(); !ok || lr.Time.UnmarshalJSON(v[start:d.i]) != nil {
+		return false
+	}
+	if !d.key(`,"service":`) {
+		return false
+	}
+	if lr.Service, ok = d.str(); !ok || !d.key(`,"level":`) {
+		return false
+	}
+	var level string
+	if level, ok = d.str(); !ok || !d.key(`,"message":`) {
+		return false
+	}
+	lr.Level = herald.Severity(level)
+	if lr.Message, ok = d.str(); !ok {
+		return false
+	}
+	if d.key(`,"attributes":{`) {
+		lr.Attributes = make(map[string]string)
+		for first := true; !d.byte('}'); first = false {
+			if !first && !d.byte(',') {
+				return false
+			}
+			k, ok := d.str()
+			if !ok || !d.byte(':') {
+				return false
+			}
+			if lr.Attributes[k], ok = d.str(); !ok {
+				return false
+			}
+		}
+	}
+	if d.key(`,"traceId":`) {
+		if lr.TraceID, ok = d.str(); !ok {
+			return false
+		}
+	}
+	if d.key(`,"spanId":`) {
+		if lr.SpanID, ok = d.str(); !ok {
+			return false
+		}
+	}
+	return d.byte('}') && d.i == len(d.s)
+}
+
+// fastDecoder reads the tokens decodeFast accepts from s, from position i.
+type fastDecoder struct {
+	s string
+	i int
+}
+
+// byte consumes c if it is next.
+func (d *fastDecoder) byte(c byte) bool {
+	if d.i < len(d.s) && d.s[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// key consumes k if it comes next.
+func (d *fastDecoder) key(k string) bool {
+	if len(d.s)-d.i >= len(k) && d.s[d.i:d.i+len(k)] == k {
+		d.i += len(k)
+		return true
+	}
+	return false
+}
+
+// str consumes a JSON string that needs no unescaping and returns its
+// contents; it reports false for anything else.
+func (d *fastDecoder) str() (string, bool) {
+	if !d.byte('"') {
+		return "", false
+	}
+	start, ascii := d.i, true
+	for ; d.i < len(d.s); d.i++ {
+		switch c := d.s[d.i]; {
+		case c == '"':
+			s := d.s[start:d.i]
+			d.i++
+			return s, ascii || utf8.ValidString(s)
+		case c == '\\' || c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
+}

@@ -3,6 +3,7 @@ package fanout
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +65,34 @@ func FuzzTaskRecord(f *testing.F) {
 func TestTaskRecordFields(t *testing.T) {
 	if n := reflect.TypeFor[herald.DeliveryTask]().NumField(); n != 12 {
 		t.Fatalf("herald.DeliveryTask has %d fields, taskRecord writes 12: add the new one to it and to FuzzTaskRecord", n)
+	}
+}
+
+// TestTaskRecordForm: a delivery record is encoding/json's bytes for the
+// task but for the HTML escapes and those of U+2028 and U+2029, the form the
+// sending stage's fast decoder reads (deliver.decodeTaskFast, whose tests
+// build their records this way).
+func TestTaskRecordForm(t *testing.T) {
+	unescape := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029")
+	for _, a := range []*herald.Alert{
+		{ID: "a1", Severity: herald.SeverityError, Message: "CPU > 90% on <db1> & db2", CreatedAt: time.Unix(1_800_000_000, 5).UTC()},
+		{ID: "a2", Severity: herald.SeverityInfo, Title: "t\u2028", Message: "é 日本 🙂", Source: "prometheus",
+			Labels: map[string]string{"b": "2", "a": "1", "alertname": "Disk"}, CreatedAt: time.Unix(0, 0).In(time.FixedZone("", -3600))},
+	} {
+		d := &herald.Delivery{ID: "d1", AlertID: a.ID, RecipientID: "u1", Recipient: "ann", Channel: herald.ChannelWebhook, Attempts: 2}
+		fields, err := alertFields(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := taskRecord(a, d, &kgo.Record{}, []byte("s"), fields).Value
+		whole, err := json.Marshal(herald.DeliveryTask{DeliveryID: d.ID, AlertID: a.ID, RecipientID: d.RecipientID,
+			Recipient: d.Recipient, Channel: d.Channel, Severity: a.Severity, Title: a.Title, Message: a.Message,
+			Source: a.Source, Labels: a.Labels, CreatedAt: a.CreatedAt, Attempt: d.Attempts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := unescape.Replace(string(whole)); string(got) != want {
+			t.Errorf("taskRecord wrote\n%s\nwant\n%s", got, want)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
@@ -72,107 +71,47 @@ func AppendRecord(b []byte, lr *herald.LogRecord) ([]byte, error) {
 // that). For anything else it reports false, and lr is to be discarded.
 // Every string field shares one copy of v.
 func decodeFast(v []byte, lr *herald.LogRecord) bool {
-	d := fastDecoder{s: string(v)}
-	if !d.byte('{') {
+	d := bus.NewScanner(v)
+	if !d.Byte('{') {
 		return false
 	}
 	var ok bool
-	if d.key(`"id":`) {
-		if lr.ID, ok = d.str(); !ok || !d.byte(',') {
+	if d.Key(`"id":`) {
+		if lr.ID, ok = d.Str(); !ok || !d.Byte(',') {
 			return false
 		}
 	}
-	if !d.key(`"time":`) {
+	if !d.Key(`"time":`) {
 		return false
 	}
-	start := d.i
-	if _, ok = d.str(); !ok || lr.Time.UnmarshalJSON(v[start:d.i]) != nil {
+	if lr.Time, ok = d.Time(); !ok || !d.Key(`,"service":`) {
 		return false
 	}
-	if !d.key(`,"service":`) {
-		return false
-	}
-	if lr.Service, ok = d.str(); !ok || !d.key(`,"level":`) {
+	if lr.Service, ok = d.Str(); !ok || !d.Key(`,"level":`) {
 		return false
 	}
 	var level string
-	if level, ok = d.str(); !ok || !d.key(`,"message":`) {
+	if level, ok = d.Str(); !ok || !d.Key(`,"message":`) {
 		return false
 	}
 	lr.Level = herald.Severity(level)
-	if lr.Message, ok = d.str(); !ok {
+	if lr.Message, ok = d.Str(); !ok {
 		return false
 	}
-	if d.key(`,"attributes":{`) {
-		lr.Attributes = make(map[string]string)
-		for first := true; !d.byte('}'); first = false {
-			if !first && !d.byte(',') {
-				return false
-			}
-			k, ok := d.str()
-			if !ok || !d.byte(':') {
-				return false
-			}
-			if lr.Attributes[k], ok = d.str(); !ok {
-				return false
-			}
-		}
-	}
-	if d.key(`,"traceId":`) {
-		if lr.TraceID, ok = d.str(); !ok {
+	if d.Key(`,"attributes":`) {
+		if lr.Attributes, ok = d.StringMap(); !ok {
 			return false
 		}
 	}
-	if d.key(`,"spanId":`) {
-		if lr.SpanID, ok = d.str(); !ok {
+	if d.Key(`,"traceId":`) {
+		if lr.TraceID, ok = d.Str(); !ok {
 			return false
 		}
 	}
-	return d.byte('}') && d.i == len(d.s)
-}
-
-// fastDecoder reads the tokens decodeFast accepts from s, from position i.
-type fastDecoder struct {
-	s string
-	i int
-}
-
-// byte consumes c if it is next.
-func (d *fastDecoder) byte(c byte) bool {
-	if d.i < len(d.s) && d.s[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-// key consumes k if it comes next.
-func (d *fastDecoder) key(k string) bool {
-	if len(d.s)-d.i >= len(k) && d.s[d.i:d.i+len(k)] == k {
-		d.i += len(k)
-		return true
-	}
-	return false
-}
-
-// str consumes a JSON string that needs no unescaping and returns its
-// contents; it reports false for anything else.
-func (d *fastDecoder) str() (string, bool) {
-	if !d.byte('"') {
-		return "", false
-	}
-	start, ascii := d.i, true
-	for ; d.i < len(d.s); d.i++ {
-		switch c := d.s[d.i]; {
-		case c == '"':
-			s := d.s[start:d.i]
-			d.i++
-			return s, ascii || utf8.ValidString(s)
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
+	if d.Key(`,"spanId":`) {
+		if lr.SpanID, ok = d.Str(); !ok {
+			return false
 		}
 	}
-	return "", false
+	return d.Byte('}') && d.Done()
 }

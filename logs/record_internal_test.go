@@ -161,3 +161,31 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode: a typical log record through the general decoder and
+// through Decode (the fast path).
+func BenchmarkDecode(b *testing.B) {
+	v, err := AppendRecord(nil, &herald.LogRecord{ID: "0198a7c2-5a1e-7d3c-9b1f-3c2d4e5f6a7b", Time: time.Now().UTC(),
+		Service: "checkout", Level: herald.SeverityInfo, Message: "GET /v1/orders/1234 200 12.3ms user=u-998 region=eu-west-1",
+		Attributes: map[string]string{"http.method": "GET", "http.status": "200", "host": "web-3"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &kgo.Record{Value: v, Key: []byte("checkout")}
+	b.Run("general", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := general(b, v); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Decode(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

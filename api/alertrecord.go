@@ -1,7 +1,6 @@
 package api
 
 import (
-	"slices"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
@@ -27,22 +26,8 @@ func appendAlertRecord(b []byte, a *herald.Alert) ([]byte, error) {
 		b = bus.AppendString(b, a.Source)
 	}
 	if len(a.Labels) > 0 {
-		b = append(b, `,"labels":{`...)
-		var arr [16]string // most alerts have a few labels: no allocation
-		keys := arr[:0]
-		for k := range a.Labels {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = bus.AppendString(b, k)
-			b = append(b, ':')
-			b = bus.AppendString(b, a.Labels[k])
-		}
-		b = append(b, '}')
+		b = append(b, `,"labels":`...)
+		b = bus.AppendStringMap(b, a.Labels)
 	}
 	b = append(b, `,"target":`...)
 	b = appendStrings(b, a.Targets)

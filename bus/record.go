@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"slices"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -44,6 +45,27 @@ func Header(r *kgo.Record, key string) string {
 // and 22, and it was a tenth of the sending stage's CPU.
 func DecodeValue(r *kgo.Record, v any) error {
 	return jsonv2.Unmarshal(r.Value, v, jsonv1.DefaultOptionsV1())
+}
+
+// AppendStringMap appends m to b as a JSON object, its names sorted as
+// encoding/json sorts them, its strings written by AppendString.
+func AppendStringMap(b []byte, m map[string]string) []byte {
+	b = append(b, '{')
+	var arr [16]string // most maps (labels, attributes) are small: no allocation
+	keys := arr[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendString(b, m[k])
+	}
+	return append(b, '}')
 }
 
 // AppendString appends s to b as a JSON string, for record values encoded by

@@ -443,22 +443,8 @@ func alertFields(a *herald.Alert) ([]byte, error) {
 		v = bus.AppendString(v, a.Source)
 	}
 	if len(a.Labels) > 0 {
-		v = append(v, `,"labels":{`...)
-		var arr [16]string // most alerts have a few labels: no allocation
-		keys := arr[:0]
-		for k := range a.Labels {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				v = append(v, ',')
-			}
-			v = bus.AppendString(v, k)
-			v = append(v, ':')
-			v = bus.AppendString(v, a.Labels[k])
-		}
-		v = append(v, '}')
+		v = append(v, `,"labels":`...)
+		v = bus.AppendStringMap(v, a.Labels)
 	}
 	v = append(v, `,"createdAt":"`...)
 	v = a.CreatedAt.AppendFormat(v, time.RFC3339Nano)

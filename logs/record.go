@@ -2,7 +2,6 @@ package logs
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/heraldproject/herald"
@@ -35,22 +34,8 @@ func AppendRecord(b []byte, lr *herald.LogRecord) ([]byte, error) {
 	b = append(b, `,"message":`...)
 	b = bus.AppendString(b, lr.Message)
 	if len(lr.Attributes) > 0 {
-		b = append(b, `,"attributes":{`...)
-		var arr [16]string // most records have a few attributes: no allocation
-		keys := arr[:0]
-		for k := range lr.Attributes {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = bus.AppendString(b, k)
-			b = append(b, ':')
-			b = bus.AppendString(b, lr.Attributes[k])
-		}
-		b = append(b, '}')
+		b = append(b, `,"attributes":`...)
+		b = bus.AppendStringMap(b, lr.Attributes)
 	}
 	if lr.TraceID != "" {
 		b = append(b, `,"traceId":`...)

@@ -1,7 +1,6 @@
 package api
 
 import (
-
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
 )

@@ -10,11 +10,12 @@ import (
 
 // AppendRecord appends lr to b as the value of a logs-topic record: the JSON
 // encoding/json writes for a herald.LogRecord (fields in order, attributes
-// sorted by name), but for its HTML escapes and those of U+2028 and U+2029. The API encodes every record it
-// accepts this way, and Decode reads this form without the general decoder
-// (decodeFast): encoding and decoding log records were 17% of the CPU while
-// ingesting them, 10% of it on the logs role's consumer, before its writers
-// could start (docs/BENCHMARKS.md, fix 52).
+// sorted by name), but for its HTML escapes and those of U+2028 and U+2029.
+// The API encodes every record it accepts this way, and Decode reads this
+// form without the general decoder (decodeFast): encoding and decoding log
+// records were 17% of the CPU while ingesting them, 10% of it on the logs
+// role's consumer, before its writers could start (docs/BENCHMARKS.md, fix
+// 52).
 func AppendRecord(b []byte, lr *herald.LogRecord) ([]byte, error) {
 	if y := lr.Time.Year(); y < 0 || y > 9999 {
 		return b, errors.New("logs: time out of range")

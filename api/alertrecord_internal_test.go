@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +76,33 @@ func FuzzAlertRecord(f *testing.F) {
 func TestAlertRecordFields(t *testing.T) {
 	if n := reflect.TypeFor[herald.Alert]().NumField(); n != 11 {
 		t.Fatalf("herald.Alert has %d fields, appendAlertRecord writes 11: add the new one to it and to FuzzAlertRecord", n)
+	}
+}
+
+// TestAlertRecordForm: an alert record is encoding/json's bytes for the
+// alert but for the HTML escapes and those of U+2028 and U+2029: the form the
+// fan-out stage's fast decoder reads (fanout's decodeAlertFast, whose tests
+// build their records this way).
+func TestAlertRecordForm(t *testing.T) {
+	unescape := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029")
+	for _, a := range []*herald.Alert{
+		{ID: "a1", Severity: herald.SeverityError, Message: "CPU > 90% on <db1> & db2", Targets: []string{"@ops"},
+			CreatedAt: time.Unix(1_800_000_000, 5).UTC()},
+		{ID: "a2", Severity: herald.SeverityInfo, Title: "t\u2028", Message: "é 日本 🙂", Source: "prometheus",
+			Labels: map[string]string{"b": "2", "a": "1"}, Targets: []string{}, Channels: []herald.Channel{herald.ChannelWebhook},
+			Recipients: []string{"u1", "u2"}, IdempotencyKey: "k", CreatedAt: time.Unix(0, 0).In(time.FixedZone("", -3600))},
+		{ID: "a3", Severity: herald.SeverityCritical, Message: "m", CreatedAt: time.Unix(1, 0).UTC()}, // no targets: null
+	} {
+		got, err := appendAlertRecord(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := unescape.Replace(string(whole)); string(got) != want {
+			t.Errorf("appendAlertRecord wrote\n%s\nwant\n%s", got, want)
+		}
 	}
 }

@@ -120,5 +120,28 @@ func (d *Scanner) StringMap() (map[string]string, bool) {
 	return m, true
 }
 
+// ScanStrings consumes a JSON array of strings, or null (a nil slice, as
+// the general decoder gives; [] gives an empty one).
+func ScanStrings[S ~string](d *Scanner) ([]S, bool) {
+	if d.Key("null") {
+		return nil, true
+	}
+	if !d.Byte('[') {
+		return nil, false
+	}
+	ss := []S{}
+	for first := true; !d.Byte(']'); first = false {
+		if !first && !d.Byte(',') {
+			return nil, false
+		}
+		s, ok := d.Str()
+		if !ok {
+			return nil, false
+		}
+		ss = append(ss, S(s))
+	}
+	return ss, true
+}
+
 // Done reports whether the whole value has been consumed.
 func (d *Scanner) Done() bool { return d.i == len(d.s) }

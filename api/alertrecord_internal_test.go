@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/testrecord"
 )
 
 // FuzzAlertRecord: an alert's record value, written by hand, is valid JSON
@@ -84,7 +84,6 @@ func TestAlertRecordFields(t *testing.T) {
 // fan-out stage's fast decoder reads (fanout's decodeAlertFast, whose tests
 // build their records this way).
 func TestAlertRecordForm(t *testing.T) {
-	unescape := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029")
 	for _, a := range []*herald.Alert{
 		{ID: "a1", Severity: herald.SeverityError, Message: "CPU > 90% on <db1> & db2", Targets: []string{"@ops"},
 			CreatedAt: time.Unix(1_800_000_000, 5).UTC()},
@@ -101,7 +100,7 @@ func TestAlertRecordForm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := unescape.Replace(string(whole)); string(got) != want {
+		if want := testrecord.Unescape(whole); string(got) != want {
 			t.Errorf("appendAlertRecord wrote\n%s\nwant\n%s", got, want)
 		}
 	}

@@ -47,6 +47,19 @@ func DecodeValue(r *kgo.Record, v any) error {
 	return jsonv2.Unmarshal(r.Value, v, jsonv1.DefaultOptionsV1())
 }
 
+// DecodeValueFast reads r's value into v with fast, a decoder of the exact
+// form Herald's own encoders write (built on Scanner), and with DecodeValue
+// when fast declines it; v is reset first, so nothing fast set survives.
+// fast must set exactly what DecodeValue would for any input it accepts.
+func DecodeValueFast[T any](r *kgo.Record, v *T, fast func([]byte, *T) bool) error {
+	if fast(r.Value, v) {
+		return nil
+	}
+	var zero T
+	*v = zero
+	return DecodeValue(r, v)
+}
+
 // AppendStringMap appends m to b as a JSON object, its names sorted as
 // encoding/json sorts them, its strings written by AppendString.
 func AppendStringMap(b []byte, m map[string]string) []byte {

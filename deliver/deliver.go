@@ -205,7 +205,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			order = append(order, k)
 		}
 		it := item{r: r}
-		if it.err = decodeTask(r, &it.t); it.err == nil && it.t.DeliveryID == "" {
+		if it.err = bus.DecodeValueFast(r, &it.t, decodeTaskFast); it.err == nil && it.t.DeliveryID == "" {
 			it.err = errors.New("no deliveryId")
 		}
 		byKey[k] = append(byKey[k], it)

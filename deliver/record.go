@@ -1,23 +1,9 @@
 package deliver
 
 import (
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
 )
-
-// decodeTask reads a delivery record's value into t: by a direct scan
-// (decodeTaskFast) when it is in the form the fan-out stage writes with
-// nothing to unescape, else with the general decoder (a retry's record,
-// one from an older version, or any other).
-func decodeTask(r *kgo.Record, t *herald.DeliveryTask) error {
-	if decodeTaskFast(r.Value, t) {
-		return nil
-	}
-	*t = herald.DeliveryTask{}
-	return bus.DecodeValue(r, t)
-}
 
 // decodeTaskFast reads v into t when v is exactly what the fan-out stage
 // writes (fanout's taskRecord and alertFields: the fields in

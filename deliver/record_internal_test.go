@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -12,26 +11,16 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/testrecord"
 )
 
 // fanoutForm is a delivery record's value as the fan-out stage writes it
-// (fanout's taskRecord: encoding/json's bytes but for its HTML escapes and
-// those of U+2028 and U+2029; fanout's tests hold taskRecord to that).
-func fanoutForm(t testing.TB, task herald.DeliveryTask) []byte {
-	t.Helper()
-	v, err := json.Marshal(task)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028",
-		`\u2029`, "\u2029").Replace(string(v)))
-}
+// (fanout's TestTaskRecordForm holds taskRecord to testrecord.Form).
+func fanoutForm(t testing.TB, task herald.DeliveryTask) []byte { return testrecord.Form(t, task) }
 
 // sameTask compares decoded tasks, times by instant and offset.
 func sameTask(a, b herald.DeliveryTask) bool {
-	_, ao := a.CreatedAt.Zone()
-	_, bo := b.CreatedAt.Zone()
-	if !a.CreatedAt.Equal(b.CreatedAt) || ao != bo {
+	if !testrecord.SameInstant(a.CreatedAt, b.CreatedAt) {
 		return false
 	}
 	a.CreatedAt, b.CreatedAt = time.Time{}, time.Time{}
@@ -87,8 +76,8 @@ func TestDecodeTaskFastAgrees(t *testing.T) {
 			t.Fatalf("%s\nfast:    %+v\ngeneral: %+v", v, got, want)
 		}
 		var viaDecode herald.DeliveryTask
-		if err := decodeTask(&kgo.Record{Value: v}, &viaDecode); err != nil || !sameTask(viaDecode, want) {
-			t.Fatalf("decodeTask = %+v, %v; want %+v", viaDecode, err, want)
+		if err := bus.DecodeValueFast(&kgo.Record{Value: v}, &viaDecode, decodeTaskFast); err != nil || !sameTask(viaDecode, want) {
+			t.Fatalf("DecodeValueFast = %+v, %v; want %+v", viaDecode, err, want)
 		}
 	}
 }
@@ -139,7 +128,7 @@ func FuzzDecodeTaskFast(f *testing.F) {
 }
 
 // BenchmarkDecodeTask: a typical delivery record through the general
-// decoder and through decodeTask (the fast path).
+// decoder and through bus.DecodeValueFast with decodeTaskFast.
 func BenchmarkDecodeTask(b *testing.B) {
 	v := fanoutForm(b, herald.DeliveryTask{DeliveryID: "0198a7c2-5a1e-7d3c-9b1f-3c2d4e5f6a7b",
 		AlertID: "0198a7c2-5a1e-7d3c-9b1f-000000000000", RecipientID: "0198a7c2-0000-7000-8000-000000000000",
@@ -161,7 +150,7 @@ func BenchmarkDecodeTask(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var t herald.DeliveryTask
-			if err := decodeTask(rec, &t); err != nil {
+			if err := bus.DecodeValueFast(rec, &t, decodeTaskFast); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -12,26 +11,16 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/testrecord"
 )
 
 // apiForm is an alert record's value as the API writes it (api's
-// appendAlertRecord: encoding/json's bytes but for its HTML escapes and
-// those of U+2028 and U+2029; api's TestAlertRecordForm holds it to that).
-func apiForm(t testing.TB, a *herald.Alert) []byte {
-	t.Helper()
-	v, err := json.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028",
-		`\u2029`, "\u2029").Replace(string(v)))
-}
+// TestAlertRecordForm holds appendAlertRecord to testrecord.Form).
+func apiForm(t testing.TB, a *herald.Alert) []byte { return testrecord.Form(t, a) }
 
 // sameAlert compares decoded alerts, times by instant and offset.
 func sameAlert(a, b herald.Alert) bool {
-	_, ao := a.CreatedAt.Zone()
-	_, bo := b.CreatedAt.Zone()
-	if !a.CreatedAt.Equal(b.CreatedAt) || ao != bo {
+	if !testrecord.SameInstant(a.CreatedAt, b.CreatedAt) {
 		return false
 	}
 	a.CreatedAt, b.CreatedAt = time.Time{}, time.Time{}

@@ -3,7 +3,6 @@ package fanout
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/bus"
+	"github.com/heraldproject/herald/internal/testrecord"
 )
 
 // FuzzTaskRecord: a delivery record, written from its alert's fields encoded
@@ -73,7 +73,6 @@ func TestTaskRecordFields(t *testing.T) {
 // sending stage's fast decoder reads (deliver.decodeTaskFast, whose tests
 // build their records this way).
 func TestTaskRecordForm(t *testing.T) {
-	unescape := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&", `\u2028`, "\u2028", `\u2029`, "\u2029")
 	for _, a := range []*herald.Alert{
 		{ID: "a1", Severity: herald.SeverityError, Message: "CPU > 90% on <db1> & db2", CreatedAt: time.Unix(1_800_000_000, 5).UTC()},
 		{ID: "a2", Severity: herald.SeverityInfo, Title: "t\u2028", Message: "é 日本 🙂", Source: "prometheus",
@@ -91,7 +90,7 @@ func TestTaskRecordForm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := unescape.Replace(string(whole)); string(got) != want {
+		if want := testrecord.Unescape(whole); string(got) != want {
 			t.Errorf("taskRecord wrote\n%s\nwant\n%s", got, want)
 		}
 	}

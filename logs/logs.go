@@ -76,11 +76,8 @@ func (ix *Indexer) Handle(ctx context.Context, recs []*kgo.Record) error {
 // time takes the record's timestamp.
 func Decode(r *kgo.Record) (*herald.LogRecord, error) {
 	var lr herald.LogRecord
-	if !decodeFast(r.Value, &lr) {
-		lr = herald.LogRecord{}
-		if err := bus.DecodeValue(r, &lr); err != nil {
-			return nil, fmt.Errorf("not a log record: %w", err)
-		}
+	if err := bus.DecodeValueFast(r, &lr, decodeFast); err != nil {
+		return nil, fmt.Errorf("not a log record: %w", err)
 	}
 	if lr.Level == "" {
 		lr.Level = herald.DefaultLogLevel

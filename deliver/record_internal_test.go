@@ -67,13 +67,8 @@ func TestDecodeTaskFastAgrees(t *testing.T) {
 		if err := bus.DecodeValue(&kgo.Record{Value: v}, &want); err != nil {
 			t.Fatalf("general decoder: %v: %s", err, v)
 		}
-		var got herald.DeliveryTask
-		fast := decodeTaskFast(v, &got)
-		if plain && !fast {
+		if fast := testrecord.FastAgrees(t, v, decodeTaskFast, sameTask); plain && !fast {
 			t.Fatalf("fast path declined a record with nothing to escape: %s", v)
-		}
-		if fast && !sameTask(got, want) {
-			t.Fatalf("%s\nfast:    %+v\ngeneral: %+v", v, got, want)
 		}
 		var viaDecode herald.DeliveryTask
 		if err := bus.DecodeValueFast(&kgo.Record{Value: v}, &viaDecode, decodeTaskFast); err != nil || !sameTask(viaDecode, want) {
@@ -112,19 +107,7 @@ func FuzzDecodeTaskFast(f *testing.F) {
 	for range 20 {
 		f.Add(fanoutForm(f, randomTask(r, r.IntN(2) == 0)))
 	}
-	f.Fuzz(func(t *testing.T, v []byte) {
-		var got herald.DeliveryTask
-		if !decodeTaskFast(v, &got) {
-			return
-		}
-		var want herald.DeliveryTask
-		if err := bus.DecodeValue(&kgo.Record{Value: v}, &want); err != nil {
-			t.Fatalf("fast path took %q, which the general decoder refuses: %v", v, err)
-		}
-		if !sameTask(got, want) {
-			t.Fatalf("%q\nfast:    %+v\ngeneral: %+v", v, got, want)
-		}
-	})
+	f.Fuzz(func(t *testing.T, v []byte) { testrecord.FastAgrees(t, v, decodeTaskFast, sameTask) })
 }
 
 // BenchmarkDecodeTask: a typical delivery record through the general

@@ -82,13 +82,8 @@ func TestDecodeAlertFastAgrees(t *testing.T) {
 		if err := bus.DecodeValue(&kgo.Record{Value: v}, &want); err != nil {
 			t.Fatalf("general decoder: %v: %s", err, v)
 		}
-		var got herald.Alert
-		fast := decodeAlertFast(v, &got)
-		if plain && !fast {
+		if fast := testrecord.FastAgrees(t, v, decodeAlertFast, sameAlert); plain && !fast {
 			t.Fatalf("fast path declined a record with nothing to escape: %s", v)
-		}
-		if fast && !sameAlert(got, want) {
-			t.Fatalf("%s\nfast:    %#v\ngeneral: %#v", v, got, want)
 		}
 	}
 }
@@ -121,19 +116,7 @@ func FuzzDecodeAlertFast(f *testing.F) {
 	for range 20 {
 		f.Add(apiForm(f, randomAlert(r, r.IntN(2) == 0)))
 	}
-	f.Fuzz(func(t *testing.T, v []byte) {
-		var got herald.Alert
-		if !decodeAlertFast(v, &got) {
-			return
-		}
-		var want herald.Alert
-		if err := bus.DecodeValue(&kgo.Record{Value: v}, &want); err != nil {
-			t.Fatalf("fast path took %q, which the general decoder refuses: %v", v, err)
-		}
-		if !sameAlert(got, want) {
-			t.Fatalf("%q\nfast:    %#v\ngeneral: %#v", v, got, want)
-		}
-	})
+	f.Fuzz(func(t *testing.T, v []byte) { testrecord.FastAgrees(t, v, decodeAlertFast, sameAlert) })
 }
 
 // BenchmarkDecodeAlert: a typical alert record through the general decoder

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 type requestIDKey struct{}
@@ -102,6 +103,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.Header.Set("Content-Type", "application/json")
 		}
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		if r.Header.Get("Traceparent") != "" {
+			// A caller's W3C trace context: Herald's spans join its trace.
+			ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {

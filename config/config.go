@@ -29,6 +29,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/heraldproject/herald"
+	"github.com/heraldproject/herald/tracing"
 )
 
 // Config is everything Herald can be told.
@@ -404,7 +405,9 @@ type SelfAlert struct {
 
 // Tracing configures OpenTelemetry tracing (off unless Endpoint is set).
 type Tracing struct {
-	// Endpoint is an OTLP/HTTP URL, e.g. http://127.0.0.1:4318.
+	// Endpoint is an OTLP/HTTP collector's URL: its base, e.g.
+	// http://127.0.0.1:4318 (spans go to /v1/traces there), or the full
+	// traces URL, used as given.
 	Endpoint string `koanf:"endpoint"`
 	// SampleRatio is the share of new traces recorded (0-1).
 	SampleRatio float64 `koanf:"sampleRatio"`
@@ -682,12 +685,26 @@ func (c *Config) Validate() error {
 	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
 		bad("tracing.sampleRatio must be between 0 and 1")
 	}
+	if c.Tracing.Endpoint != "" {
+		if _, err := tracing.ExportURL(c.Tracing.Endpoint); err != nil {
+			bad("%s", err.Error())
+		}
+	}
 	if c.SelfAlert.Target != "" {
 		if _, err := herald.ParseTarget(c.SelfAlert.Target); err != nil {
 			bad("selfAlert.target: %s", herald.ErrorMessage(err))
 		}
 		if c.SelfAlert.Interval <= 0 || c.SelfAlert.Floor <= 0 {
 			bad("selfAlert.interval and selfAlert.floor must be positive")
+		}
+		if c.SelfAlert.MaxLag < 1 {
+			bad("selfAlert.maxLag must be at least 1 record, not %d", c.SelfAlert.MaxLag)
+		}
+		if c.SelfAlert.MaxFailureRatio <= 0 || c.SelfAlert.MaxFailureRatio > 1 {
+			bad("selfAlert.maxFailureRatio is a share between 0 and 1 (0.05 for 5%%), not %g", c.SelfAlert.MaxFailureRatio)
+		}
+		if c.SelfAlert.MinAttempts < 1 {
+			bad("selfAlert.minAttempts must be at least 1, not %d", c.SelfAlert.MinAttempts)
 		}
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {

@@ -90,8 +90,13 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_RETRY_DELAYS=1s,200h", "kafka.retention (168h0m0s) must be longer than every retry delay (200h0m0s)"},
 		{"HERALD_SECRETS_KEY=c2hvcnQ=", "secrets.key must be 32 bytes"},
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
+		{"HERALD_TRACING_ENDPOINT=127.0.0.1:4318", "tracing.endpoint \"127.0.0.1:4318\" must be an http:// or https:// URL"},
+		{"HERALD_TRACING_ENDPOINT=ftp://collector:4318", "must be an http:// or https:// URL"},
+		{"HERALD_SELF_ALERT_TARGET=@@ops HERALD_SELF_ALERT_MAX_FAILURE_RATIO=5", "selfAlert.maxFailureRatio is a share between 0 and 1 (0.05 for 5%), not 5"},
+		{"HERALD_SELF_ALERT_TARGET=@@ops HERALD_SELF_ALERT_MAX_LAG=-1", "selfAlert.maxLag must be at least 1 record, not -1"},
+		{"HERALD_SELF_ALERT_TARGET=@@ops HERALD_SELF_ALERT_MIN_ATTEMPTS=0", "selfAlert.minAttempts must be at least 1"},
 	} {
-		_, err := Load("", []string{tc.env}, nil)
+		_, err := Load("", strings.Fields(tc.env), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want mention of %q", tc.env, err, tc.want)
 		}

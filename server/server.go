@@ -99,7 +99,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	topics := bus.Topics(cfg.Retry.Delays)
 	s.metrics = metrics.New(version)
 	if s.tp == nil {
-		s.tp, s.tpShutdown, err = tracing.Setup(ctx, cfg.Tracing.Endpoint, cfg.Tracing.SampleRatio, version)
+		s.tp, s.tpShutdown, err = tracing.Setup(ctx, cfg.Tracing.Endpoint, cfg.Tracing.SampleRatio, version, log)
 		if err != nil {
 			return nil, err
 		}

@@ -66,3 +66,39 @@ func TestTrace(t *testing.T) {
 		t.Errorf("accept span does not name the alert: %v", accept.Attributes)
 	}
 }
+
+// TestTraceJoinsCaller checks a caller's W3C traceparent makes Herald's
+// herald.accept span a child of the caller's span, in the caller's trace.
+func TestTraceJoinsCaller(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	s, err := server.Start(context.Background(), testConfig(t, t.TempDir()), testLogger(t), "test", server.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &instance{t: t, srv: s, base: "http://" + s.Addr()}
+	t.Cleanup(h.stop)
+	h.createUser(map[string]any{"name": "a", "webhookUrl": hook.URL()})
+	const traceID, parentID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	code, _, body := h.post("/v1/alerts", []byte(`{"target":["@a"],"severity":"info","message":"joined"}`),
+		"Content-Type", "application/json", "traceparent", "00-"+traceID+"-"+parentID+"-01")
+	if code != 202 {
+		t.Fatalf("POST /v1/alerts = %d %s", code, body)
+	}
+	for _, sp := range exp.GetSpans() {
+		if sp.Name != "herald.accept" {
+			continue
+		}
+		if got := sp.SpanContext.TraceID().String(); got != traceID {
+			t.Errorf("accept span's trace is %s, want the caller's %s", got, traceID)
+		}
+		if got := sp.Parent.SpanID().String(); got != parentID || !sp.Parent.IsRemote() {
+			t.Errorf("accept span's parent is %s (remote %v), want the caller's span %s", got, sp.Parent.IsRemote(), parentID)
+		}
+		return
+	}
+	t.Fatal("no herald.accept span")
+}

@@ -230,7 +230,7 @@ func splitTargets(lists ...[]string) []string {
 	return out
 }
 
-// clip shortens a caller's string for a log line.
+// clip shortens a caller's string for a log line or an error message.
 func clip(s string) string {
 	const most = 256
 	if len(s) <= most {

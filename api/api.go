@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -160,6 +161,7 @@ func (s *Server) Handler() http.Handler {
 		return jsonv2.Unmarshal(data, v, jsonv1.DefaultOptionsV1())
 	}
 	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
+	cfg.Transformers = append(cfg.Transformers, quietErrorValues)
 	a := humago.New(mux, cfg)
 	s.registerHealth(a)
 	if s.Metrics != nil {
@@ -207,6 +209,41 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	}
 	s.Logger.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "err", err)
 	return huma.Error500InternalServerError("internal error; see the server log for request " + RequestID(ctx))
+}
+
+// quietErrorValues is a huma transformer: the value an error detail
+// echoes back is kept only when it is short and harmless. Huma echoes the
+// whole object an unexpected property is in, and the raw body JSON it
+// could not parse, so a rejected user would come back with its
+// webhookSecret or Slack token in the answer (and a 1 MiB body as a 1 MiB
+// error). Objects, arrays, raw bodies and the values of fields whose names
+// say they are secret are left out; other strings are clipped to 256 bytes.
+func quietErrorValues(_ huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	for _, d := range em.Errors {
+		if d != nil {
+			d.Value = quietValue(d.Location, d.Value)
+		}
+	}
+	return v, nil
+}
+
+func quietValue(location string, v any) any {
+	loc := strings.ToLower(location)
+	if loc == "body" || strings.Contains(loc, "secret") || strings.Contains(loc, "token") ||
+		strings.Contains(loc, "password") || strings.Contains(loc, "authorization") {
+		return nil
+	}
+	switch v := v.(type) {
+	case string:
+		return clip(v)
+	case bool, int, int64, float64:
+		return v
+	}
+	return nil
 }
 
 // invalid is a 422 naming the offending field.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,13 +34,21 @@ func (s *Server) scopeFor(pattern, path string) string {
 	return herald.ScopeAdmin
 }
 
-// authorize checks the bearer token against what the route needs.
+// authorize checks the bearer token against what the route needs, and
+// answers requests no route matches (404, 405) in problem+json.
 func (s *Server) authorize(mux *http.ServeMux, next http.Handler) http.Handler {
-	if s.Auth == nil {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
+		h, pattern := mux.Handler(r)
+		if pattern == "" {
+			unmatched(h, w, r)
+			return
+		}
+		if s.Auth == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// The route, for the request metrics of an answer given here.
+		r.Pattern = pattern
 		need := s.scopeFor(pattern, r.URL.Path)
 		if need == "" {
 			next.ServeHTTP(w, r)
@@ -81,6 +90,41 @@ func (s *Server) authorize(mux *http.ServeMux, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// unmatched answers a request no route takes: h is what the mux would
+// serve (its 404, or its 405 with the Allow header), turned into
+// problem+json.
+func unmatched(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s; allowed: %s", clip(r.Method), clip(r.URL.Path), allow))
+		return
+	}
+	writeProblem(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; the API is described at /docs and /openapi.json", clip(r.Method), clip(r.URL.Path)))
+}
+
+// statusRecorder keeps the status and headers a handler writes, and drops
+// its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 func writeProblem(w http.ResponseWriter, status int, detail string) {

@@ -127,7 +127,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.Metrics.HTTPRequest(route, code)
 			switch route {
 			case "POST /v1/alerts":
-				s.Metrics.Ingested("alert", code, time.Since(start))
+				if sw.Header().Get("Idempotent-Replayed") == "true" {
+					// Accepted before: no new record to count.
+					s.Metrics.IngestDuration("alert", code, time.Since(start))
+				} else {
+					s.Metrics.Ingested("alert", code, time.Since(start))
+				}
 			case "POST /v1/integrations/alertmanager":
 				// One request, many alerts: the handler counts the alerts
 				// it produced (Accepted).

@@ -210,6 +210,14 @@ func TestBadInput(t *testing.T) {
 		{"logs search bad since", "GET", "/v1/logs?since=monday", "", nil, 422, "since"},
 		{"list alerts bad cursor", "GET", "/v1/alerts?cursor=bm9wZQ", "", nil, 422, "cursor"},
 		{"list alerts limit too big", "GET", "/v1/alerts?limit=100000", "", nil, 422, "limit"},
+		// routes and methods that do not exist
+		{"unknown route", "GET", "/v1/nope", "", nil, 404, "no route GET /v1/nope"},
+		{"method not allowed", "POST", "/v1/stats", `{}`, nil, 405, "POST is not allowed on /v1/stats; allowed: GET"},
+		{"delete the alert list", "DELETE", "/v1/alerts", "", nil, 405, "DELETE is not allowed on /v1/alerts"},
+		// secrets in a rejected body are not echoed back
+		{"user secret echoed", "POST", "/v1/users", `{"name":"carol","webhookUrl":"http://127.0.0.1:1/c","webhookSecret":"canary-0123456789abcdef","colour":"x"}`, nil, 422, "colour"},
+		{"slack token echoed", "POST", "/v1/users", `{"name":"carol","slack":{"channel":"#x","token":"xoxb-canary","extra":1}}`, nil, 422, "extra"},
+		{"secret in malformed json", "POST", "/v1/users", `{"name":"carol","webhookSecret":"canary-0123456789abcdef",`, nil, 400, "unexpected end of JSON"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

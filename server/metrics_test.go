@@ -271,3 +271,43 @@ func TestLagRisesAndFalls(t *testing.T) {
 	}
 	t.Fatalf("lag did not fall back to 0 (now %v, %d delivered)", lag(), hook.Unique())
 }
+
+// TestRequestMetricsLabels checks the request metrics name the route of an
+// answer given before the route's handler runs (401, 403), and that an
+// idempotent replay is not counted as a record ingested.
+func TestRequestMetricsLabels(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir()))
+	h.createUser(map[string]any{"name": "a", "webhookUrl": "http://127.0.0.1:1/hook"})
+	req, _ := http.NewRequest("GET", h.base+"/v1/stats", nil)
+	req.Header.Set("Authorization", "Bearer hrl_not-a-token")
+	expectProblem(t, req, http.StatusUnauthorized)
+	alert := []byte(`{"target":["@a"],"severity":"info","message":"once"}`)
+	for i := range 3 {
+		code, hdr, body := h.post("/v1/alerts", alert, "Content-Type", "application/json", "Idempotency-Key", "k-1")
+		if code != http.StatusAccepted || (i > 0) != (hdr.Get("Idempotent-Replayed") == "true") {
+			t.Fatalf("POST /v1/alerts #%d = %d, Idempotent-Replayed %q: %s", i+1, code, hdr.Get("Idempotent-Replayed"), body)
+		}
+		if i == 0 {
+			// A replay is recognised once the fan-out stage has stored the
+			// first alert.
+			var acc idOut
+			if err := json.Unmarshal(body, &acc); err != nil {
+				t.Fatal(err)
+			}
+			h.waitAlert(acc.ID, func(*alertOut) bool { return true })
+		}
+	}
+	fams, _ := h.scrape()
+	if n, _ := value(fams, "herald_http_requests_total", map[string]string{"route": "GET /v1/stats", "code": "401"}); n != 1 {
+		t.Errorf("herald_http_requests_total{route=\"GET /v1/stats\",code=\"401\"} = %v, want 1", n)
+	}
+	if n, _ := value(fams, "herald_http_requests_total", map[string]string{"route": "unmatched"}); n != 0 {
+		t.Errorf("%v requests counted as unmatched, want 0", n)
+	}
+	if n, _ := value(fams, "herald_records_ingested_total", map[string]string{"kind": "alert"}); n != 1 {
+		t.Errorf("herald_records_ingested_total{kind=\"alert\"} = %v after one alert sent three times with one key, want 1", n)
+	}
+	if _, n := value(fams, "herald_ingest_request_duration_seconds", map[string]string{"kind": "alert", "code": "202"}); n != 3 {
+		t.Errorf("ingest request durations observed: %d, want 3", n)
+	}
+}

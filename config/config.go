@@ -574,7 +574,7 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 				key, ok = alias, true
 			}
 			if !ok {
-				if name != "HERALD_CONFIG" {
+				if !notSetting(name) {
 					unknown = append(unknown, name)
 				}
 				return "", nil
@@ -606,6 +606,19 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 	return &c, nil
 }
 
+// notSetting reports whether a HERALD_ variable is one that is not a
+// setting: the config file's path, and what the CLI's client commands
+// (herald token, dlq, bench) and the test suite read. Such variables are
+// often exported in the shell herald serve starts from, as the README's
+// walkthrough does with HERALD_TOKEN.
+func notSetting(name string) bool {
+	switch name {
+	case "HERALD_CONFIG", "HERALD_TOKEN", "HERALD_SERVER", "HERALD_TEST_POSTGRES":
+		return true
+	}
+	return false
+}
+
 // Validate checks every setting and reports all problems at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -628,6 +641,12 @@ func (c *Config) Validate() error {
 	}
 	switch c.Store.Driver {
 	case "sqlite":
+		// store.dsn is the SQLite file's path; a PostgreSQL DSN here would
+		// quietly become a local file of that name.
+		if d := strings.ToLower(c.Store.DSN); strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://") ||
+			(strings.Contains(d, "host=") && strings.Contains(d, "dbname=")) {
+			bad("store.dsn is a PostgreSQL DSN but store.driver is sqlite: set store.driver=postgres (HERALD_STORE_DRIVER=postgres)")
+		}
 	case "postgres":
 		if c.Store.DSN == "" {
 			bad("store.dsn is required with store.driver postgres")

@@ -90,6 +90,8 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_RETRY_DELAYS=1s,200h", "kafka.retention (168h0m0s) must be longer than every retry delay (200h0m0s)"},
 		{"HERALD_SECRETS_KEY=c2hvcnQ=", "secrets.key must be 32 bytes"},
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
+		{"HERALD_STORE_DSN=postgres://u:pw@127.0.0.1:5432/herald", "store.dsn is a PostgreSQL DSN but store.driver is sqlite"},
+		{"HERALD_STORE_DSN=postgresql://db/herald", "set store.driver=postgres"},
 		{"HERALD_TRACING_ENDPOINT=127.0.0.1:4318", "tracing.endpoint \"127.0.0.1:4318\" must be an http:// or https:// URL"},
 		{"HERALD_TRACING_ENDPOINT=ftp://collector:4318", "must be an http:// or https:// URL"},
 		{"HERALD_SELF_ALERT_TARGET=@@ops HERALD_SELF_ALERT_MAX_FAILURE_RATIO=5", "selfAlert.maxFailureRatio is a share between 0 and 1 (0.05 for 5%), not 5"},
@@ -100,6 +102,15 @@ func TestInvalid(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want mention of %q", tc.env, err, tc.want)
 		}
+	}
+}
+
+// TestClientVariables checks the variables the CLI's client commands read,
+// exported in the shell as the README's walkthrough does, do not stop
+// herald serve from starting.
+func TestClientVariables(t *testing.T) {
+	if _, err := Load("", []string{"HERALD_TOKEN=hrl_x", "HERALD_SERVER=http://127.0.0.1:8080", "HERALD_CONFIG="}, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

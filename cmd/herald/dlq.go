@@ -236,9 +236,15 @@ func clientFlags(cmd *cobra.Command, c *apiClient, environ []string) {
 		def = "http://127.0.0.1:8080"
 	}
 	cmd.PersistentFlags().StringVar(&c.base, "server", def, "Herald API base URL (env HERALD_SERVER)")
-	tok := lookup(environ, "HERALD_TOKEN")
-	cmd.PersistentFlags().StringVar(&c.token, "token", tok,
-		"API token (env HERALD_TOKEN; the first admin token is in <data-dir>/admin.token)")
+	// HERALD_TOKEN is read here, not made the flag's default, so that
+	// --help does not print the token.
+	cmd.PersistentFlags().StringVar(&c.token, "token", "",
+		"API token (default: env HERALD_TOKEN; the first admin token is in <data-dir>/admin.token)")
+	cmd.PersistentPreRun = func(*cobra.Command, []string) {
+		if c.token == "" {
+			c.token = lookup(environ, "HERALD_TOKEN")
+		}
+	}
 }
 
 func set(q url.Values, k, v string) {

@@ -279,3 +279,18 @@ func TestBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpHidesToken checks --help of the commands that read HERALD_TOKEN
+// does not print it, as a flag default would.
+func TestHelpHidesToken(t *testing.T) {
+	env := []string{"HERALD_TOKEN=hrl_secret-canary"}
+	for _, args := range [][]string{{"dlq", "list", "--help"}, {"token", "create", "--help"}, {"bench", "--help"}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, env, &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "--token") || strings.Contains(out.String()+errOut.String(), "canary") {
+			t.Errorf("%v printed the token, or no --token flag:\n%s", args, out.String())
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ type BrokerOptions struct {
 type Broker struct {
 	c    *kfake.Cluster
 	ln   *listener
+	lock *os.File // the data directory's lock (lockDir)
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -57,11 +59,24 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 	if o.RetentionCheck <= 0 {
 		o.RetentionCheck = time.Minute
 	}
+	var lock *os.File
+	if o.DataDir != "" {
+		var err error
+		if lock, err = lockDir(o.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	// Listen ourselves so the configured host is honoured; kfake would bind
 	// 127.0.0.1 with the port alone.
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("bus: embedded broker: listen on %s: %w", o.Addr, err)
+	}
+	if !isLoopback(ln.Addr()) {
+		o.Logger.Warn("THE EMBEDDED BROKER LISTENS BEYOND LOOPBACK and has no authentication: anyone who can reach "+
+			ln.Addr().String()+" can read every topic and produce alerts that skip Herald's tokens; "+
+			"keep kafka.addr on loopback, or use a Kafka cluster with TLS and SASL (kafka.brokers)", "addr", ln.Addr().String())
 	}
 	l := newListener(ln, func(msg string, args ...any) { o.Logger.Warn(msg, args...) })
 	c, err := kfake.NewCluster(
@@ -76,9 +91,10 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 	)
 	if err != nil {
 		l.Close()
+		lock.Close()
 		return nil, fmt.Errorf("bus: embedded broker: %w", err)
 	}
-	b := &Broker{c: c, ln: l, stop: make(chan struct{})}
+	b := &Broker{c: c, ln: l, lock: lock, stop: make(chan struct{})}
 	// kfake applies retention on its own only to topics with an explicit
 	// retention config, so without this the data directory grew forever.
 	b.done.Go(func() {
@@ -115,6 +131,13 @@ func (b *Broker) Close() {
 	close(b.stop)
 	b.done.Wait()
 	b.c.Close()
+	b.lock.Close()
+}
+
+// isLoopback reports whether a listener's address is a loopback one.
+func isLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }
 
 type kfakeLogger struct{ l *slog.Logger }

@@ -266,3 +266,29 @@ func TestBrokerDial(t *testing.T) {
 		t.Error("Dial after Close succeeded")
 	}
 }
+
+// TestBrokerDataDirLocked checks a second broker on a data directory in use
+// is refused (two would overwrite each other's segments and lose records
+// already acknowledged), and that closing the first frees the directory.
+func TestBrokerDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	first, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: dir, Topics: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: dir, Topics: []string{"t"}})
+	if err == nil {
+		second.Close()
+		first.Close()
+		t.Fatal("a second broker started on a data directory in use")
+	}
+	if !strings.Contains(err.Error(), "is in use by another process") {
+		t.Errorf("error %q does not say the directory is in use", err)
+	}
+	first.Close()
+	again, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: dir, Topics: []string{"t"}})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	again.Close()
+}

@@ -39,6 +39,12 @@ type Delay struct {
 	wake map[int32]*time.Timer
 }
 
+// DelayGroupPrefix begins the consumer group of every retry tier: the group
+// of tier topic T is DelayGroupPrefix + T. Such a group's lag counts the
+// deliveries waiting for their retry time on purpose, not work behind, so
+// lag alerts leave these groups out.
+const DelayGroupPrefix = "herald-delay-"
+
 // NewDelay joins the tier's consumer group.
 func NewDelay(o DelayOptions) (*Delay, error) {
 	if o.Now == nil {
@@ -47,7 +53,7 @@ func NewDelay(o DelayOptions) (*Delay, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	group := "herald-delay-" + o.Topic
+	group := DelayGroupPrefix + o.Topic
 	opts := append(o.kgoOpts(),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(o.Topic),

@@ -268,7 +268,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	if cfg.Has("retry") {
 		for _, d := range cfg.Retry.Delays {
-			dopts := s.withClient(kopts, "herald-delay-"+bus.TierName(d))
+			dopts := s.withClient(kopts, bus.DelayGroupPrefix+bus.TierName(d))
 			dl, err := bus.NewDelay(bus.DelayOptions{ClientOptions: dopts, Topic: bus.RetryTopic(d), Producer: s.sprod})
 			if err != nil {
 				return nil, err

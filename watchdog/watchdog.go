@@ -13,6 +13,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -100,13 +103,22 @@ func (w *Watchdog) Check(ctx context.Context) []Finding {
 		if samples, err := w.Lag.Samples(ctx); err == nil {
 			byGroup := map[string]int64{}
 			for _, s := range samples {
+				if strings.HasPrefix(s.Group, bus.DelayGroupPrefix) {
+					continue // deliveries waiting for their retry time on purpose
+				}
 				byGroup[s.Group] += s.Lag
 			}
-			for g, n := range byGroup {
-				if n > w.MaxLag {
-					out = append(out, Finding{Check: "consumer_lag", Severity: herald.SeverityWarning,
-						Message: fmt.Sprintf("consumer group %s is %d records behind (threshold %d)", g, n, w.MaxLag)})
+			// One finding naming every group behind: the floor lets one
+			// alert of a check through per period.
+			var behind []string
+			for _, g := range slices.Sorted(maps.Keys(byGroup)) {
+				if n := byGroup[g]; n > w.MaxLag {
+					behind = append(behind, fmt.Sprintf("%s is %d records behind", g, n))
 				}
+			}
+			if len(behind) > 0 {
+				out = append(out, Finding{Check: "consumer_lag", Severity: herald.SeverityWarning,
+					Message: fmt.Sprintf("consumer group %s (threshold %d)", strings.Join(behind, ", "), w.MaxLag)})
 			}
 		}
 	}

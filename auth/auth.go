@@ -91,8 +91,9 @@ func New(st *store.Store, o Options) *Authenticator {
 // Check returns the token for an Authorization header value, or an
 // EUNAUTHORIZED error saying what is wrong.
 func (a *Authenticator) Check(ctx context.Context, header string) (*herald.Token, error) {
-	secret, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || secret == "" {
+	// The scheme's name is case-insensitive (RFC 9110, 11.1).
+	scheme, secret, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return nil, herald.Errorf(herald.EUNAUTHORIZED, "send Authorization: Bearer <token>")
 	}
 	h := Hash(strings.TrimSpace(secret))

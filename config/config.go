@@ -546,8 +546,8 @@ func defaults() map[string]any {
 
 // Load reads defaults, then the YAML file at path (if not empty), then the
 // environment (environ, in os.Environ form), then overrides (flags the user
-// set, by key), and validates the result. Unknown HERALD_* variables are
-// errors, so a typo does not go unnoticed.
+// set, by key), and validates the result. Unknown HERALD_* variables and
+// unknown keys in the file are errors, so a typo does not go unnoticed.
 func Load(path string, environ []string, overrides map[string]any) (*Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
@@ -557,7 +557,14 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+		if unknown := unknownKeys(fk.Keys()); len(unknown) > 0 {
+			return nil, fmt.Errorf("config: %s: unknown keys %s (see `herald config keys`)", path, strings.Join(unknown, ", "))
+		}
+		if err := k.Merge(fk); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", path, err)
 		}
 	}
@@ -604,6 +611,29 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 		return nil, err
 	}
 	return &c, nil
+}
+
+// unknownKeys returns those of a config file's keys that are no setting,
+// so a typo in the file stops Herald as one in a HERALD_* variable does.
+// Keys are case-sensitive (one in another case would be ignored), so such
+// a key is named with the spelling meant.
+func unknownKeys(keys []string) []string {
+	known := make(map[string]bool)
+	folded := make(map[string]string)
+	for _, k := range Keys() {
+		known[k], folded[strings.ToLower(k)] = true, k
+	}
+	var out []string
+	for _, k := range keys {
+		switch meant, ok := folded[strings.ToLower(k)]; {
+		case known[k]:
+		case ok:
+			out = append(out, k+" (did you mean "+meant+"?)")
+		default:
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // notSetting reports whether a HERALD_ variable is one that is not a

@@ -142,3 +142,52 @@ func TestSecretsKeys(t *testing.T) {
 		t.Fatalf("a bad previous key: %v", err)
 	}
 }
+
+// TestFileUnknownKeys checks a typo in the config file stops Herald, naming
+// the key, as a typo in a HERALD_* variable does; a key in another case
+// (which would be ignored) is named with the spelling meant.
+func TestFileUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("route:\n  critical: [sms]\nretry: {maxAtempts: 1, delays: [1s]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(bad, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "unknown keys") || !strings.Contains(err.Error(), "retry.maxAtempts") ||
+		!strings.Contains(err.Error(), "route.critical") {
+		t.Fatalf("err = %v, want the unknown keys route.critical and retry.maxAtempts named", err)
+	}
+	cased := filepath.Join(dir, "cased.yaml")
+	if err := os.WriteFile(cased, []byte("retry: {maxattempts: 4}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(cased, nil, nil); err == nil || !strings.Contains(err.Error(), "retry.maxattempts (did you mean retry.maxAttempts?)") {
+		t.Fatalf("a key in another case: err = %v", err)
+	}
+}
+
+// TestREADMEConfigKeys checks every key of the README's example config file
+// is a setting.
+func TestREADMEConfigKeys(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	for part := range strings.SplitSeq(string(readme), "```yaml\n") {
+		if strings.HasPrefix(part, "dataDir:") {
+			block, _, _ = strings.Cut(part, "```")
+		}
+	}
+	if block == "" {
+		t.Fatal("no yaml block starting with dataDir: in README.md")
+	}
+	path := filepath.Join(t.TempDir(), "readme.yaml")
+	if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path, nil, nil)
+	if err != nil && strings.Contains(err.Error(), "unknown keys") {
+		t.Fatal(err)
+	}
+}

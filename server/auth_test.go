@@ -99,6 +99,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"revoked", "Bearer " + revoked, ""},
 		{"ingest", "Bearer " + ingest, "ingest"},
 		{"read", "Bearer " + read, "read"},
+		{"read, scheme in lower case", "bearer " + read, "read"},
 		{"admin", "Bearer " + admin, "admin"},
 		{"user-bound", "Bearer " + userBound, "user"},
 	}

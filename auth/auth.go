@@ -88,6 +88,9 @@ func New(st *store.Store, o Options) *Authenticator {
 	return &Authenticator{st: st, o: o, seen: map[string]cached{}, used: map[string]time.Time{}, lim: map[string]*rate.Limiter{}}
 }
 
+// envAdminName names the token HERALD_ADMIN_TOKEN sets.
+const envAdminName = "admin (HERALD_ADMIN_TOKEN)"
+
 // Check returns the token for an Authorization header value, or an
 // EUNAUTHORIZED error saying what is wrong.
 func (a *Authenticator) Check(ctx context.Context, header string) (*herald.Token, error) {
@@ -185,12 +188,31 @@ func (a *Authenticator) flush(ctx context.Context) {
 // HERALD_ADMIN_TOKEN) that secret is an admin token. Otherwise, on a store
 // without tokens, a new admin token is made, written to
 // <dataDir>/admin.token (mode 0600) and returned so it can be shown once.
+// A new HERALD_ADMIN_TOKEN revokes the token the one before it set; a
+// revoked token set again is refused.
 func Bootstrap(ctx context.Context, st *store.Store, dataDir, secret string) (created string, err error) {
 	if secret != "" {
-		if _, err := st.TokenByHash(ctx, Hash(secret)); err == nil {
+		if t, err := st.TokenByHash(ctx, Hash(secret)); err == nil {
+			if t.RevokedAt != nil {
+				return "", fmt.Errorf("auth: HERALD_ADMIN_TOKEN is a token that was revoked (%s, %s); choose a new value",
+					t.Name, t.RevokedAt.Format(time.RFC3339))
+			}
 			return "", nil
 		}
-		t := &herald.Token{ID: uuid.Must(uuid.NewV7()).String(), Name: "admin (HERALD_ADMIN_TOKEN)", Scope: herald.ScopeAdmin}
+		// A new value replaces the one set before: changing a leaked
+		// HERALD_ADMIN_TOKEN must revoke it.
+		ts, err := st.Tokens(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, old := range ts {
+			if old.Name == envAdminName {
+				if err := st.RevokeToken(ctx, old.ID); err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
+					return "", err
+				}
+			}
+		}
+		t := &herald.Token{ID: uuid.Must(uuid.NewV7()).String(), Name: envAdminName, Scope: herald.ScopeAdmin}
 		if err := st.CreateToken(ctx, t, Hash(secret)); err != nil && herald.ErrorCode(err) != herald.ECONFLICT {
 			return "", err
 		}

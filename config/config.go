@@ -756,6 +756,10 @@ func (c *Config) Validate() error {
 			bad("selfAlert.minAttempts must be at least 1, not %d", c.SelfAlert.MinAttempts)
 		}
 	}
+	if t := c.Auth.AdminToken; t != "" && (len(t) < 20 || strings.ContainsAny(t, " \t\r\n")) {
+		bad("auth.adminToken (HERALD_ADMIN_TOKEN) must be at least 20 characters without spaces: it is an admin token " +
+			"(openssl rand -base64 32 makes one)")
+	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tlsCert and http.tlsKey must be set together")
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/heraldproject/herald/internal/testauth"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
+	"github.com/heraldproject/herald/server"
 )
 
 // TestAuthMatrix sends every route with no token, a bad token, a revoked
@@ -249,5 +251,40 @@ func TestOutboundPolicy(t *testing.T) {
 	id = h.sendAlert(map[string]any{"target": []string{"@inside"}, "severity": "info", "message": "m"})
 	if d := h.waitAlert(id, allFinal).Deliveries[0]; d.Status != "sent" {
 		t.Fatalf("allow-listed delivery = %+v", d)
+	}
+}
+
+// TestAdminTokenRotation checks a new HERALD_ADMIN_TOKEN revokes the one set
+// before (changing a leaked value must shut it out), and that a revoked
+// value set again is refused at start.
+func TestAdminTokenRotation(t *testing.T) {
+	dir := t.TempDir()
+	const first, second = "hrl_first-admin-token-0123456789", "hrl_second-admin-token-0123456789"
+	status := func(h *instance, token string) int {
+		req, _ := http.NewRequest("GET", h.base+"/v1/tokens", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	h := start(t, testConfig(t, dir, "HERALD_ADMIN_TOKEN="+first))
+	if got := status(h, first); got != http.StatusOK {
+		t.Fatalf("first token: %d", got)
+	}
+	h.stop()
+	h = start(t, testConfig(t, dir, "HERALD_ADMIN_TOKEN="+second))
+	if got := status(h, second); got != http.StatusOK {
+		t.Fatalf("second token: %d", got)
+	}
+	if got := status(h, first); got != http.StatusUnauthorized {
+		t.Fatalf("the replaced token answers %d, want 401", got)
+	}
+	h.stop()
+	_, err := server.Start(context.Background(), testConfig(t, dir, "HERALD_ADMIN_TOKEN="+first), testLogger(t), "test")
+	if err == nil || !strings.Contains(err.Error(), "HERALD_ADMIN_TOKEN is a token that was revoked") {
+		t.Fatalf("start with a revoked admin token: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +30,8 @@ type Redis struct {
 	prefix  string
 	userTTL time.Duration
 	seal    *secrets.Sealer
+
+	username, password string // WithAuth, until the client is made
 }
 
 // RedisOption changes how NewRedis builds a cache.
@@ -40,22 +43,46 @@ type RedisOption func(*Redis)
 // store. A nil s stores plain JSON.
 func WithSealer(s *secrets.Sealer) RedisOption { return func(r *Redis) { r.seal = s } }
 
-// NewRedis connects to Redis at addr (host:port). Keys start with prefix
-// ("herald:" if empty). Connection failures surface on use, not here, so
-// Herald starts (and degrades to the database) when Redis is down.
+// WithAuth authenticates with username (Redis ACLs; "" for the default
+// user) and password, over those of an addr URL.
+func WithAuth(username, password string) RedisOption {
+	return func(r *Redis) { r.username, r.password = username, password }
+}
+
+// NewRedis connects to Redis at addr: host:port, or a URL
+// redis://[user:password@]host:port[/db] (rediss:// for TLS). Keys start
+// with prefix ("herald:" if empty). Connection failures surface on use, not
+// here, so Herald starts (and degrades to the database) when Redis is down.
 func NewRedis(addr, prefix string, userTTL time.Duration, opts ...RedisOption) *Redis {
 	if prefix == "" {
 		prefix = "herald:"
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr: addr, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond, MaxRetries: 1,
-	})
-	r := &Redis{c: c, prefix: prefix, userTTL: userTTL}
+	r := &Redis{prefix: prefix, userTTL: userTTL}
 	for _, o := range opts {
 		o(r)
 	}
+	ro := &redis.Options{Addr: addr}
+	if u, err := redis.ParseURL(addr); err == nil {
+		ro = u
+	}
+	if r.password != "" {
+		ro.Username, ro.Password = r.username, r.password
+	}
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.MaxRetries = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond, 1
+	r.c = redis.NewClient(ro)
 	return r
+}
+
+// AuthFailed reports whether err is Redis refusing the credentials (or
+// asking for some): a configuration error, unlike Redis being down.
+func AuthFailed(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "WRONGPASS") ||
+		strings.Contains(msg, "invalid password") || strings.Contains(msg, "without any password configured") ||
+		strings.Contains(msg, "invalid username-password pair")
 }
 
 // Ping checks that Redis answers.

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -272,8 +273,23 @@ func (l Limits) For(c herald.Channel) Limit {
 // Redis configures the shared cache of a fleet. Empty Addr means an
 // in-process cache.
 type Redis struct {
-	Addr   string `koanf:"addr"`
-	Prefix string `koanf:"prefix"`
+	// Addr is host:port, or a URL: redis://[user:password@]host:port[/db],
+	// rediss:// for TLS.
+	Addr string `koanf:"addr"`
+	// Password (and Username, for Redis ACLs) authenticate; they override
+	// those of an Addr URL. Kept out of logs.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	Prefix   string `koanf:"prefix"`
+}
+
+// Redacted is Addr as it may be logged: a URL's password replaced by
+// "xxxxx".
+func (r Redis) Redacted() string {
+	if u, err := url.Parse(r.Addr); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return r.Addr
 }
 
 // Cache configures cached lookups.
@@ -636,6 +652,15 @@ func unknownKeys(keys []string) []string {
 	return out
 }
 
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // notSetting reports whether a HERALD_ variable is one that is not a
 // setting: the config file's path, and what the CLI's client commands
 // (herald token, dlq, bench) and the test suite read. Such variables are
@@ -759,6 +784,15 @@ func (c *Config) Validate() error {
 	if t := c.Auth.AdminToken; t != "" && (len(t) < 20 || strings.ContainsAny(t, " \t\r\n")) {
 		bad("auth.adminToken (HERALD_ADMIN_TOKEN) must be at least 20 characters without spaces: it is an admin token " +
 			"(openssl rand -base64 32 makes one)")
+	}
+	if a := c.Redis.Addr; a != "" {
+		if u, err := url.Parse(a); err == nil && (u.Scheme == "redis" || u.Scheme == "rediss") {
+			if u.Host == "" || (u.Path != "" && u.Path != "/" && !isDigits(strings.TrimPrefix(u.Path, "/"))) {
+				bad("redis.addr %s must be redis://[user:password@]host:port[/db] (rediss:// for TLS)", c.Redis.Redacted())
+			}
+		} else if _, _, err := net.SplitHostPort(a); err != nil {
+			bad("redis.addr must be host:port or a redis:// or rediss:// URL, not %q", c.Redis.Redacted())
+		}
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tlsCert and http.tlsKey must be set together")

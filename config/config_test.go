@@ -92,6 +92,8 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
 		{"HERALD_STORE_DSN=postgres://u:pw@127.0.0.1:5432/herald", "store.dsn is a PostgreSQL DSN but store.driver is sqlite"},
 		{"HERALD_STORE_DSN=postgresql://db/herald", "set store.driver=postgres"},
+		{"HERALD_REDIS_ADDR=redis://:hunter2@/x", "redis.addr redis://:xxxxx@/x must be redis://[user:password@]host:port[/db]"},
+		{"HERALD_REDIS_ADDR=nonsense", "redis.addr must be host:port or a redis:// or rediss:// URL"},
 		{"HERALD_ADMIN_TOKEN=a", "auth.adminToken (HERALD_ADMIN_TOKEN) must be at least 20 characters"},
 		{"HERALD_TRACING_ENDPOINT=127.0.0.1:4318", "tracing.endpoint \"127.0.0.1:4318\" must be an http:// or https:// URL"},
 		{"HERALD_TRACING_ENDPOINT=ftp://collector:4318", "must be an http:// or https:// URL"},

@@ -163,7 +163,21 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		if seal == nil {
 			log.Warn("secrets.key is not set: contacts cached in Redis are stored unencrypted")
 		}
-		c = cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL, cache.WithSealer(seal))
+		rc := cache.NewRedis(cfg.Redis.Addr, cfg.Redis.Prefix, cfg.Cache.UserTTL, cache.WithSealer(seal),
+			cache.WithAuth(cfg.Redis.Username, cfg.Redis.Password))
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = rc.Ping(pctx)
+		cancel()
+		switch {
+		case cache.AuthFailed(err):
+			rc.Close()
+			return nil, fmt.Errorf("redis at %s refused Herald's credentials (redis.password, redis.username, or those in "+
+				"a redis:// redis.addr): %w", cfg.Redis.Redacted(), err)
+		case err != nil:
+			log.Warn("redis does not answer; the database serves what the cache would until it does",
+				"redis", cfg.Redis.Redacted(), "err", err)
+		}
+		c = rc
 	}
 	guard := cache.NewGuard(c, log.With("component", "cache"), 5*time.Second)
 	guard.Observe = s.metrics.CacheOp
@@ -563,7 +577,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, version stri
 
 func cacheKind(cfg *config.Config) string {
 	if cfg.Redis.Addr != "" {
-		return "redis " + cfg.Redis.Addr
+		return "redis " + cfg.Redis.Redacted()
 	}
 	return "memory"
 }

@@ -85,7 +85,7 @@ func ParseLogLevel(s string) (Severity, error) {
 // *FieldError, or nil. A zero Time is valid (the receiver fills it).
 func (r *LogRecord) Validate() error {
 	switch {
-	case r.Service == "":
+	case strings.TrimSpace(r.Service) == "":
 		return &FieldError{Field: "service", Message: "is required: name the service that logged the line"}
 	case len(r.Service) > MaxLogService:
 		return &FieldError{Field: "service", Message: fmt.Sprintf("is %d bytes; at most %d", len(r.Service), MaxLogService), Value: ClipLog(r.Service, 64)}
@@ -124,13 +124,15 @@ func (r *LogRecord) Validate() error {
 			return &FieldError{Field: "attributes." + k, Message: `contains a NUL character (\u0000), which cannot be stored`}
 		}
 	}
-	var err error
-	if r.TraceID, err = hexID(r.TraceID, 16); err != nil {
+	traceID, err := hexID(r.TraceID, 16)
+	if err != nil {
 		return &FieldError{Field: "traceId", Message: "must be 32 hex digits", Value: ClipLog(r.TraceID, 64)}
 	}
-	if r.SpanID, err = hexID(r.SpanID, 8); err != nil {
+	spanID, err := hexID(r.SpanID, 8)
+	if err != nil {
 		return &FieldError{Field: "spanId", Message: "must be 16 hex digits", Value: ClipLog(r.SpanID, 64)}
 	}
+	r.TraceID, r.SpanID = traceID, spanID
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -111,6 +112,8 @@ type Server struct {
 	// to the number of CPUs: more only holds more decoded records in
 	// memory while they wait for a core.
 	decoding chan struct{}
+	// queryParams are the query parameters of each API route (queryParams).
+	queryParams map[string][]string
 }
 
 // Drain makes ingest answer 503 from now on, so a stopping server takes no
@@ -180,7 +183,50 @@ func (s *Server) Handler() http.Handler {
 	s.registerDeadLetters(a)
 	s.registerStats(a)
 	s.registerTokens(a)
+	s.queryParams = queryParams(a.OpenAPI())
 	return s.middleware(s.authorize(mux, s.acceptAlertsFast(mux)))
+}
+
+// queryParams lists, by route pattern ("GET /v1/alerts"), the query
+// parameters each operation of doc takes.
+func queryParams(doc *huma.OpenAPI) map[string][]string {
+	out := make(map[string][]string)
+	for path, item := range doc.Paths {
+		for method, op := range map[string]*huma.Operation{http.MethodGet: item.Get, http.MethodPost: item.Post,
+			http.MethodPut: item.Put, http.MethodPatch: item.Patch, http.MethodDelete: item.Delete} {
+			if op == nil {
+				continue
+			}
+			names := []string{}
+			for _, p := range op.Parameters {
+				if p.In == "query" {
+					names = append(names, p.Name)
+				}
+			}
+			out[method+" "+path] = names
+		}
+	}
+	return out
+}
+
+// unknownQuery returns the first query parameter of a GET request r that
+// its route does not take, and the ones it takes; "" when all are known (or
+// the route is not an API operation). A misspelled filter (?chanel=) would
+// otherwise be ignored and answer everything.
+func (s *Server) unknownQuery(pattern string, r *http.Request) (string, []string) {
+	if r.URL.RawQuery == "" || r.Method != http.MethodGet {
+		return "", nil // a POST's stray parameter filters nothing
+	}
+	names, ok := s.queryParams[pattern]
+	if !ok {
+		return "", nil
+	}
+	for k := range r.URL.Query() {
+		if !slices.Contains(names, k) {
+			return k, names
+		}
+	}
+	return "", nil
 }
 
 // problem turns an error into the problem+json response for it. It is the

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/auth"
 )
@@ -42,6 +44,19 @@ func (s *Server) authorize(mux *http.ServeMux, next http.Handler) http.Handler {
 		if pattern == "" {
 			unmatched(h, w, r)
 			return
+		}
+		// Once the caller may use the route, a query parameter it does not
+		// take is refused.
+		next := next
+		if name, takes := s.unknownQuery(pattern, r); name != "" {
+			next = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				detail := "this route takes no query parameters"
+				if len(takes) > 0 {
+					detail = "this route takes " + strings.Join(takes, ", ")
+				}
+				writeProblemDetails(w, http.StatusUnprocessableEntity, "unknown query parameter "+strconv.Quote(clip(name))+"; "+detail,
+					[]*huma.ErrorDetail{{Location: "query." + clip(name), Message: "unknown query parameter"}})
+			})
 		}
 		if s.Auth == nil {
 			next.ServeHTTP(w, r)

@@ -233,6 +233,9 @@ func decodeLog(raw []byte) (*herald.LogRecord, *herald.FieldError, bool) {
 	if in.Message == nil {
 		return nil, &herald.FieldError{Field: "message", Message: "is required"}, false
 	}
+	if strings.TrimSpace(*in.Message) == "" {
+		return nil, &herald.FieldError{Field: "message", Message: "must not be empty"}, false
+	}
 	level, err := herald.ParseLogLevel(in.Level)
 	if err != nil {
 		return nil, &herald.FieldError{Field: "level", Message: herald.ErrorMessage(err), Value: herald.ClipLog(in.Level, 64)}, false

@@ -210,6 +210,12 @@ func TestBadInput(t *testing.T) {
 		{"logs search bad since", "GET", "/v1/logs?since=monday", "", nil, 422, "since"},
 		{"list alerts bad cursor", "GET", "/v1/alerts?cursor=bm9wZQ", "", nil, 422, "cursor"},
 		{"list alerts limit too big", "GET", "/v1/alerts?limit=100000", "", nil, 422, "limit"},
+		{"logs empty message", "POST", "/v1/logs", `{"service":"s","message":""}`, ndjson, 422, "must not be empty"},
+		{"logs blank service", "POST", "/v1/logs", `{"service":"   ","message":"m"}`, ndjson, 422, "service"},
+		{"logs bad trace id", "POST", "/v1/logs", `{"service":"s","message":"m","traceId":"xyz"}`, ndjson, 422, `"value":"xyz"`},
+		{"misspelled filter", "GET", "/v1/dead-letters?chanel=webhook", "", nil, 422, `unknown query parameter \"chanel\"; this route takes`},
+		{"misspelled log filter", "GET", "/v1/logs?servce=api", "", nil, 422, "query.servce"},
+		{"query on a route without any", "GET", "/v1/stats?x=1", "", nil, 422, "this route takes no query parameters"},
 		// routes and methods that do not exist
 		{"unknown route", "GET", "/v1/nope", "", nil, 404, "no route GET /v1/nope"},
 		{"method not allowed", "POST", "/v1/stats", `{}`, nil, 405, "POST is not allowed on /v1/stats; allowed: GET"},

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/heraldproject/herald"
 )
 
 // Outcomes of a delivery record.
@@ -286,7 +288,9 @@ func (m *Metrics) StoreOp(op string, d time.Duration, err error) {
 		return
 	}
 	m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
-	if err != nil {
+	// A caller's mistake the store refused (no such user, a name taken) is
+	// an answer, not a store error.
+	if herald.ErrorCode(err) == herald.EINTERNAL {
 		m.storeErrors.WithLabelValues(op).Inc()
 	}
 }

@@ -273,8 +273,9 @@ func TestLagRisesAndFalls(t *testing.T) {
 }
 
 // TestRequestMetricsLabels checks the request metrics name the route of an
-// answer given before the route's handler runs (401, 403), and that an
-// idempotent replay is not counted as a record ingested.
+// answer given before the route's handler runs (401, 403), that an
+// idempotent replay is not counted as a record ingested, and that a 404
+// from the store is not a store error.
 func TestRequestMetricsLabels(t *testing.T) {
 	h := start(t, testConfig(t, t.TempDir()))
 	h.createUser(map[string]any{"name": "a", "webhookUrl": "http://127.0.0.1:1/hook"})
@@ -297,7 +298,13 @@ func TestRequestMetricsLabels(t *testing.T) {
 			h.waitAlert(acc.ID, func(*alertOut) bool { return true })
 		}
 	}
+	if code, body := h.do("PATCH", "/v1/users/no-such-user", map[string]any{"department": "x"}, nil); code != http.StatusNotFound {
+		t.Fatalf("PATCH of a missing user = %d %s", code, body)
+	}
 	fams, _ := h.scrape()
+	if n, _ := value(fams, "herald_store_errors_total", nil); n != 0 {
+		t.Errorf("herald_store_errors_total = %v after a 404, want 0: a caller's mistake is not a store error", n)
+	}
 	if n, _ := value(fams, "herald_http_requests_total", map[string]string{"route": "GET /v1/stats", "code": "401"}); n != 1 {
 		t.Errorf("herald_http_requests_total{route=\"GET /v1/stats\",code=\"401\"} = %v, want 1", n)
 	}

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/base64"
 	"regexp"
+
+	"github.com/heraldproject/herald"
 )
 
 var (
@@ -23,4 +25,14 @@ func decodeCursor(c string) (string, error) {
 		return "", invalid("query.cursor", "not a cursor returned by this API", c)
 	}
 	return string(b), nil
+}
+
+// nameCursor is decodeCursor of a page of users or groups, whose cursor
+// holds a name.
+func nameCursor(c string) (string, error) {
+	name, err := decodeCursor(c)
+	if err == nil && name != "" && !herald.ValidName(name) {
+		return "", invalid("query.cursor", "not a cursor returned by this API", c)
+	}
+	return name, err
 }

@@ -45,7 +45,7 @@ func deadLetterOutput(d *herald.DeadLetter) DeadLetterOutput {
 type deadLetterQuery struct {
 	Limit   int       `query:"limit" minimum:"1" maximum:"500" default:"50" doc:"page size"`
 	Cursor  string    `query:"cursor" maxLength:"512" doc:"nextCursor from the previous page"`
-	Channel string    `query:"channel" enum:"webhook,slack,email,sms," doc:"only this channel"`
+	Channel string    `query:"channel" enum:"webhook,slack,email,sms" doc:"only this channel"`
 	AlertID string    `query:"alertId" maxLength:"64" doc:"only this alert"`
 	Since   time.Time `query:"since" doc:"created at or after (RFC 3339)"`
 	Until   time.Time `query:"until" doc:"created before (RFC 3339)"`

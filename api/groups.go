@@ -73,7 +73,7 @@ func (s *Server) registerGroups(a huma.API) {
 		OperationID: "list-groups", Method: http.MethodGet, Path: "/v1/groups", Tags: tags,
 		Summary: "List groups", Description: "Groups ordered by name, a page at a time.",
 	}, func(ctx context.Context, in *pageQuery) (*groupList, error) {
-		after, err := decodeCursor(in.Cursor)
+		after, err := nameCursor(in.Cursor)
 		if err != nil {
 			return nil, err
 		}

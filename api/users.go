@@ -230,7 +230,7 @@ func (s *Server) registerUsers(a huma.API) {
 		OperationID: "list-users", Method: http.MethodGet, Path: "/v1/users", Tags: tags,
 		Summary: "List users", Description: "Users ordered by name, a page at a time.",
 	}, func(ctx context.Context, in *pageQuery) (*userList, error) {
-		after, err := decodeCursor(in.Cursor)
+		after, err := nameCursor(in.Cursor)
 		if err != nil {
 			return nil, err
 		}

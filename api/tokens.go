@@ -45,7 +45,15 @@ func (s *Server) registerTokens(a huma.API) {
 		DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *struct{ Body TokenInput }) (*struct{ Body TokenOutput }, error) {
 		if in.Body.UserID != "" {
+			// A bound token reads its user and nothing else: any other
+			// scope would make a token that answers 403 to everything.
+			if in.Body.Scope != herald.ScopeRead {
+				return nil, invalid("body.scope", "a token bound to a user (userId) can only read that user: give scope read", in.Body.Scope)
+			}
 			if _, err := s.Store.User(ctx, in.Body.UserID); err != nil {
+				if herald.ErrorCode(err) == herald.ENOTFOUND {
+					return nil, invalid("body.userId", "no user has this id", in.Body.UserID)
+				}
 				return nil, s.problem(ctx, err)
 			}
 		}

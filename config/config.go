@@ -710,7 +710,18 @@ func (c *Config) Validate() error {
 		bad("store.driver must be sqlite or postgres, not %q", c.Store.Driver)
 	}
 	switch c.Kafka.SASL.Mechanism {
-	case "", "plain", "scram-sha-256", "scram-sha-512", "aws-msk-iam":
+	case "plain", "scram-sha-256", "scram-sha-512":
+		if c.Kafka.SASL.Username == "" || c.Kafka.SASL.Password == "" {
+			bad("kafka.sasl.mechanism %s needs kafka.sasl.username and kafka.sasl.password", c.Kafka.SASL.Mechanism)
+		}
+		if len(c.Kafka.Brokers) == 0 {
+			bad("kafka.sasl is for a Kafka cluster (kafka.brokers); the embedded broker takes no SASL")
+		}
+	case "aws-msk-iam":
+		if len(c.Kafka.Brokers) == 0 {
+			bad("kafka.sasl is for a Kafka cluster (kafka.brokers); the embedded broker takes no SASL")
+		}
+	case "":
 	default:
 		bad("kafka.sasl.mechanism must be plain, scram-sha-256, scram-sha-512 or aws-msk-iam, not %q", c.Kafka.SASL.Mechanism)
 	}

@@ -94,6 +94,8 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_STORE_DSN=postgresql://db/herald", "set store.driver=postgres"},
 		{"HERALD_REDIS_ADDR=redis://:hunter2@/x", "redis.addr redis://:xxxxx@/x must be redis://[user:password@]host:port[/db]"},
 		{"HERALD_REDIS_ADDR=nonsense", "redis.addr must be host:port or a redis:// or rediss:// URL"},
+		{"HERALD_KAFKA_BROKERS=k:9092 HERALD_KAFKA_SASL_MECHANISM=plain", "kafka.sasl.mechanism plain needs kafka.sasl.username and kafka.sasl.password"},
+		{"HERALD_KAFKA_SASL_MECHANISM=scram-sha-256 HERALD_KAFKA_SASL_USERNAME=u HERALD_KAFKA_SASL_PASSWORD=p", "the embedded broker takes no SASL"},
 		{"HERALD_ADMIN_TOKEN=a", "auth.adminToken (HERALD_ADMIN_TOKEN) must be at least 20 characters"},
 		{"HERALD_TRACING_ENDPOINT=127.0.0.1:4318", "tracing.endpoint \"127.0.0.1:4318\" must be an http:// or https:// URL"},
 		{"HERALD_TRACING_ENDPOINT=ftp://collector:4318", "must be an http:// or https:// URL"},

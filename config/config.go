@@ -98,6 +98,11 @@ type HTTP struct {
 	// TLSCert and TLSKey (PEM files) make the API serve HTTPS.
 	TLSCert string `koanf:"tlsCert"`
 	TLSKey  string `koanf:"tlsKey"`
+	// DrainDelay is how long, once told to stop, the API keeps answering
+	// with /readyz and ingest at 503 before it closes its listener, so load
+	// balancers and clients move to another instance (default 1s; 0 closes
+	// at once).
+	DrainDelay time.Duration `koanf:"drainDelay"`
 }
 
 // Store says which database holds Herald's state.
@@ -506,6 +511,7 @@ func defaults() map[string]any {
 		"http.addr":                    "127.0.0.1:8080",
 		"http.readHeaderTimeout":       "10s",
 		"http.readTimeout":             "30s",
+		"http.drainDelay":              "1s",
 		"outbound.privateAddresses":    "auto",
 		"roles":                        []string{"api", "fanout", "deliver", "retry", "dlq", "logs"},
 		"store.driver":                 "sqlite",
@@ -810,6 +816,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 {
 		bad("http.readHeaderTimeout and http.readTimeout must be positive")
+	}
+	if c.HTTP.DrainDelay < 0 || c.HTTP.DrainDelay >= c.ShutdownTimeout {
+		bad("http.drainDelay must be 0 or more and shorter than shutdownTimeout (%s), not %s", c.ShutdownTimeout, c.HTTP.DrainDelay)
 	}
 	if c.Auth.Disabled {
 		host, _, _ := net.SplitHostPort(c.HTTP.Addr)

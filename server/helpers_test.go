@@ -34,6 +34,7 @@ func testConfig(t testing.TB, dataDir string, extra ...string) *config.Config {
 		"HERALD_KAFKA_ADDR=127.0.0.1:0",
 		"HERALD_RETRY_DELAYS=50ms,100ms",
 		"HERALD_SHUTDOWN_TIMEOUT=10s",
+		"HERALD_HTTP_DRAIN_DELAY=0s",
 		"HERALD_ADMIN_TOKEN=" + testauth.AdminToken,
 	}, extra...)
 	cfg, err := config.Load("", env, nil)

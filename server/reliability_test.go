@@ -368,3 +368,31 @@ func TestIdempotentIngest(t *testing.T) {
 		t.Fatalf("alerts %d, receiver %d unique %d duplicates; want 2, 2, 0", len(list.Alerts), hook.Unique(), hook.Duplicates())
 	}
 }
+
+// TestDrainDelay checks that once told to stop, the API keeps its listener
+// open for http.drainDelay, answering ingest and /readyz with 503 (so a
+// client or load balancer learns to go elsewhere) before it closes.
+func TestDrainDelay(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_HTTP_DRAIN_DELAY=2s"))
+	h.createUser(map[string]any{"name": "a", "webhookUrl": "http://127.0.0.1:1/hook"})
+	srv := h.srv
+	h.srv = nil // closed here
+	closed := make(chan error, 1)
+	began := time.Now()
+	go func() { closed <- srv.Close(context.Background()) }()
+	var ingest, ready int
+	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline) && (ingest != 503 || ready != 503); {
+		ingest, _ = h.do("POST", "/v1/alerts", map[string]any{"target": []string{"@a"}, "severity": "info", "message": "m"}, nil)
+		ready, _ = h.do("GET", "/readyz", nil, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ingest != 503 || ready != 503 {
+		t.Fatalf("while draining: POST /v1/alerts %d, /readyz %d; want 503 and 503", ingest, ready)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took < 2*time.Second {
+		t.Errorf("Close took %s, want at least the 2s drain delay", took)
+	}
+}

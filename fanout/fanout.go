@@ -110,7 +110,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 		alerts = append(alerts, a)
 		from = append(from, r)
 	}
-	recipients, err := f.resolve(ctx, alerts)
+	recipients, unresolved, err := f.resolve(ctx, alerts)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (f *Fanout) Handle(ctx context.Context, recs []*kgo.Record) error {
 		soFar = make(map[string]*progress)
 	)
 	for _, part := range parts(recipients, cmp.Or(f.partSize, partSize)) {
-		out, err := f.handlePart(ctx, part, alerts, recipients, from, done, soFar)
+		out, err := f.handlePart(ctx, part, alerts, recipients, unresolved, from, done, soFar)
 		if err != nil {
 			errs = append(errs, err)
 			break
@@ -194,8 +194,8 @@ type progress struct {
 }
 
 // handlePart plans, records and builds the records of one part.
-func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.Alert, recipients [][]string, from []*kgo.Record,
-	done map[string]bool, soFar map[string]*progress) ([]*kgo.Record, error) {
+func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.Alert, recipients, unresolved [][]string,
+	from []*kgo.Record, done map[string]bool, soFar map[string]*progress) ([]*kgo.Record, error) {
 	var ids []string
 	seen := make(map[string]bool)
 	for _, p := range part {
@@ -221,6 +221,9 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 			continue // fanned out before: its first part handed on what was stored
 		}
 		fo := f.planOne(a, p.ids, users)
+		if p.first && len(unresolved[p.alert]) > 0 {
+			fo.Unreachable = append(slices.Clone(unresolved[p.alert]), fo.Unreachable...)
+		}
 		if !p.first || !p.last {
 			// The alert row counts every recipient the record names, as
 			// the accept's answer did.
@@ -320,10 +323,14 @@ func (f *Fanout) handlePart(ctx context.Context, part []piece, alerts []*herald.
 
 // resolve returns each alert's recipients: those the record names (resolved
 // at accept), or else its targets resolved now, each distinct target once
-// per batch.
-func (f *Fanout) resolve(ctx context.Context, alerts []*herald.Alert) ([][]string, error) {
+// per batch. An alert produced to the topic by another producer may name
+// targets that reach nobody (the API refuses them): unresolved has them,
+// per alert, said in the alert's unreachable list, not dropped in silence.
+func (f *Fanout) resolve(ctx context.Context, alerts []*herald.Alert) (recipients, unresolved [][]string, err error) {
 	resolved := make(map[string][]string) // target → user ids, for this batch
-	recipients := make([][]string, len(alerts))
+	why := make(map[string]string)        // target → why it reaches nobody
+	recipients = make([][]string, len(alerts))
+	unresolved = make([][]string, len(alerts))
 	for i, a := range alerts {
 		ids := a.Recipients
 		if len(ids) == 0 {
@@ -332,13 +339,24 @@ func (f *Fanout) resolve(ctx context.Context, alerts []*herald.Alert) ([][]strin
 				got, ok := resolved[s]
 				if !ok {
 					t, err := herald.ParseTarget(s)
-					if err != nil {
-						continue // validated at the API; other producers' junk targets reach nobody
-					}
-					if got, _, err = f.Store.Resolve(ctx, []herald.Target{t}); err != nil {
-						return nil, fmt.Errorf("fanout: %w", err)
+					switch {
+					case err != nil:
+						why[s] = s + " (not a target: " + herald.ErrorMessage(err) + ")"
+					default:
+						var unknown []string
+						if got, unknown, err = f.Store.Resolve(ctx, []herald.Target{t}); err != nil {
+							return nil, nil, fmt.Errorf("fanout: %w", err)
+						}
+						if len(unknown) > 0 {
+							why[s] = s + " (unknown)"
+						} else if len(got) == 0 {
+							why[s] = s + " (no members)"
+						}
 					}
 					resolved[s] = got
+				}
+				if reason, ok := why[s]; ok {
+					unresolved[i] = append(unresolved[i], reason)
 				}
 				for _, id := range got {
 					if !have[id] {
@@ -350,7 +368,7 @@ func (f *Fanout) resolve(ctx context.Context, alerts []*herald.Alert) ([][]strin
 		}
 		recipients[i] = ids
 	}
-	return recipients, nil
+	return recipients, unresolved, nil
 }
 
 // planOne chooses channels for one alert's resolved recipients.
@@ -359,7 +377,8 @@ func (f *Fanout) planOne(a *herald.Alert, ids []string, users map[string]*herald
 	for _, id := range ids {
 		u, ok := users[id]
 		if !ok {
-			continue // deleted since the alert was accepted
+			fo.Unreachable = append(fo.Unreachable, "user "+id+" (deleted since the alert was accepted)")
+			continue
 		}
 		c := f.Router.Choose(a, u)
 		if len(c.Channels) == 0 && len(c.Missing) == 0 {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/notify/email/smtptest"
 	"github.com/heraldproject/herald/notify/slack/slacktest"
 	"github.com/heraldproject/herald/notify/sms/smstest"
@@ -180,4 +184,39 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("users list leaks a secret: %s", raw)
 	}
 	fmt.Fprintln(testOut(t), "end to end: 5 channels × recipients delivered and recorded")
+}
+
+// TestProducedAlertNamesWhoItMissed produces alerts straight to the alerts
+// topic (as a Kafka tool may) whose targets reach nobody: the API would
+// refuse them, so the fan-out stage says so in the alert's unreachable list
+// instead of storing an alert that told no one and says nothing.
+func TestProducedAlertNamesWhoItMissed(t *testing.T) {
+	h := start(t, testConfig(t, t.TempDir()))
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
+	h.createGroup("empty")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.srv.KafkaAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const value = `{"id":"produced-1","target":["@alice","@nobody","@@nogroup","@@empty","bob"],"severity":"error","message":"from a tool"}`
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: bus.TopicAlerts, Value: []byte(value)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Unreachable []string `json:"unreachable"`
+	}
+	h.waitAlert("produced-1", func(a *alertOut) bool { return len(a.Deliveries) == 1 })
+	h.must(http.StatusOK, "GET", "/v1/alerts/produced-1", nil, &got)
+	want := []string{"@nobody (unknown)", "@@nogroup (unknown)", "@@empty (no members)"}
+	if len(got.Unreachable) != 4 || !slices.Equal(got.Unreachable[:3], want) || !strings.HasPrefix(got.Unreachable[3], "bob (not a target") {
+		t.Fatalf("unreachable = %q, want %q and bob's", got.Unreachable, want)
+	}
+	if err := hook.WaitFor(ctx, 1); err != nil {
+		t.Fatalf("alice was not told: %v", err)
+	}
 }

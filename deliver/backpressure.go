@@ -3,6 +3,7 @@ package deliver
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,15 @@ func endpoint(ch herald.Channel, u *herald.User) string {
 	return string(ch) // one SMTP server, one SMS provider
 }
 
+// loggable is an endpoint's name as it may be logged: a Slack incoming
+// webhook's URL is its secret.
+func loggable(ep string) string {
+	if strings.HasPrefix(ep, "slack:") {
+		return "slack: an incoming webhook (its URL is not logged)"
+	}
+	return ep
+}
+
 // backpressure is a channel's per-endpoint state: the time before which an
 // endpoint must not be asked again (Retry-After), its circuit breaker, and
 // its token buckets. It is safe for concurrent use. State is per process.
@@ -59,11 +69,12 @@ type backpressure struct {
 	until    map[string]time.Time
 	breakers map[string]*gobreaker.CircuitBreaker[bool]
 	limiters map[string]*rate.Limiter
-	// onBreaker is told when a breaker opens (true) or closes (false).
-	onBreaker func(open bool)
+	// onBreaker is told when an endpoint's breaker opens (true) or closes
+	// (false).
+	onBreaker func(ep string, open bool)
 }
 
-func newBackpressure(l Limits, onBreaker func(open bool)) *backpressure {
+func newBackpressure(l Limits, onBreaker func(ep string, open bool)) *backpressure {
 	l.Burst = max(l.Burst, 1)
 	b := &backpressure{l: l, until: map[string]time.Time{}, breakers: map[string]*gobreaker.CircuitBreaker[bool]{},
 		limiters: map[string]*rate.Limiter{}, onBreaker: onBreaker}
@@ -139,7 +150,7 @@ func (b *backpressure) breaker(ep string) *gobreaker.CircuitBreaker[bool] {
 			OnStateChange: func(_ string, from, to gobreaker.State) {
 				wasOpen, isOpen := from != gobreaker.StateClosed, to != gobreaker.StateClosed
 				if wasOpen != isOpen && b.onBreaker != nil {
-					b.onBreaker(isOpen)
+					b.onBreaker(ep, isOpen)
 				}
 			},
 			IsSuccessful: func(err error) bool {

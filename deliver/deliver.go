@@ -160,10 +160,14 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 			s.Tracer = tracing.Tracer(nil)
 		}
 		s.work = newWorkers()
-		s.bp = newBackpressure(s.Limits, func(open bool) {
+		s.bp = newBackpressure(s.Limits, func(ep string, open bool) {
 			if open {
+				s.Logger.Warn("circuit breaker open: this endpoint's deliveries wait until a probe succeeds",
+					"channel", s.Channel, "endpoint", loggable(ep), "failures_in_a_row", s.Limits.BreakerFailures,
+					"probe_after", s.Limits.BreakerOpen)
 				s.Metrics.BreakerOpened(string(s.Channel))
 			} else {
+				s.Logger.Info("circuit breaker closed: the endpoint answers again", "channel", s.Channel, "endpoint", loggable(ep))
 				s.Metrics.BreakerClosed(string(s.Channel))
 			}
 		})

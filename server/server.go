@@ -303,7 +303,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api"),
 		EventsMaxBatch: cfg.Events.MaxBatch, Rules: ruleSet, RulesReload: cfg.Rules.ReloadInterval,
 		LogsMaxBatch: cfg.Logs.MaxBatch, LogsMaxBodyBytes: cfg.Logs.MaxBodyBytes}
-	if sa := cfg.SelfAlert; sa.Target != "" && cfg.Has("api") {
+	// In api processes, and in those that send (whose delivery counts the
+	// failure-ratio check reads: an api-only process of a fleet sends
+	// nothing); alert ids come from the check and the period, so several
+	// processes make one alert.
+	if sa := cfg.SelfAlert; sa.Target != "" && (cfg.Has("api") || cfg.Has("deliver")) {
 		wd := &watchdog.Watchdog{Store: s.store, Producer: s.sprod, Lag: s.lag, Counts: s.metrics.DeliveryTotals,
 			Target: sa.Target, Every: sa.Interval, Floor: sa.Floor, MaxLag: sa.MaxLag, MaxFailRatio: sa.MaxFailureRatio,
 			MinFailures: float64(sa.MinAttempts), Logger: log.With("stage", "watchdog"), Now: time.Now}

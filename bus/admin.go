@@ -30,7 +30,7 @@ func EnsureTopics(ctx context.Context, o ClientOptions, topics []string, partiti
 	if err != nil {
 		return fmt.Errorf("bus: kafka brokers %s do not answer: %w", strings.Join(o.Brokers, ","), err)
 	}
-	var missing []string
+	var missing, other []string
 	for _, t := range topics {
 		d, ok := details[t]
 		switch {
@@ -40,7 +40,16 @@ func EnsureTopics(ctx context.Context, o ClientOptions, topics []string, partiti
 			return fmt.Errorf("bus: topic %s: %w", t, d.Err)
 		case len(d.Partitions) == 0:
 			return fmt.Errorf("bus: topic %s has no partitions", t)
+		case int32(len(d.Partitions)) != partitions:
+			other = append(other, fmt.Sprintf("%s has %d", t, len(d.Partitions)))
 		}
+	}
+	if len(other) > 0 && o.Logger != nil {
+		// Not changed here: adding partitions moves keys (alert streams) to
+		// other partitions, which reorders what is in flight.
+		o.Logger.Warn("existing topics have another partition count than kafka.partitions; they are used as they are "+
+			"(add partitions with Kafka's tools while Herald is stopped, if more are wanted)",
+			"kafka.partitions", partitions, "topics", strings.Join(other, "; "))
 	}
 	if len(missing) == 0 {
 		return nil

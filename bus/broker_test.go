@@ -1,8 +1,10 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -291,4 +293,29 @@ func TestBrokerDataDirLocked(t *testing.T) {
 		t.Fatalf("after the first closed: %v", err)
 	}
 	again.Close()
+}
+
+// TestEnsureTopicsPartitionMismatch checks existing topics with another
+// partition count than configured are used as they are, with a warning
+// naming them, and are not changed.
+func TestEnsureTopicsPartitionMismatch(t *testing.T) {
+	b, err := bus.StartBroker(bus.BrokerOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 2, Topics: []string{"herald.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var logs bytes.Buffer
+	o := bus.ClientOptions{Brokers: b.Addrs(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := bus.EnsureTopics(ctx, o, []string{"herald.test"}, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "another partition count") || !strings.Contains(logs.String(), "herald.test has 2") {
+		t.Fatalf("no warning naming the topic: %s", logs.String())
+	}
+	logs.Reset()
+	if err := bus.EnsureTopics(ctx, o, []string{"herald.test"}, 2, 1); err != nil || logs.Len() != 0 {
+		t.Fatalf("matching partitions: %v, logged %s", err, logs.String())
+	}
 }

@@ -165,6 +165,15 @@ func (s *Server) Handler() http.Handler {
 	}
 	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	cfg.Transformers = append(cfg.Transformers, quietErrorValues)
+	// Bearer tokens, so /docs can authorize and generated clients know;
+	// the routes without a token (health, and /metrics when public) are
+	// marked by scopeFor, not here.
+	if cfg.Components.SecuritySchemes == nil {
+		cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{}
+	}
+	cfg.Components.SecuritySchemes["bearer"] = &huma.SecurityScheme{Type: "http", Scheme: "bearer",
+		Description: "an API token (hrl_…): POST /v1/tokens, herald token create, or <data-dir>/admin.token"}
+	cfg.Security = []map[string][]string{{"bearer": {}}}
 	a := humago.New(mux, cfg)
 	s.registerHealth(a)
 	if s.Metrics != nil {

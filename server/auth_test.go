@@ -108,9 +108,18 @@ func TestAuthMatrix(t *testing.T) {
 	// Every operation the OpenAPI document lists is in the matrix, so a new
 	// route cannot escape it.
 	var doc struct {
-		Paths map[string]map[string]any `json:"paths"`
+		Paths      map[string]map[string]any `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct{ Type, Scheme string } `json:"securitySchemes"`
+		} `json:"components"`
+		Security []map[string][]string `json:"security"`
 	}
 	h.must(http.StatusOK, "GET", "/openapi.json", nil, &doc)
+	// The document says how to authenticate, so /docs and generated
+	// clients can.
+	if b := doc.Components.SecuritySchemes["bearer"]; b.Type != "http" || b.Scheme != "bearer" || len(doc.Security) != 1 {
+		t.Errorf("OpenAPI security: schemes %+v, security %v; want bearer", doc.Components.SecuritySchemes, doc.Security)
+	}
 	for path, ops := range doc.Paths {
 		pattern := regexp.MustCompile("^" + regexp.MustCompile(`\\\{[^}]+\\\}`).ReplaceAllString(regexp.QuoteMeta(path), `[^/]+`) + `(\?.*)?$`)
 		for method := range ops {

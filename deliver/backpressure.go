@@ -50,13 +50,31 @@ func endpoint(ch herald.Channel, u *herald.User) string {
 	return string(ch) // one SMTP server, one SMS provider
 }
 
-// loggable is an endpoint's name as it may be logged: a Slack incoming
-// webhook's URL is its secret.
-func loggable(ep string) string {
-	if strings.HasPrefix(ep, "slack:") {
-		return "slack: an incoming webhook (its URL is not logged)"
+// breakerKey names what a circuit breaker guards: a webhook's URL without
+// its query (one failing path of a receiver that serves many must not hold
+// up the others: a host that is down trips each of its URLs' breakers), and
+// the endpoint otherwise. Never logged as it is (see loggable).
+func breakerKey(ch herald.Channel, u *herald.User) string {
+	if ch == herald.ChannelWebhook {
+		if p, err := url.Parse(u.WebhookURL); err == nil {
+			return "webhook:" + p.Scheme + "://" + p.Host + p.EscapedPath()
+		}
 	}
-	return ep
+	return endpoint(ch, u)
+}
+
+// loggable is an endpoint's or breaker's name as it may be logged: a Slack
+// incoming webhook's URL is its secret, and a webhook's path may hold one.
+func loggable(name string) string {
+	switch {
+	case strings.HasPrefix(name, "slack:"):
+		return "slack: an incoming webhook (its URL is not logged)"
+	case strings.HasPrefix(name, "webhook:"):
+		if p, err := url.Parse(strings.TrimPrefix(name, "webhook:")); err == nil && p.Path != "" && p.Path != "/" {
+			return "webhook:" + p.Scheme + "://" + p.Host + " (a path on it)"
+		}
+	}
+	return name
 }
 
 // backpressure is a channel's per-endpoint state: the time before which an

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/heraldproject/herald"
 )
 
 // TestBreaker checks an endpoint's breaker opens after BreakerFailures
@@ -61,5 +63,30 @@ func TestLoggable(t *testing.T) {
 	}
 	if got := loggable("webhook:https://hooks.example"); got != "webhook:https://hooks.example" {
 		t.Errorf("loggable(webhook) = %q", got)
+	}
+	if got := loggable("webhook:https://hooks.example/api/webhooks/1/TOKEN"); strings.Contains(got, "TOKEN") ||
+		!strings.Contains(got, "hooks.example") {
+		t.Errorf("loggable(webhook URL with a path) = %q, want its host without the path", got)
+	}
+}
+
+// TestBreakerKey checks webhook URLs on one host have breakers of their own
+// (their query left out), while Retry-After and rate limits stay per host.
+func TestBreakerKey(t *testing.T) {
+	a := &herald.User{WebhookURL: "https://hooks.example/tenant-a?sig=1"}
+	a2 := &herald.User{WebhookURL: "https://hooks.example/tenant-a?sig=2"}
+	b := &herald.User{WebhookURL: "https://hooks.example/tenant-b"}
+	if breakerKey(herald.ChannelWebhook, a) != breakerKey(herald.ChannelWebhook, a2) {
+		t.Error("one URL with two queries has two breakers")
+	}
+	if breakerKey(herald.ChannelWebhook, a) == breakerKey(herald.ChannelWebhook, b) {
+		t.Error("two paths on one host share a breaker")
+	}
+	if endpoint(herald.ChannelWebhook, a) != endpoint(herald.ChannelWebhook, b) {
+		t.Error("two paths on one host are two endpoints for Retry-After and rate limits")
+	}
+	sms := &herald.User{Phone: "+15551234567"}
+	if breakerKey(herald.ChannelSMS, sms) != endpoint(herald.ChannelSMS, sms) {
+		t.Error("SMS breaker is not the provider's")
 	}
 }

@@ -511,14 +511,14 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 		Title: t.Title, Text: t.Message, Source: t.Source, Labels: t.Labels, CreatedAt: t.CreatedAt}
 	attempt := d.Attempts + 1
 	m.Attempt = attempt
-	retry, sendErr := s.send(ctx, ep, m)
+	retry, sendErr := s.send(ctx, breakerKey(s.Channel, u), m)
 	if ctx.Err() != nil {
 		return outcome{}, fmt.Errorf("deliver %s: interrupted: %w", t.DeliveryID, ctx.Err())
 	}
 	if errors.Is(sendErr, gobreaker.ErrOpenState) || errors.Is(sendErr, gobreaker.ErrTooManyRequests) {
 		wait := cmp.Or(s.Limits.BreakerOpen, time.Second)
 		log.Debug("circuit breaker open; deferred", "wait", wait)
-		return s.later(r, &t, d, newBase, wait, "circuit breaker open for this endpoint"), nil
+		return s.later(r, &t, d, newBase, wait, "circuit breaker open for this webhook URL or endpoint"), nil
 	}
 	now = s.Now()
 	if sendErr == nil {
@@ -604,11 +604,11 @@ func (s *Sender) users(ctx context.Context, ids []string) (map[string]*herald.Us
 	return out, nil
 }
 
-// send makes one attempt through the endpoint's breaker.
-func (s *Sender) send(ctx context.Context, ep string, m *notify.Message) (bool, error) {
+// send makes one attempt through the breaker named key (breakerKey).
+func (s *Sender) send(ctx context.Context, key string, m *notify.Message) (bool, error) {
 	actx, cancel := context.WithTimeout(ctx, cmp.Or(s.Timeout, 30*time.Second))
 	defer cancel()
-	cb := s.bp.breaker(ep)
+	cb := s.bp.breaker(key)
 	if cb == nil {
 		return s.Notifier.Notify(actx, m)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -394,5 +396,43 @@ func TestDrainDelay(t *testing.T) {
 	}
 	if took := time.Since(began); took < 2*time.Second {
 		t.Errorf("Close took %s, want at least the 2s drain delay", took)
+	}
+}
+
+// TestBreakerPerURL checks one failing path of a receiver that serves many
+// (a multi-tenant endpoint) opens its own breaker only: another path on the
+// same host is still sent to at once.
+func TestBreakerPerURL(t *testing.T) {
+	var bad, good atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			bad.Add(1)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		good.Add(1)
+	}))
+	defer recv.Close()
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_BREAKER_FAILURES=2", "HERALD_RETRY_DELAYS=10s"))
+	h.createUser(map[string]any{"name": "bad", "webhookUrl": recv.URL + "/bad"})
+	h.createUser(map[string]any{"name": "good", "webhookUrl": recv.URL + "/good"})
+	for i := range 2 {
+		h.sendAlert(map[string]any{"target": []string{"@bad"}, "severity": "error", "message": fmt.Sprint("fails ", i)})
+	}
+	for deadline := time.Now().Add(10 * time.Second); bad.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failing path got %d requests, want 2", bad.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The failing URL's breaker is open now (2 failures in a row).
+	began := time.Now()
+	id := h.sendAlert(map[string]any{"target": []string{"@good"}, "severity": "error", "message": "gets through"})
+	a := h.waitAlert(id, allFinal)
+	if len(a.Deliveries) != 1 || a.Deliveries[0].Status != "sent" || good.Load() != 1 {
+		t.Fatalf("the healthy path's delivery: %+v (%d requests), want sent", a.Deliveries, good.Load())
+	}
+	if took := time.Since(began); took > 10*time.Second {
+		t.Fatalf("the healthy path's delivery took %s: held up by the other path's breaker (open 30s)", took)
 	}
 }

@@ -74,9 +74,11 @@ type BulkReplayInput struct {
 
 type bulkReplayOutput struct {
 	Body struct {
-		Replayed int      `json:"replayed"`
-		Skipped  int      `json:"skipped" doc:"dead letters whose delivery is no longer dead from them"`
-		IDs      []string `json:"ids"`
+		Replayed int `json:"replayed"`
+		Skipped  int `json:"skipped" doc:"dead letters not replayed: those whose delivery is no longer dead from them, and those counted in notReplayable"`
+		// NotReplayable is the part of Skipped that can never be replayed.
+		NotReplayable int      `json:"notReplayable" doc:"dead records from a topic that cannot be replayed into (the DLQ, a retry tier)"`
+		IDs           []string `json:"ids"`
 	}
 }
 
@@ -165,6 +167,9 @@ func (s *Server) registerDeadLetters(a huma.API) {
 				out.Body.IDs = append(out.Body.IDs, d.ID)
 			case herald.ECONFLICT:
 				out.Body.Skipped++
+				if !deadletter.Replayable(d) {
+					out.Body.NotReplayable++
+				}
 			default:
 				return nil, s.problem(ctx, err)
 			}

@@ -99,6 +99,24 @@ type Producer interface {
 	Produce(ctx context.Context, recs ...*kgo.Record) error
 }
 
+// sourceTopic is the topic a dead record came from.
+func sourceTopic(d *herald.DeadLetter) string {
+	topic, _, _ := strings.Cut(d.Source, "/")
+	return topic
+}
+
+// Replayable reports whether a dead letter can be replayed at all: a dead
+// delivery can (while it is still dead from this letter), and so can a dead
+// record from a Herald topic but the DLQ itself and the retry tiers, whose
+// records (garbage produced onto them) have nowhere to go back to.
+func Replayable(d *herald.DeadLetter) bool {
+	if d.Kind == herald.DeadDelivery {
+		return true
+	}
+	topic := sourceTopic(d)
+	return strings.HasPrefix(topic, "herald.") && topic != bus.TopicDLQ && !strings.HasPrefix(topic, "herald.retry.")
+}
+
 // Replay puts a dead letter back into the pipeline. A dead delivery goes back
 // to its channel's topic with its delivery id, marked as a replay of this
 // dead letter so the sender gives it a fresh retry budget; a dead record goes
@@ -127,8 +145,8 @@ func Replay(ctx context.Context, st *store.Store, p Producer, id string) error {
 			{Key: bus.HeaderReplay, Value: []byte(d.ID)},
 		}}
 	default:
-		topic, _, _ := strings.Cut(d.Source, "/")
-		if !strings.HasPrefix(topic, "herald.") || topic == bus.TopicDLQ || strings.HasPrefix(topic, "herald.retry.") {
+		topic := sourceTopic(d)
+		if !Replayable(d) {
 			return herald.Errorf(herald.ECONFLICT, "dead letter %s came from %q, which cannot be replayed into", d.ID, topic)
 		}
 		rec = &kgo.Record{Topic: topic, Key: d.Key, Value: d.Payload}

@@ -320,6 +320,19 @@ func TestPoison(t *testing.T) {
 			t.Errorf("garbage on %s did not become a dead letter", topic)
 		}
 	}
+	// A bulk replay says which it skipped because they have nowhere to go
+	// back to: the DLQ's and the retry tiers'.
+	var bulk struct{ Replayed, Skipped, NotReplayable int }
+	h.must(http.StatusOK, "POST", "/v1/dead-letters/replay", map[string]any{}, &bulk)
+	notReplayable := 0
+	for _, topic := range topics {
+		if topic == bus.TopicDLQ || strings.HasPrefix(topic, "herald.retry.") {
+			notReplayable++
+		}
+	}
+	if bulk.NotReplayable != notReplayable || bulk.Skipped != notReplayable || bulk.Replayed != len(topics)-notReplayable {
+		t.Errorf("bulk replay %+v, want %d not replayable (and skipped), %d replayed", bulk, notReplayable, len(topics)-notReplayable)
+	}
 	id := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "still flowing"})
 	if a := h.waitAlert(id, allFinal); a.Deliveries[0].Status != "sent" {
 		t.Fatalf("after the garbage: %+v", a.Deliveries)

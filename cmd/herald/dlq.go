@@ -209,13 +209,15 @@ Herald's API (--server, env HERALD_SERVER).`,
 				}
 			}
 			var out struct {
-				Replayed int `json:"replayed"`
-				Skipped  int `json:"skipped"`
+				Replayed      int `json:"replayed"`
+				Skipped       int `json:"skipped"`
+				NotReplayable int `json:"notReplayable"`
 			}
 			if err := c.do("POST", "/v1/dead-letters/replay", body, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d, skipped %d (no longer dead)\n", out.Replayed, out.Skipped)
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d, skipped %d (%d no longer dead, %d from a topic that cannot be replayed into)\n",
+				out.Replayed, out.Skipped, out.Skipped-out.NotReplayable, out.NotReplayable)
 			return nil
 		},
 	}

@@ -540,8 +540,11 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 		return s.dead(log, r, &t, d, attempt, newBase, history, reason), nil
 	}
 	if attempt-base >= s.Retry.MaxAttempts {
-		return s.dead(log, r, &t, d, attempt, newBase, history,
-			fmt.Sprintf("gave up after %d attempts: %s", attempt-base, reason)), nil
+		gaveUp := fmt.Sprintf("gave up after %d attempts: %s", attempt-base, reason)
+		if base > 0 { // a replay's fresh budget
+			gaveUp = fmt.Sprintf("gave up after %d attempts since the replay (%d in all): %s", attempt-base, attempt, reason)
+		}
+		return s.dead(log, r, &t, d, attempt, newBase, history, gaveUp), nil
 	}
 	wait := s.Retry.delay(attempt - base)
 	if hasRA && ra > wait {

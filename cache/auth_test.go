@@ -2,58 +2,19 @@ package cache_test
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/heraldproject/herald"
 	"github.com/heraldproject/herald/cache"
+	"github.com/heraldproject/herald/internal/testredis"
 )
-
-// passwordRedis starts a redis-server of the test's own that asks for
-// password, keeping nothing on disk, and returns its address.
-func passwordRedis(t *testing.T, password string) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is required in CI")
-		}
-		t.Skip("SKIPPING: no redis-server to start")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--requirepass", password,
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not start", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestRedisAuth checks a Redis that asks for a password is used with one
 // given in a redis:// URL (with a database number) or with WithAuth, and
 // that a missing or wrong password is told apart from Redis being down.
 func TestRedisAuth(t *testing.T) {
-	addr := passwordRedis(t, "s3cret-pw")
+	addr, _ := testredis.Start(t, "--requirepass", "s3cret-pw")
 	ctx := context.Background()
 	for name, c := range map[string]*cache.Redis{
 		"url":       cache.NewRedis("redis://:s3cret-pw@"+addr+"/3", testPrefix(), time.Minute),

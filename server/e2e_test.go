@@ -196,13 +196,7 @@ func TestProducedAlertNamesWhoItMissed(t *testing.T) {
 	defer hook.Close()
 	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
 	h.createGroup("empty")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.srv.KafkaAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	cl, ctx := h.kafka()
 	const value = `{"id":"produced-1","target":["@alice","@nobody","@@nogroup","@@empty","bob"],"severity":"error","message":"from a tool"}`
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: bus.TopicAlerts, Value: []byte(value)}).FirstErr(); err != nil {
 		t.Fatal(err)

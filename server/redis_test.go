@@ -3,59 +3,20 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/heraldproject/herald/internal/testpg"
+	"github.com/heraldproject/herald/internal/testredis"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
-
-// startRedis runs a private redis-server on a free loopback port, so the test
-// can stop it.
-func startRedis(t *testing.T) (addr string, stop func()) {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("SKIPPING: redis-server not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	return addr, stop
-}
 
 // TestRedisCacheAndOutage runs Herald on PostgreSQL with a Redis cache:
 // contacts are cached and invalidated on change, and when Redis dies mid-run
 // delivery goes on through the database with nothing lost.
 func TestRedisCacheAndOutage(t *testing.T) {
-	addr, stopRedis := startRedis(t)
+	addr, stopRedis := testredis.Start(t)
 	hook := webhooktest.NewReceiver()
 	defer hook.Close()
 	other := webhooktest.NewReceiver()

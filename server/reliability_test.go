@@ -285,6 +285,20 @@ func TestPermanentFailures(t *testing.T) {
 	}
 }
 
+// kafka returns a Kafka client of the server's broker, as a Kafka tool
+// would be, and a context bounding what the test does with it.
+func (h *instance) kafka() (*kgo.Client, context.Context) {
+	h.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.srv.KafkaAddrs()...))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h.t.Cleanup(cancel)
+	return cl, ctx
+}
+
 // TestPoison produces garbage onto every Herald topic: each becomes a dead
 // letter, and the pipeline keeps flowing.
 func TestPoison(t *testing.T) {
@@ -292,13 +306,7 @@ func TestPoison(t *testing.T) {
 	defer hook.Close()
 	h := start(t, testConfig(t, t.TempDir()))
 	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.srv.KafkaAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	cl, ctx := h.kafka()
 	var recs []*kgo.Record
 	topics := bus.Topics([]time.Duration{50 * time.Millisecond, 100 * time.Millisecond})
 	for _, topic := range topics {

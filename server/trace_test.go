@@ -12,22 +12,30 @@ import (
 	"github.com/heraldproject/herald/server"
 )
 
-// TestTrace follows one alert: the herald.accept span of the HTTP request is
-// the parent of the herald.fanout span (across the alerts topic), which is the
-// parent of one herald.deliver span per delivery (across the deliveries
-// topic) — all in one trace.
-func TestTrace(t *testing.T) {
+// startTraced starts a server whose spans go to the returned exporter, and
+// a webhook receiver.
+func startTraced(t *testing.T) (*instance, *tracetest.InMemoryExporter, *webhooktest.Receiver) {
+	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	hook := webhooktest.NewReceiver()
-	defer hook.Close()
+	t.Cleanup(hook.Close)
 	s, err := server.Start(context.Background(), testConfig(t, t.TempDir()), testLogger(t), "test", server.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &instance{t: t, srv: s, base: "http://" + s.Addr()}
 	t.Cleanup(h.stop)
+	return h, exp, hook
+}
+
+// TestTrace follows one alert: the herald.accept span of the HTTP request is
+// the parent of the herald.fanout span (across the alerts topic), which is the
+// parent of one herald.deliver span per delivery (across the deliveries
+// topic) — all in one trace.
+func TestTrace(t *testing.T) {
+	h, exp, hook := startTraced(t)
 	h.createUser(map[string]any{"name": "a", "webhookUrl": hook.URL()})
 	h.createUser(map[string]any{"name": "b", "webhookUrl": hook.URL()})
 	id := h.sendAlert(map[string]any{"target": []string{"@a", "@b"}, "severity": "error", "message": "traced"})
@@ -70,17 +78,7 @@ func TestTrace(t *testing.T) {
 // TestTraceJoinsCaller checks a caller's W3C traceparent makes Herald's
 // herald.accept span a child of the caller's span, in the caller's trace.
 func TestTraceJoinsCaller(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	hook := webhooktest.NewReceiver()
-	defer hook.Close()
-	s, err := server.Start(context.Background(), testConfig(t, t.TempDir()), testLogger(t), "test", server.WithTracerProvider(tp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &instance{t: t, srv: s, base: "http://" + s.Addr()}
-	t.Cleanup(h.stop)
+	h, exp, hook := startTraced(t)
 	h.createUser(map[string]any{"name": "a", "webhookUrl": hook.URL()})
 	const traceID, parentID = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 	code, _, body := h.post("/v1/alerts", []byte(`{"target":["@a"],"severity":"info","message":"joined"}`),

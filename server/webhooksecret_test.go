@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldproject/herald/internal/testredis"
 	"github.com/heraldproject/herald/notify/webhook"
 	"github.com/heraldproject/herald/notify/webhook/webhooktest"
 )
@@ -28,7 +29,7 @@ const (
 func TestWebhookSecretPerUser(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { webhookSecretFlow(t) })
 	t.Run("redis", func(t *testing.T) {
-		addr, _ := startRedis(t)
+		addr, _ := testredis.Start(t)
 		webhookSecretFlow(t, "HERALD_REDIS_ADDR="+addr)
 		raw := redis.NewClient(&redis.Options{Addr: addr})
 		defer raw.Close()

@@ -55,12 +55,21 @@ func endpoint(ch herald.Channel, u *herald.User) string {
 // up the others: a host that is down trips each of its URLs' breakers), and
 // the endpoint otherwise. Never logged as it is (see loggable).
 func breakerKey(ch herald.Channel, u *herald.User) string {
+	_, key := endpoints(ch, u)
+	return key
+}
+
+// endpoints returns endpoint(ch, u) and breakerKey(ch, u), parsing a
+// webhook's URL once (every send needs both).
+func endpoints(ch herald.Channel, u *herald.User) (ep, breaker string) {
 	if ch == herald.ChannelWebhook {
 		if p, err := url.Parse(u.WebhookURL); err == nil {
-			return "webhook:" + p.Scheme + "://" + p.Host + p.EscapedPath()
+			ep = "webhook:" + p.Scheme + "://" + p.Host
+			return ep, ep + p.EscapedPath()
 		}
 	}
-	return endpoint(ch, u)
+	ep = endpoint(ch, u)
+	return ep, ep
 }
 
 // loggable is an endpoint's or breaker's name as it may be logged: a Slack

@@ -85,6 +85,9 @@ func TestBreakerKey(t *testing.T) {
 	if endpoint(herald.ChannelWebhook, a) != endpoint(herald.ChannelWebhook, b) {
 		t.Error("two paths on one host are two endpoints for Retry-After and rate limits")
 	}
+	if ep, _ := endpoints(herald.ChannelWebhook, a); ep != endpoint(herald.ChannelWebhook, a) {
+		t.Errorf("endpoints gives endpoint %q, endpoint %q", ep, endpoint(herald.ChannelWebhook, a))
+	}
 	sms := &herald.User{Phone: "+15551234567"}
 	if breakerKey(herald.ChannelSMS, sms) != endpoint(herald.ChannelSMS, sms) {
 		t.Error("SMS breaker is not the provider's")

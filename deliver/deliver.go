@@ -492,7 +492,7 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 		return outcome{}, err
 	}
 	now := s.Now()
-	ep := endpoint(s.Channel, u)
+	ep, breaker := endpoints(s.Channel, u)
 	if wait := s.bp.notBefore(ep, now); wait > 0 {
 		log.Debug("endpoint asked to wait (Retry-After); deferred", "wait", wait)
 		return s.later(r, &t, d, newBase, wait, "endpoint asked to wait (Retry-After)"), nil
@@ -511,7 +511,7 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 		Title: t.Title, Text: t.Message, Source: t.Source, Labels: t.Labels, CreatedAt: t.CreatedAt}
 	attempt := d.Attempts + 1
 	m.Attempt = attempt
-	retry, sendErr := s.send(ctx, breakerKey(s.Channel, u), m)
+	retry, sendErr := s.send(ctx, breaker, m)
 	if ctx.Err() != nil {
 		return outcome{}, fmt.Errorf("deliver %s: interrupted: %w", t.DeliveryID, ctx.Err())
 	}

@@ -221,6 +221,7 @@ func TestBadInput(t *testing.T) {
 		{"dead letters unknown channel", "GET", "/v1/dead-letters?channel=pager", "", nil, 422, `one of \"webhook, slack, email, sms\"`},
 		{"bound token with another scope", "POST", "/v1/tokens", `{"name":"t","scope":"admin","userId":"` + alice + `"}`, nil, 422, "a token bound to a user (userId) can only read that user"},
 		{"bound token to no user", "POST", "/v1/tokens", `{"name":"t","scope":"read","userId":"nope"}`, nil, 422, "body.userId"},
+		{"alert not (yet) stored", "GET", "/v1/alerts/no-such-alert", "", nil, 404, "once the fan-out stage has taken it"},
 		// routes and methods that do not exist
 		{"unknown route", "GET", "/v1/nope", "", nil, 404, "no route GET /v1/nope"},
 		{"method not allowed", "POST", "/v1/stats", `{}`, nil, 405, "POST is not allowed on /v1/stats; allowed: GET"},

@@ -349,7 +349,10 @@ func scanAlert(row scanner) (*herald.AlertRecord, error) {
 func (s *Store) Alert(ctx context.Context, id string) (*herald.AlertRecord, error) {
 	a, err := scanAlert(s.r.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("alert", id)
+		// The API answers 202 once the alert is in Kafka; the fan-out stage
+		// stores it a moment later (longer under a backlog).
+		return nil, herald.Errorf(herald.ENOTFOUND, "alert %q not found: an alert accepted moments ago is here "+
+			"once the fan-out stage has taken it (retry shortly); otherwise no such alert", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: alert: %w", err)

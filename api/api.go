@@ -77,6 +77,9 @@ type Server struct {
 	Metrics *metrics.Metrics
 	// Lag reports consumer lag for /v1/stats; nil leaves it out.
 	Lag LagSource
+	// Channels are the channels this deployment has configured: GET
+	// /v1/stats lists them before their first outcome.
+	Channels []herald.Channel
 	// Tracer starts the herald.accept span of each alert (nil: no tracing).
 	Tracer trace.Tracer
 	// Auth checks bearer tokens; nil turns authentication off.

@@ -42,6 +42,9 @@ func (s *Server) registerStats(a huma.API) {
 	}, func(ctx context.Context, _ *struct{}) (*struct{ Body Stats }, error) {
 		up := time.Since(started).Seconds()
 		st := Stats{UptimeSeconds: up, Channels: map[string]ChannelStats{}, Lag: map[string]int64{}}
+		for _, ch := range s.Channels {
+			st.channel(string(ch)) // listed, with no outcomes, before its first
+		}
 		if s.Metrics != nil {
 			fams, err := s.Metrics.Registry.Gather()
 			if err != nil {

@@ -318,3 +318,42 @@ func TestRequestMetricsLabels(t *testing.T) {
 		t.Errorf("ingest request durations observed: %d, want 3", n)
 	}
 }
+
+// TestStats checks GET /v1/stats: what was ingested and sent, per-channel
+// outcomes, every configured channel listed before its first outcome (Slack
+// here) and none that is not (email, SMS), and dead letters waiting.
+func TestStats(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	h := start(t, testConfig(t, t.TempDir()))
+	h.createUser(map[string]any{"name": "a", "webhookUrl": hook.URL()})
+	h.waitAlert(h.sendAlert(map[string]any{"target": []string{"@a"}, "severity": "info", "message": "m"}), allFinal)
+	var st struct {
+		AlertsIngested     float64 `json:"alertsIngested"`
+		DeliveriesSent     float64 `json:"deliveriesSent"`
+		DeadLettersPending int     `json:"deadLettersPending"`
+		Channels           map[string]struct {
+			Outcomes     map[string]float64 `json:"outcomes"`
+			BreakersOpen float64            `json:"breakersOpen"`
+		} `json:"channels"`
+		Lag map[string]int64 `json:"lag"`
+	}
+	h.must(http.StatusOK, "GET", "/v1/stats", nil, &st)
+	if st.AlertsIngested != 1 || st.DeliveriesSent != 1 || st.DeadLettersPending != 0 {
+		t.Errorf("stats %+v, want 1 alert ingested, 1 delivery sent, no dead letters", st)
+	}
+	if st.Channels["webhook"].Outcomes["sent"] != 1 {
+		t.Errorf("webhook outcomes %v, want sent 1", st.Channels["webhook"].Outcomes)
+	}
+	if _, ok := st.Channels["slack"]; !ok {
+		t.Errorf("channels %v: Slack is configured but not listed", st.Channels)
+	}
+	for _, ch := range []string{"email", "sms"} {
+		if _, ok := st.Channels[ch]; ok {
+			t.Errorf("channels %v list %s, which is not configured", st.Channels, ch)
+		}
+	}
+	if _, ok := st.Lag["herald-fanout"]; !ok {
+		t.Errorf("lag %v has no herald-fanout group", st.Lag)
+	}
+}

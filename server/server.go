@@ -299,7 +299,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if authn != nil {
 		s.wg.Go(func() { authn.Run(stopCtx, 30*time.Second) })
 	}
-	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), LogRequests: cfg.Log.Requests, Version: version,
+	s.api = &api.Server{Auth: authn, MetricsPublic: cfg.Auth.MetricsPublic, Channels: enabled, Store: s.store, Producer: s.prod, Cache: s.cache, Metrics: s.metrics, Lag: s.lag, Tracer: tracer, Logger: log.With("stage", "api"), LogRequests: cfg.Log.Requests, Version: version,
 		IdempotencyWindow: cfg.Idempotency.Window, AlertmanagerMaxAlerts: cfg.Alertmanager.MaxAlerts, HealthOnly: !cfg.Has("api"),
 		EventsMaxBatch: cfg.Events.MaxBatch, Rules: ruleSet, RulesReload: cfg.Rules.ReloadInterval,
 		LogsMaxBatch: cfg.Logs.MaxBatch, LogsMaxBodyBytes: cfg.Logs.MaxBodyBytes}

@@ -169,8 +169,7 @@ func (s *Server) Handler() http.Handler {
 	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	cfg.Transformers = append(cfg.Transformers, quietErrorValues)
 	// Bearer tokens, so /docs can authorize and generated clients know;
-	// the routes without a token (health, and /metrics when public) are
-	// marked by scopeFor, not here.
+	// the health routes say they need none (api/health.go).
 	if cfg.Components.SecuritySchemes == nil {
 		cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{}
 	}
@@ -223,14 +222,16 @@ func queryParams(doc *huma.OpenAPI) map[string][]string {
 
 // unknownQuery returns the first query parameter of a GET request r that
 // its route does not take, and the ones it takes; "" when all are known (or
-// the route is not an API operation). A misspelled filter (?chanel=) would
+// the route takes no query parameters, or is not an API operation). A misspelled filter (?chanel=) would
 // otherwise be ignored and answer everything.
 func (s *Server) unknownQuery(pattern string, r *http.Request) (string, []string) {
 	if r.URL.RawQuery == "" || r.Method != http.MethodGet {
 		return "", nil // a POST's stray parameter filters nothing
 	}
-	names, ok := s.queryParams[pattern]
-	if !ok {
+	names := s.queryParams[pattern]
+	if len(names) == 0 {
+		// Only routes with filters: a stray parameter elsewhere (a probe's
+		// cache-buster on /readyz) filters nothing.
 		return "", nil
 	}
 	for k := range r.URL.Query() {

@@ -45,16 +45,15 @@ func (s *Server) authorize(mux *http.ServeMux, next http.Handler) http.Handler {
 			unmatched(h, w, r)
 			return
 		}
+		// The route, for the request metrics of an answer given here.
+		r.Pattern = pattern
 		// Once the caller may use the route, a query parameter it does not
 		// take is refused.
 		next := next
 		if name, takes := s.unknownQuery(pattern, r); name != "" {
 			next = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				detail := "this route takes no query parameters"
-				if len(takes) > 0 {
-					detail = "this route takes " + strings.Join(takes, ", ")
-				}
-				writeProblemDetails(w, http.StatusUnprocessableEntity, "unknown query parameter "+strconv.Quote(clip(name))+"; "+detail,
+				writeProblemDetails(w, http.StatusUnprocessableEntity, "unknown query parameter "+strconv.Quote(clip(name))+
+					"; this route takes "+strings.Join(takes, ", "),
 					[]*huma.ErrorDetail{{Location: "query." + clip(name), Message: "unknown query parameter"}})
 			})
 		}
@@ -62,8 +61,6 @@ func (s *Server) authorize(mux *http.ServeMux, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// The route, for the request metrics of an answer given here.
-		r.Pattern = pattern
 		need := s.scopeFor(pattern, r.URL.Path)
 		if need == "" {
 			next.ServeHTTP(w, r)

@@ -192,29 +192,36 @@ func (a *Authenticator) flush(ctx context.Context) {
 // revoked token set again is refused.
 func Bootstrap(ctx context.Context, st *store.Store, dataDir, secret string) (created string, err error) {
 	if secret != "" {
-		if t, err := st.TokenByHash(ctx, Hash(secret)); err == nil {
-			if t.RevokedAt != nil {
-				return "", fmt.Errorf("auth: HERALD_ADMIN_TOKEN is a token that was revoked (%s, %s); choose a new value",
-					t.Name, t.RevokedAt.Format(time.RFC3339))
+		cur, err := st.TokenByHash(ctx, Hash(secret))
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			// Made first, then read back: processes starting together with
+			// one new value all end up with the same token.
+			t := &herald.Token{ID: uuid.Must(uuid.NewV7()).String(), Name: envAdminName, Scope: herald.ScopeAdmin}
+			if err := st.CreateToken(ctx, t, Hash(secret)); err != nil && herald.ErrorCode(err) != herald.ECONFLICT {
+				return "", err
 			}
-			return "", nil
+			cur, err = st.TokenByHash(ctx, Hash(secret))
 		}
-		// A new value replaces the one set before: changing a leaked
-		// HERALD_ADMIN_TOKEN must revoke it.
+		if err != nil {
+			return "", err
+		}
+		if cur.RevokedAt != nil {
+			return "", fmt.Errorf("auth: HERALD_ADMIN_TOKEN is a token that was revoked (%s, %s); choose a new value",
+				cur.Name, cur.RevokedAt.Format(time.RFC3339))
+		}
+		// This value replaces any set before: changing a leaked
+		// HERALD_ADMIN_TOKEN must revoke it. Only other tokens are revoked,
+		// so a process racing this one cannot revoke the current value.
 		ts, err := st.Tokens(ctx)
 		if err != nil {
 			return "", err
 		}
 		for _, old := range ts {
-			if old.Name == envAdminName {
+			if old.Name == envAdminName && old.ID != cur.ID && old.RevokedAt == nil {
 				if err := st.RevokeToken(ctx, old.ID); err != nil && herald.ErrorCode(err) != herald.ENOTFOUND {
 					return "", err
 				}
 			}
-		}
-		t := &herald.Token{ID: uuid.Must(uuid.NewV7()).String(), Name: envAdminName, Scope: herald.ScopeAdmin}
-		if err := st.CreateToken(ctx, t, Hash(secret)); err != nil && herald.ErrorCode(err) != herald.ECONFLICT {
-			return "", err
 		}
 		return "", nil
 	}

@@ -62,8 +62,10 @@ func NewRedis(addr, prefix string, userTTL time.Duration, opts ...RedisOption) *
 		o(r)
 	}
 	ro := &redis.Options{Addr: addr}
-	if u, err := redis.ParseURL(addr); err == nil {
-		ro = u
+	if strings.Contains(addr, "://") { // "redis:6379" is a host named redis
+		if u, err := redis.ParseURL(addr); err == nil {
+			ro = u
+		}
 	}
 	if r.password != "" {
 		ro.Username, ro.Password = r.username, r.password

@@ -101,7 +101,7 @@ type HTTP struct {
 	// DrainDelay is how long, once told to stop, the API keeps answering
 	// with /readyz and ingest at 503 before it closes its listener, so load
 	// balancers and clients move to another instance (default 1s; 0 closes
-	// at once).
+	// at once; at most half of shutdownTimeout).
 	DrainDelay time.Duration `koanf:"drainDelay"`
 }
 
@@ -288,11 +288,16 @@ type Redis struct {
 	Prefix   string `koanf:"prefix"`
 }
 
-// Redacted is Addr as it may be logged: a URL's password replaced by
+// Redacted is Addr as it may be logged: a URL's credentials (all between
+// "://" and the last "@", even in a URL that does not parse) replaced by
 // "xxxxx".
 func (r Redis) Redacted() string {
-	if u, err := url.Parse(r.Addr); err == nil && u.Scheme != "" {
-		return u.Redacted()
+	scheme, rest, ok := strings.Cut(r.Addr, "://")
+	if !ok {
+		return r.Addr
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		return scheme + "://xxxxx" + rest[at:]
 	}
 	return r.Addr
 }
@@ -583,7 +588,7 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", path, err)
 		}
-		if unknown := unknownKeys(fk.Keys()); len(unknown) > 0 {
+		if unknown := unknownKeys(fk); len(unknown) > 0 {
 			return nil, fmt.Errorf("config: %s: unknown keys %s (see `herald config keys`)", path, strings.Join(unknown, ", "))
 		}
 		if err := k.Merge(fk); err != nil {
@@ -639,16 +644,20 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 // so a typo in the file stops Herald as one in a HERALD_* variable does.
 // Keys are case-sensitive (one in another case would be ignored), so such
 // a key is named with the spelling meant.
-func unknownKeys(keys []string) []string {
+func unknownKeys(fk *koanf.Koanf) []string {
 	known := make(map[string]bool)
 	folded := make(map[string]string)
 	for _, k := range Keys() {
 		known[k], folded[strings.ToLower(k)] = true, k
+		// Sections too, for a section left empty (its keys commented out).
+		for i := strings.IndexByte(k, '.'); i >= 0; i = nextDot(k, i) {
+			known[k[:i]] = true
+		}
 	}
 	var out []string
-	for _, k := range keys {
+	for _, k := range fk.Keys() {
 		switch meant, ok := folded[strings.ToLower(k)]; {
-		case known[k]:
+		case known[k] && (!isSection(known, k) || emptyValue(fk.Get(k))):
 		case ok:
 			out = append(out, k+" (did you mean "+meant+"?)")
 		default:
@@ -665,6 +674,37 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// nextDot is the index of the next "." in k after i, or -1.
+func nextDot(k string, i int) int {
+	if j := strings.IndexByte(k[i+1:], '.'); j >= 0 {
+		return i + 1 + j
+	}
+	return -1
+}
+
+// isSection reports whether k is a section (a prefix of known keys) rather
+// than a setting.
+func isSection(known map[string]bool, k string) bool {
+	for key := range known {
+		if strings.HasPrefix(key, k+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyValue reports whether a section's value in a file is empty: null or
+// {}.
+func emptyValue(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
 }
 
 // notSetting reports whether a HERALD_ variable is one that is not a
@@ -802,13 +842,17 @@ func (c *Config) Validate() error {
 		bad("auth.adminToken (HERALD_ADMIN_TOKEN) must be at least 20 characters without spaces: it is an admin token " +
 			"(openssl rand -base64 32 makes one)")
 	}
-	if a := c.Redis.Addr; a != "" {
-		if u, err := url.Parse(a); err == nil && (u.Scheme == "redis" || u.Scheme == "rediss") {
-			if u.Host == "" || (u.Path != "" && u.Path != "/" && !isDigits(strings.TrimPrefix(u.Path, "/"))) {
-				bad("redis.addr %s must be redis://[user:password@]host:port[/db] (rediss:// for TLS)", c.Redis.Redacted())
-			}
-		} else if _, _, err := net.SplitHostPort(a); err != nil {
-			bad("redis.addr must be host:port or a redis:// or rediss:// URL, not %q", c.Redis.Redacted())
+	if a := c.Redis.Addr; strings.Contains(a, "://") {
+		// A URL only with "://": "redis:6379" is a host named redis.
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/" && !isDigits(strings.TrimPrefix(u.Path, "/"))) {
+			bad("redis.addr %s must be redis://[user:password@]host:port[/db] (rediss:// for TLS), with a "+
+				"password that has no / # ? %% in it (or give it as redis.password)", c.Redis.Redacted())
+		}
+	} else if a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad("redis.addr must be host:port or a redis:// or rediss:// URL, not %q", a)
 		}
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
@@ -817,8 +861,8 @@ func (c *Config) Validate() error {
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 {
 		bad("http.readHeaderTimeout and http.readTimeout must be positive")
 	}
-	if c.HTTP.DrainDelay < 0 || c.HTTP.DrainDelay >= c.ShutdownTimeout {
-		bad("http.drainDelay must be 0 or more and shorter than shutdownTimeout (%s), not %s", c.ShutdownTimeout, c.HTTP.DrainDelay)
+	if c.HTTP.DrainDelay < 0 {
+		bad("http.drainDelay must be 0 or more, not %s", c.HTTP.DrainDelay)
 	}
 	if c.Auth.Disabled {
 		host, _, _ := net.SplitHostPort(c.HTTP.Addr)

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
 )
 
 func TestEnvName(t *testing.T) {
@@ -92,8 +96,9 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
 		{"HERALD_STORE_DSN=postgres://u:pw@127.0.0.1:5432/herald", "store.dsn is a PostgreSQL DSN but store.driver is sqlite"},
 		{"HERALD_STORE_DSN=postgresql://db/herald", "set store.driver=postgres"},
-		{"HERALD_REDIS_ADDR=redis://:hunter2@/x", "redis.addr redis://:xxxxx@/x must be redis://[user:password@]host:port[/db]"},
+		{"HERALD_REDIS_ADDR=redis://:hunter2@/x", "redis.addr redis://xxxxx@/x must be redis://[user:password@]host:port[/db]"},
 		{"HERALD_REDIS_ADDR=nonsense", "redis.addr must be host:port or a redis:// or rediss:// URL"},
+		{"HERALD_REDIS_ADDR=redis://u:pa/ss@host:6379", "redis.addr redis://xxxxx@host:6379 must be"},
 		{"HERALD_KAFKA_BROKERS=k:9092 HERALD_KAFKA_SASL_MECHANISM=plain", "kafka.sasl.mechanism plain needs kafka.sasl.username and kafka.sasl.password"},
 		{"HERALD_KAFKA_SASL_MECHANISM=scram-sha-256 HERALD_KAFKA_SASL_USERNAME=u HERALD_KAFKA_SASL_PASSWORD=p", "the embedded broker takes no SASL"},
 		{"HERALD_ADMIN_TOKEN=a", "auth.adminToken (HERALD_ADMIN_TOKEN) must be at least 20 characters"},
@@ -106,6 +111,25 @@ func TestInvalid(t *testing.T) {
 		_, err := Load("", strings.Fields(tc.env), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want mention of %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TestRedisAddr checks the forms redis.addr takes: host:port (a host may be
+// named redis), or a URL, whose credentials are never shown.
+func TestRedisAddr(t *testing.T) {
+	for _, a := range []string{"redis:6379", "rediss:6380", "127.0.0.1:6379", "redis://:pw@redis:6379/2", "rediss://u:pw@cache.example:6380"} {
+		if _, err := Load("", []string{"HERALD_REDIS_ADDR=" + a}, nil); err != nil {
+			t.Errorf("%s: %v", a, err)
+		}
+	}
+	for a, want := range map[string]string{
+		"redis://:pw@redis:6379/2": "redis://xxxxx@redis:6379/2",
+		"redis://u:pa/ss#x@h:6379": "redis://xxxxx@h:6379",
+		"redis:6379":               "redis:6379",
+	} {
+		if got := (Redis{Addr: a}).Redacted(); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", a, got, want)
 		}
 	}
 }
@@ -162,6 +186,13 @@ func TestFileUnknownKeys(t *testing.T) {
 		!strings.Contains(err.Error(), "route.critical") {
 		t.Fatalf("err = %v, want the unknown keys route.critical and retry.maxAtempts named", err)
 	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("tracing:\n  # endpoint: http://127.0.0.1:4318\nredis: {}\nretry:\n  maxAttempts: 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(empty, nil, nil); err != nil || c.Retry.MaxAttempts != 4 {
+		t.Fatalf("sections left empty: %v", err)
+	}
 	cased := filepath.Join(dir, "cased.yaml")
 	if err := os.WriteFile(cased, []byte("retry: {maxattempts: 4}\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -191,8 +222,14 @@ func TestREADMEConfigKeys(t *testing.T) {
 	if err := os.WriteFile(path, []byte(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(path, nil, nil)
-	if err != nil && strings.Contains(err.Error(), "unknown keys") {
-		t.Fatal(err)
+	fk := koanf.New(".")
+	if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+		t.Fatalf("the README's config file does not parse: %v", err)
+	}
+	if len(fk.Keys()) < 20 {
+		t.Fatalf("the README's config file has %d keys; the block found is not it", len(fk.Keys()))
+	}
+	if unknown := unknownKeys(fk); len(unknown) > 0 {
+		t.Fatalf("the README's config file has unknown keys %v", unknown)
 	}
 }

@@ -120,6 +120,11 @@ func TestAuthMatrix(t *testing.T) {
 	if b := doc.Components.SecuritySchemes["bearer"]; b.Type != "http" || b.Scheme != "bearer" || len(doc.Security) != 1 {
 		t.Errorf("OpenAPI security: schemes %+v, security %v; want bearer", doc.Components.SecuritySchemes, doc.Security)
 	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if sec, ok := doc.Paths[p]["get"].(map[string]any)["security"].([]any); !ok || len(sec) != 0 {
+			t.Errorf("OpenAPI %s security = %v, want [] (no token)", p, doc.Paths[p]["get"].(map[string]any)["security"])
+		}
+	}
 	for path, ops := range doc.Paths {
 		pattern := regexp.MustCompile("^" + regexp.MustCompile(`\\\{[^}]+\\\}`).ReplaceAllString(regexp.QuoteMeta(path), `[^/]+`) + `(\?.*)?$`)
 		for method := range ops {

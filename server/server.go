@@ -493,7 +493,7 @@ func (s *Server) Close(ctx context.Context) error {
 	var errs []error
 	if s.api != nil {
 		s.api.Drain()
-		if d := s.cfg.HTTP.DrainDelay; d > 0 && s.http != nil {
+		if d := min(s.cfg.HTTP.DrainDelay, s.cfg.ShutdownTimeout/2); d > 0 && s.http != nil {
 			s.log.Info("draining: ingest and /readyz answer 503 until the listener closes", "for", d)
 			select {
 			case <-time.After(d):

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -646,18 +647,20 @@ func Load(path string, environ []string, overrides map[string]any) (*Config, err
 // a key is named with the spelling meant.
 func unknownKeys(fk *koanf.Koanf) []string {
 	known := make(map[string]bool)
+	sections := make(map[string]bool) // for a section left empty (its keys commented out)
 	folded := make(map[string]string)
 	for _, k := range Keys() {
 		known[k], folded[strings.ToLower(k)] = true, k
-		// Sections too, for a section left empty (its keys commented out).
-		for i := strings.IndexByte(k, '.'); i >= 0; i = nextDot(k, i) {
-			known[k[:i]] = true
+		for i, c := range k {
+			if c == '.' {
+				sections[k[:i]] = true
+			}
 		}
 	}
 	var out []string
 	for _, k := range fk.Keys() {
 		switch meant, ok := folded[strings.ToLower(k)]; {
-		case known[k] && (!isSection(known, k) || emptyValue(fk.Get(k))):
+		case known[k], sections[k] && emptyValue(fk.Get(k)):
 		case ok:
 			out = append(out, k+" (did you mean "+meant+"?)")
 		default:
@@ -665,34 +668,6 @@ func unknownKeys(fk *koanf.Koanf) []string {
 		}
 	}
 	return out
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// nextDot is the index of the next "." in k after i, or -1.
-func nextDot(k string, i int) int {
-	if j := strings.IndexByte(k[i+1:], '.'); j >= 0 {
-		return i + 1 + j
-	}
-	return -1
-}
-
-// isSection reports whether k is a section (a prefix of known keys) rather
-// than a setting.
-func isSection(known map[string]bool, k string) bool {
-	for key := range known {
-		if strings.HasPrefix(key, k+".") {
-			return true
-		}
-	}
-	return false
 }
 
 // emptyValue reports whether a section's value in a file is empty: null or
@@ -705,6 +680,14 @@ func emptyValue(v any) bool {
 		return len(v) == 0
 	}
 	return false
+}
+
+// redisDB reports whether a redis:// URL's path names a database: none, or
+// a number.
+func redisDB(path string) bool {
+	db := strings.TrimPrefix(path, "/")
+	n, err := strconv.Atoi(db)
+	return db == "" || (err == nil && n >= 0)
 }
 
 // notSetting reports whether a HERALD_ variable is one that is not a
@@ -846,7 +829,7 @@ func (c *Config) Validate() error {
 		// A URL only with "://": "redis:6379" is a host named redis.
 		u, err := url.Parse(a)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" ||
-			(u.Path != "" && u.Path != "/" && !isDigits(strings.TrimPrefix(u.Path, "/"))) {
+			!redisDB(u.Path) {
 			bad("redis.addr %s must be redis://[user:password@]host:port[/db] (rediss:// for TLS), with a "+
 				"password that has no / # ? %% in it (or give it as redis.password)", c.Redis.Redacted())
 		}

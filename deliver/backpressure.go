@@ -31,44 +31,32 @@ type Limits struct {
 	BreakerOpen time.Duration
 }
 
-// endpoint names what a delivery is sent to, for Retry-After, breakers and
-// rate limits. Names may contain secrets (Slack webhook URLs) and are never
-// logged.
-func endpoint(ch herald.Channel, u *herald.User) string {
+// endpoints names what a delivery is sent to, for Retry-After and rate
+// limits (ep), and what its circuit breaker guards (breaker): a webhook's
+// host, and its URL without the query (one failing path of a receiver that
+// serves many must not hold up the others; a host that is down trips each of
+// its URLs' breakers); for other channels the two are one. Names may contain
+// secrets (Slack webhook URLs, webhook paths) and are logged only through
+// loggable.
+func endpoints(ch herald.Channel, u *herald.User) (ep, breaker string) {
 	switch ch {
 	case herald.ChannelWebhook:
-		if p, err := url.Parse(u.WebhookURL); err == nil {
-			return "webhook:" + p.Scheme + "://" + p.Host
+		p, err := url.Parse(u.WebhookURL)
+		if err != nil {
+			ep = "webhook:" + u.WebhookURL
+			return ep, ep
 		}
-		return "webhook:" + u.WebhookURL
+		ep = "webhook:" + p.Scheme + "://" + p.Host
+		return ep, ep + p.EscapedPath()
 	case herald.ChannelSlack:
 		if u.Slack.WebhookURL != "" {
-			return "slack:" + u.Slack.WebhookURL
+			ep = "slack:" + u.Slack.WebhookURL
+		} else {
+			ep = "slack-channel:" + u.Slack.Channel
 		}
-		return "slack-channel:" + u.Slack.Channel
+	default:
+		ep = string(ch) // one SMTP server, one SMS provider
 	}
-	return string(ch) // one SMTP server, one SMS provider
-}
-
-// breakerKey names what a circuit breaker guards: a webhook's URL without
-// its query (one failing path of a receiver that serves many must not hold
-// up the others: a host that is down trips each of its URLs' breakers), and
-// the endpoint otherwise. Never logged as it is (see loggable).
-func breakerKey(ch herald.Channel, u *herald.User) string {
-	_, key := endpoints(ch, u)
-	return key
-}
-
-// endpoints returns endpoint(ch, u) and breakerKey(ch, u), parsing a
-// webhook's URL once (every send needs both).
-func endpoints(ch herald.Channel, u *herald.User) (ep, breaker string) {
-	if ch == herald.ChannelWebhook {
-		if p, err := url.Parse(u.WebhookURL); err == nil {
-			ep = "webhook:" + p.Scheme + "://" + p.Host
-			return ep, ep + p.EscapedPath()
-		}
-	}
-	ep = endpoint(ch, u)
 	return ep, ep
 }
 

@@ -70,26 +70,25 @@ func TestLoggable(t *testing.T) {
 	}
 }
 
-// TestBreakerKey checks webhook URLs on one host have breakers of their own
+// TestEndpoints checks webhook URLs on one host have breakers of their own
 // (their query left out), while Retry-After and rate limits stay per host.
-func TestBreakerKey(t *testing.T) {
+func TestEndpoints(t *testing.T) {
 	a := &herald.User{WebhookURL: "https://hooks.example/tenant-a?sig=1"}
 	a2 := &herald.User{WebhookURL: "https://hooks.example/tenant-a?sig=2"}
 	b := &herald.User{WebhookURL: "https://hooks.example/tenant-b"}
-	if breakerKey(herald.ChannelWebhook, a) != breakerKey(herald.ChannelWebhook, a2) {
+	epA, brA := endpoints(herald.ChannelWebhook, a)
+	_, brA2 := endpoints(herald.ChannelWebhook, a2)
+	epB, brB := endpoints(herald.ChannelWebhook, b)
+	if brA != brA2 {
 		t.Error("one URL with two queries has two breakers")
 	}
-	if breakerKey(herald.ChannelWebhook, a) == breakerKey(herald.ChannelWebhook, b) {
+	if brA == brB {
 		t.Error("two paths on one host share a breaker")
 	}
-	if endpoint(herald.ChannelWebhook, a) != endpoint(herald.ChannelWebhook, b) {
-		t.Error("two paths on one host are two endpoints for Retry-After and rate limits")
+	if epA != epB || epA != "webhook:https://hooks.example" {
+		t.Errorf("endpoints %q and %q, want both webhook:https://hooks.example (one for Retry-After and rate limits)", epA, epB)
 	}
-	if ep, _ := endpoints(herald.ChannelWebhook, a); ep != endpoint(herald.ChannelWebhook, a) {
-		t.Errorf("endpoints gives endpoint %q, endpoint %q", ep, endpoint(herald.ChannelWebhook, a))
-	}
-	sms := &herald.User{Phone: "+15551234567"}
-	if breakerKey(herald.ChannelSMS, sms) != endpoint(herald.ChannelSMS, sms) {
-		t.Error("SMS breaker is not the provider's")
+	if ep, br := endpoints(herald.ChannelSMS, &herald.User{Phone: "+15551234567"}); ep != "sms" || br != ep {
+		t.Errorf("SMS: endpoint %q, breaker %q; want the provider's, sms", ep, br)
 	}
 }

@@ -607,7 +607,7 @@ func (s *Sender) users(ctx context.Context, ids []string) (map[string]*herald.Us
 	return out, nil
 }
 
-// send makes one attempt through the breaker named key (breakerKey).
+// send makes one attempt through the breaker named key (endpoints).
 func (s *Sender) send(ctx context.Context, key string, m *notify.Message) (bool, error) {
 	actx, cancel := context.WithTimeout(ctx, cmp.Or(s.Timeout, 30*time.Second))
 	defer cancel()

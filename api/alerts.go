@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -209,6 +210,41 @@ func (s *Server) replays(prev *store.IdempotentAlert, now time.Time) bool {
 	return prev != nil && now.Sub(prev.CreatedAt) < s.IdempotencyWindow
 }
 
+// alertDiffers names the first field in which al, a request's alert, differs
+// from stored, an alert recorded with the same Idempotency-Key, or returns ""
+// when al is a retry of it. Recipients are not compared: a retry stays a
+// retry when a group it names has changed since.
+func alertDiffers(stored, al *herald.Alert) string {
+	switch {
+	case stored.Message != al.Message:
+		return "message"
+	case stored.Severity != al.Severity:
+		return "severity"
+	case stored.Title != al.Title:
+		return "title"
+	case stored.Source != al.Source:
+		return "source"
+	case !maps.Equal(stored.Labels, al.Labels):
+		return "labels"
+	case !slices.Equal(stored.Targets, al.Targets):
+		return "target"
+	case !slices.Equal(stored.Channels, al.Channels):
+		return "channels"
+	}
+	return ""
+}
+
+// keyReused is the answer to a request whose Idempotency-Key was used within
+// the idempotency window for another alert (the IETF draft on the header
+// answers 422): the new alert would otherwise be taken for a retry and
+// never sent.
+func keyReused(key, id, field string) error {
+	return huma.Error422UnprocessableEntity("Idempotency-Key reused for a different alert",
+		&huma.ErrorDetail{Location: "header.Idempotency-Key", Value: key,
+			Message: fmt.Sprintf("alert %s was accepted with this key and another %s; a retry must send the same alert, "+
+				"and a new alert needs a new key", id, field)})
+}
+
 // idempotentID is the alert id for an idempotency key. The same key yields
 // the same id until an alert with it is recorded, so concurrent retries
 // collapse into one alert (the fan-out stage stores an id once); after the
@@ -268,10 +304,10 @@ func (s *Server) registerAlerts(a huma.API) {
 		Summary: "Send an alert",
 		Description: "Validates the alert, resolves its targets and answers 202 once the alert is durably in Kafka. " +
 			"Delivery is asynchronous. With an Idempotency-Key, a retried request yields the same alert id and no " +
-			"second notification.",
+			"second notification; another alert with a key already used within the idempotency window is a 422.",
 		DefaultStatus: http.StatusAccepted,
 	}, func(ctx context.Context, in *struct {
-		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"the same key always yields the same alert id"`
+		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"the same key yields the same alert id; reusing it for another alert within the idempotency window is a 422"`
 		Body           AlertInput
 	}) (*alertAccepted, error) {
 		ctx, span := s.startAccept(ctx)
@@ -375,6 +411,11 @@ func (s *Server) prepareAlert(ctx context.Context, key string, in *AlertInput) (
 			return nil, nil, s.problem(ctx, err)
 		}
 		if s.replays(prev, al.CreatedAt) {
+			if prev.Alert != nil {
+				if field := alertDiffers(prev.Alert, al); field != "" {
+					return nil, nil, keyReused(key, prev.ID, field)
+				}
+			}
 			out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
 			out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
 			return nil, out, nil

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -348,15 +350,16 @@ func TestPoison(t *testing.T) {
 }
 
 // TestIdempotentIngest: the same Idempotency-Key returns the first alert's
-// id and creates nothing new.
+// id and creates nothing new; the key reused for a different alert is a 422
+// naming what differs, and nothing is lost or sent twice.
 func TestIdempotentIngest(t *testing.T) {
 	hook := webhooktest.NewReceiver()
 	defer hook.Close()
 	h := start(t, testConfig(t, t.TempDir()))
 	h.createUser(map[string]any{"name": "alice", "webhookUrl": hook.URL()})
-	post := func(key string) (string, string) {
-		req, _ := http.NewRequest("POST", h.base+"/v1/alerts",
-			strings.NewReader(`{"target":["@alice"],"severity":"error","message":"m"}`))
+	const first = `{"target":["@alice"],"severity":"error","message":"m","labels":{"a":"1","b":"2"}}`
+	postBody := func(key, body string) (int, string, string, string) {
+		req, _ := http.NewRequest("POST", h.base+"/v1/alerts", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", key)
 		resp, err := http.DefaultClient.Do(req)
@@ -364,22 +367,47 @@ func TestIdempotentIngest(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
 		var out idOut
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("status %d", resp.StatusCode)
+		if resp.StatusCode == http.StatusAccepted {
+			if err := json.Unmarshal(raw, &out); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := jsonDecode(resp, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out.ID, resp.Header.Get("Idempotent-Replayed")
+		return resp.StatusCode, out.ID, resp.Header.Get("Idempotent-Replayed"), string(raw)
 	}
-	a1, _ := post("order-42")
-	a2, _ := post("order-42") // possibly before fan-out recorded the first
+	post := func(key, body string) (string, string) {
+		t.Helper()
+		code, id, replayed, raw := postBody(key, body)
+		if code != http.StatusAccepted {
+			t.Fatalf("POST /v1/alerts (key %s) = %d: %s", key, code, raw)
+		}
+		return id, replayed
+	}
+	a1, _ := post("order-42", first)
+	a2, _ := post("order-42", first) // possibly before fan-out recorded the first
 	h.waitAlert(a1, allFinal)
-	a3, replayed := post("order-42")
-	b, _ := post("order-43")
-	if a1 != a2 || a1 != a3 || replayed != "true" || b == a1 {
-		t.Fatalf("ids %s %s %s (replayed %q), other key %s", a1, a2, a3, replayed, b)
+	a3, replayed := post("order-42", first)
+	// A retry is the same alert however its JSON is spelled: labels in
+	// another order, a severity alias, spaces around a target.
+	a4, replayed4 := post("order-42", `{"labels":{"b":"2","a":"1"},"message":"m","severity":"ERROR","target":[" @alice "]}`)
+	b, _ := post("order-43", first)
+	if a1 != a2 || a1 != a3 || a1 != a4 || replayed != "true" || replayed4 != "true" || b == a1 {
+		t.Fatalf("ids %s %s %s %s (replayed %q %q), other key %s", a1, a2, a3, a4, replayed, replayed4, b)
+	}
+	// Another alert with a used key would be taken for a retry and never
+	// sent: it is refused, saying which field differs.
+	for body, field := range map[string]string{
+		`{"target":["@alice"],"severity":"error","message":"m2","labels":{"a":"1","b":"2"}}`:            "message",
+		`{"target":["@alice"],"severity":"critical","message":"m","labels":{"a":"1","b":"2"}}`:          "severity",
+		`{"target":["@alice"],"severity":"error","message":"m","labels":{"a":"1"}}`:                     "labels",
+		`{"target":["@alice"],"severity":"error","message":"m","labels":{"a":"1","b":"2"},"title":"t"}`: "title",
+	} {
+		code, _, _, raw := postBody("order-42", body)
+		if code != http.StatusUnprocessableEntity || !strings.Contains(raw, "header.Idempotency-Key") ||
+			!strings.Contains(raw, a1) || !strings.Contains(raw, "another "+field) {
+			t.Errorf("key reused with another %s: %d %s; want 422 naming the header, %s and the field", field, code, raw, a1)
+		}
 	}
 	h.waitAlert(b, allFinal)
 	time.Sleep(200 * time.Millisecond)

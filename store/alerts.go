@@ -638,6 +638,10 @@ type IdempotentAlert struct {
 	ID        string
 	UserCount int
 	CreatedAt time.Time
+	// Alert is what was recorded (AlertByIdempotencyKey only; nil from
+	// AlertsByIdempotencyKeys), so a request reusing the key can be told
+	// apart from a retry of the first.
+	Alert *herald.Alert
 }
 
 // idempotencyNamespace derives alert ids from idempotency keys.
@@ -656,21 +660,25 @@ func IdempotentAlertID(key string, prev *IdempotentAlert) string {
 	return uuid.NewSHA1(idempotencyNamespace, []byte(seed)).String()
 }
 
-// AlertByIdempotencyKey returns the newest alert recorded with the key, or
-// nil.
+// keyed is the condition of the partial index alerts_idempotency. A query by
+// idempotency key states it too: SQLite uses a partial index only when the
+// query's WHERE implies the index's, and `idempotency_key = ?` alone does not
+// imply `<> ”` (without it every keyed request scanned the alerts table).
+const keyed = `idempotency_key <> ''`
+
+// AlertByIdempotencyKey returns the newest alert recorded with the key, with
+// its content, or nil.
 func (s *Store) AlertByIdempotencyKey(ctx context.Context, key string) (*IdempotentAlert, error) {
-	var a IdempotentAlert
-	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, user_count, created_at FROM alerts WHERE idempotency_key = ?
-		ORDER BY created_at DESC LIMIT 1`, key).Scan(&a.ID, &a.UserCount, &created)
+	a, err := scanAlert(s.r.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts
+		WHERE idempotency_key = ? AND `+keyed+` ORDER BY created_at DESC LIMIT 1`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: alert by idempotency key: %w", err)
 	}
-	a.CreatedAt = fromNanos(created)
-	return &a, nil
+	a.IdempotencyKey = key
+	return &IdempotentAlert{ID: a.ID, UserCount: a.UserCount, CreatedAt: a.CreatedAt, Alert: &a.Alert}, nil
 }
 
 // AlertsByIdempotencyKeys is AlertByIdempotencyKey for many keys at once: for
@@ -681,7 +689,7 @@ func (s *Store) AlertsByIdempotencyKeys(ctx context.Context, keys []string) (map
 	const chunk = 500 // well under every dialect's bound on parameters
 	for keys := range slices.Chunk(keys, chunk) {
 		rows, err := s.r.QueryContext(ctx, `SELECT idempotency_key, id, user_count, created_at FROM alerts
-			WHERE idempotency_key IN (`+placeholders(len(keys))+`)`, anys(keys)...)
+			WHERE idempotency_key IN (`+placeholders(len(keys))+`) AND `+keyed, anys(keys)...)
 		if err != nil {
 			return nil, fmt.Errorf("store: alerts by idempotency keys: %w", err)
 		}

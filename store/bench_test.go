@@ -68,6 +68,55 @@ func benchmarkRecordFanouts(b *testing.B, alerts, fanoutN int) {
 	}
 }
 
+// BenchmarkAlertByIdempotencyKey looks up keys among 20,000 alerts that have
+// one (half of them) or none, as POST /v1/alerts does for each request with an
+// Idempotency-Key: a key never used, then one used before.
+func BenchmarkAlertByIdempotencyKey(b *testing.B) {
+	for _, o := range []struct {
+		name string
+		opts func(b *testing.B) store.Options
+	}{
+		{"sqlite", func(b *testing.B) store.Options {
+			return store.Options{DSN: filepath.Join(b.TempDir(), "herald.db")}
+		}},
+		{"postgres", func(b *testing.B) store.Options { return store.Options{Driver: "postgres", DSN: testpg.DSN(b)} }},
+	} {
+		b.Run(o.name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, o.opts(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			const alerts = 20000
+			for n := 0; n < alerts; n += 500 {
+				batch := make([]*store.Fanout, 500)
+				for i := range batch {
+					a := &herald.Alert{ID: uuid.Must(uuid.NewV7()).String(), Severity: herald.SeverityInfo,
+						Message: "disk full", Targets: []string{"@x"}, CreatedAt: time.Now()}
+					if i%2 == 0 {
+						a.IdempotencyKey = fmt.Sprint("key-", n+i)
+					}
+					batch[i] = &store.Fanout{Alert: a}
+				}
+				if err := s.RecordFanouts(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := 0
+			for b.Loop() {
+				i++
+				if got, err := s.AlertByIdempotencyKey(ctx, fmt.Sprint("new-", i)); err != nil || got != nil {
+					b.Fatal(got, err)
+				}
+				if got, err := s.AlertByIdempotencyKey(ctx, fmt.Sprint("key-", 2*(i%(alerts/2)))); err != nil || got == nil {
+					b.Fatal(got, err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkSentOutcomes records "sent" outcomes in groups of 16, as the
 // sending stage's group commit does, on a SQLite table of 100,000
 // deliveries. Reported: outcomes/s.

@@ -15,7 +15,8 @@ import (
 // TestNewestFirstPlans: the newest-first indexes are ascending (migrations 9
 // and 10), and the newest-first pages (alerts, dead letters, logs, a
 // service's logs), first and later, walk them backwards instead of sorting:
-// no temporary B-tree. The SQL is the shape the list functions build.
+// no temporary B-tree; lookups by idempotency key use their index. The SQL is
+// the shape the store's functions build.
 func TestNewestFirstPlans(t *testing.T) {
 	ctx := context.Background()
 	s := testSQLite(t)
@@ -41,6 +42,10 @@ func TestNewestFirstPlans(t *testing.T) {
 		{"logs_newest", `SELECT l.id FROM logs l WHERE 1=1 AND (l.time, l.id) < (1, 'a') ORDER BY l.time DESC, l.id DESC LIMIT 10`},
 		{"logs_service", `SELECT l.id FROM logs l WHERE 1=1 AND l.service = 'api' AND (l.time, l.id) < (1, 'a')
 			ORDER BY l.time DESC, l.id DESC LIMIT 10`},
+		// The partial index needs its condition stated (AlertByIdempotencyKey,
+		// AlertsByIdempotencyKeys); without it, a scan of every alert.
+		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key = 'k' AND ` + keyed + ` ORDER BY created_at DESC LIMIT 1`},
+		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key IN ('k', 'l') AND ` + keyed},
 	} {
 		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.sql)
 		if err != nil {

@@ -270,7 +270,9 @@ func TestOutcomesAndDeadLetters(t *testing.T) {
 		if err := s.RecordFanouts(ctx, []*store.Fanout{fo}); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.AlertByIdempotencyKey(ctx, "key-1"); err != nil || got == nil || got.ID != "a1" || got.UserCount != 1 {
+		if got, err := s.AlertByIdempotencyKey(ctx, "key-1"); err != nil || got == nil || got.ID != "a1" || got.UserCount != 1 ||
+			!got.CreatedAt.Equal(t0) || got.Alert == nil || got.Alert.Message != "m" || got.Alert.Severity != herald.SeverityError ||
+			!slices.Equal(got.Alert.Targets, []string{"@x"}) || got.Alert.IdempotencyKey != "key-1" {
 			t.Fatalf("by idempotency key = %+v, %v", got, err)
 		}
 		if got, err := s.AlertByIdempotencyKey(ctx, "other"); err != nil || got != nil {

@@ -75,6 +75,17 @@ type Config struct {
 	Rules Rules `koanf:"rules"`
 	// Logs configures log ingest (POST /v1/logs, OTLP) and the logs role.
 	Logs Logs `koanf:"logs"`
+	// Alerts configures how long alerts are kept.
+	Alerts Alerts `koanf:"alerts"`
+}
+
+// Alerts configures the stored alerts.
+type Alerts struct {
+	// Retention is how long an alert is kept once it is done (every
+	// delivery sent or dead), with its deliveries, attempts and dead
+	// letters; older ones are pruned in batches by the fanout role. 0 keeps
+	// every alert.
+	Retention time.Duration `koanf:"retention"`
 }
 
 // Logs configures log ingest and storage.
@@ -546,6 +557,7 @@ func defaults() map[string]any {
 		"logs.maxBatch":                10000,
 		"logs.maxBodyBytes":            16 << 20,
 		"logs.retention":               "168h",
+		"alerts.retention":             "0s",
 		"redis.prefix":                 "herald:",
 		"cache.userTTL":                "1m",
 		"cache.sentTTL":                "168h",
@@ -894,6 +906,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Logs.Retention < time.Second {
 		bad("logs.retention must be at least 1s, not %s", c.Logs.Retention)
+	}
+	if r := c.Alerts.Retention; r < 0 || (r > 0 && r < c.Idempotency.Window) {
+		// A retry after its alert was pruned would be a new alert.
+		bad("alerts.retention must be 0 (keep every alert) or at least idempotency.window (%s), not %s",
+			c.Idempotency.Window, r)
 	}
 	if c.Fanout.Linger < 0 || c.Fanout.Linger > time.Second {
 		bad("fanout.linger must be between 0 and 1s, not %s", c.Fanout.Linger)

@@ -91,6 +91,8 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_DATADIR=/x", "unknown environment variables HERALD_DATADIR"},
 		{"HERALD_RETRY_DELAYS=soon", "retry.delays"},
 		{"HERALD_KAFKA_RETENTION=10m", "kafka.retention must be at least 1h"},
+		{"HERALD_ALERTS_RETENTION=1h", "alerts.retention must be 0 (keep every alert) or at least idempotency.window (24h0m0s), not 1h0m0s"},
+		{"HERALD_ALERTS_RETENTION=-1s", "alerts.retention must be 0"},
 		{"HERALD_RETRY_DELAYS=1s,200h", "kafka.retention (168h0m0s) must be longer than every retry delay (200h0m0s)"},
 		{"HERALD_SECRETS_KEY=c2hvcnQ=", "secrets.key must be 32 bytes"},
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},

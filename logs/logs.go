@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -101,43 +100,4 @@ func Decode(r *kgo.Record) (*herald.LogRecord, error) {
 		return nil, fmt.Errorf("invalid log record: id is %d bytes; at most 64", len(lr.ID))
 	}
 	return &lr, nil
-}
-
-// Pruner deletes log records older than Retention, every Every.
-type Pruner struct {
-	Store     *store.Store
-	Retention time.Duration
-	// Every is how often it prunes (default Retention/10, between 1s and
-	// 10m).
-	Every  time.Duration
-	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
-
-// Run prunes at once and then every Every until ctx ends.
-func (p *Pruner) Run(ctx context.Context) {
-	if p.Now == nil {
-		p.Now = time.Now
-	}
-	every := p.Every
-	if every <= 0 {
-		every = min(max(p.Retention/10, time.Second), 10*time.Minute)
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		n, err := p.Store.PruneLogs(ctx, p.Now().Add(-p.Retention), 5000)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			p.Logger.Warn("log retention: prune failed; retrying later", "err", err)
-		case n > 0:
-			p.Logger.Info("log retention: pruned old records", "records", n, "retention", p.Retention)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

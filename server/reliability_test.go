@@ -485,3 +485,45 @@ func TestBreakerPerURL(t *testing.T) {
 		t.Fatalf("the healthy path's delivery took %s: held up by the other path's breaker (open 30s)", took)
 	}
 }
+
+// TestAlertRetention checks alerts.retention from outside: a sent alert is
+// gone (404, and out of the list) once it is older than the retention, while
+// one whose delivery is still being retried stays however old it gets.
+func TestAlertRetention(t *testing.T) {
+	hook := webhooktest.NewReceiver()
+	defer hook.Close()
+	var failing atomic.Int64
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		failing.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	h := start(t, testConfig(t, t.TempDir(), "HERALD_IDEMPOTENCY_WINDOW=1s", "HERALD_ALERTS_RETENTION=2s",
+		"HERALD_RETRY_DELAYS=1m", "HERALD_RETRY_MAX_ATTEMPTS=2"))
+	h.createUser(map[string]any{"name": "up", "webhookUrl": hook.URL()})
+	h.createUser(map[string]any{"name": "down", "webhookUrl": down.URL})
+	sent := h.sendAlert(map[string]any{"target": []string{"@up"}, "severity": "info", "message": "kept 2s"})
+	retrying := h.sendAlert(map[string]any{"target": []string{"@down"}, "severity": "info", "message": "waits a minute to retry"})
+	h.waitAlert(sent, allFinal)
+	h.waitAlert(retrying, func(a *alertOut) bool { return len(a.Deliveries) == 1 && a.Deliveries[0].Status == "failed" })
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		code, _ := h.do("GET", "/v1/alerts/"+sent, nil, nil)
+		if code == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /v1/alerts/%s = %d 15s after it was sent; want 404 (alerts.retention 2s)", sent, code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var list struct {
+		Alerts []alertOut `json:"alerts"`
+	}
+	h.must(http.StatusOK, "GET", "/v1/alerts", nil, &list)
+	if len(list.Alerts) != 1 || list.Alerts[0].ID != retrying {
+		t.Fatalf("alerts listed after pruning: %+v; want only the one still being retried", list.Alerts)
+	}
+	if a := h.waitAlert(retrying, func(*alertOut) bool { return true }); a.Deliveries[0].Status != "failed" {
+		t.Fatalf("the retried alert's delivery: %+v", a.Deliveries)
+	}
+}

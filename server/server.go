@@ -34,6 +34,7 @@ import (
 	"github.com/heraldproject/herald/logs"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
+	"github.com/heraldproject/herald/retention"
 	"github.com/heraldproject/herald/route"
 	"github.com/heraldproject/herald/rules"
 	"github.com/heraldproject/herald/secrets"
@@ -229,6 +230,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			func(o *bus.ConsumerOptions) { o.Linger = cfg.Fanout.Linger }); err != nil {
 			return nil, err
 		}
+		if cfg.Alerts.Retention > 0 {
+			pr := &retention.Pruner{What: "alerts", Retention: cfg.Alerts.Retention, Logger: log.With("stage", "fanout"),
+				Prune: func(ctx context.Context, cutoff time.Time) (int, error) { return s.store.PruneAlerts(ctx, cutoff, 0) }}
+			s.wg.Go(func() { pr.Run(stopCtx) })
+		}
 	}
 	if cfg.Has("deliver") {
 		// Sent marks only where a fleet shares them (Redis): in this
@@ -277,7 +283,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			func(o *bus.ConsumerOptions) { o.MaxPollRecords = 5000 }); err != nil {
 			return nil, err
 		}
-		pr := &logs.Pruner{Store: s.store, Retention: cfg.Logs.Retention, Logger: log.With("stage", "logs")}
+		pr := &retention.Pruner{What: "log records", Retention: cfg.Logs.Retention, Logger: log.With("stage", "logs"),
+			Prune: func(ctx context.Context, cutoff time.Time) (int, error) { return s.store.PruneLogs(ctx, cutoff, 5000) }}
 		s.wg.Go(func() { pr.Run(stopCtx) })
 	}
 	if cfg.Has("retry") {
@@ -360,6 +367,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	}
 	if cfg.Store.Driver == "sqlite" {
 		args = append(args, "store_logs_path", store.LogFile(storeDSN))
+	}
+	if cfg.Has("fanout") {
+		kept := "forever (alerts.retention 0)"
+		if cfg.Alerts.Retention > 0 {
+			kept = cfg.Alerts.Retention.String() + " once done"
+		}
+		args = append(args, "alerts_kept", kept)
 	}
 	log.Info("herald started", append(args,
 		"channels", enabled,

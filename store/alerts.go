@@ -714,3 +714,57 @@ func (s *Store) AlertsByIdempotencyKeys(ctx context.Context, keys []string) (map
 	}
 	return out, nil
 }
+
+// PruneAlerts deletes the alerts created before cutoff that are done — their
+// fan-out recorded in full and every delivery sent or dead — with their
+// deliveries, attempt history and dead letters, batch alerts per
+// transaction (default 1,000), oldest first. An alert with a delivery still
+// pending or waiting to be retried is kept, however old, and does not hold
+// back the ones after it. It returns how many alerts it deleted.
+func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (int, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	total := 0
+	for {
+		var n int
+		err := s.tx(ctx, "prune_alerts", func(tx txn) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts a WHERE created_at < ? AND fanned_out = 1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN (?, ?))
+				ORDER BY created_at, id LIMIT ?`, nanos(cutoff), herald.StatusPending, herald.StatusFailed, batch)
+			if err != nil {
+				return fmt.Errorf("store: prune alerts: %w", err)
+			}
+			ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+			if err != nil {
+				return fmt.Errorf("store: prune alerts: %w", err)
+			}
+			if len(ids) == 0 {
+				return nil
+			}
+			in := placeholders(len(ids))
+			for _, q := range []string{
+				`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id IN (` + in + `))`,
+				`DELETE FROM dead_letters WHERE alert_id IN (` + in + `)`,
+				`DELETE FROM deliveries WHERE alert_id IN (` + in + `)`,
+				`DELETE FROM alerts WHERE id IN (` + in + `)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, anys(ids)...); err != nil {
+					return fmt.Errorf("store: prune alerts: %w", err)
+				}
+			}
+			n = len(ids)
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < batch {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}

@@ -725,46 +725,31 @@ func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (i
 	if batch <= 0 {
 		batch = 1000
 	}
-	total := 0
-	for {
-		var n int
-		err := s.tx(ctx, "prune_alerts", func(tx txn) error {
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts a WHERE created_at < ? AND fanned_out = 1
-				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN (?, ?))
-				ORDER BY created_at, id LIMIT ?`, nanos(cutoff), herald.StatusPending, herald.StatusFailed, batch)
-			if err != nil {
-				return fmt.Errorf("store: prune alerts: %w", err)
-			}
-			ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
-			if err != nil {
-				return fmt.Errorf("store: prune alerts: %w", err)
-			}
-			if len(ids) == 0 {
-				return nil
-			}
-			in := placeholders(len(ids))
-			for _, q := range []string{
-				`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id IN (` + in + `))`,
-				`DELETE FROM dead_letters WHERE alert_id IN (` + in + `)`,
-				`DELETE FROM deliveries WHERE alert_id IN (` + in + `)`,
-				`DELETE FROM alerts WHERE id IN (` + in + `)`,
-			} {
-				if _, err := tx.ExecContext(ctx, q, anys(ids)...); err != nil {
-					return fmt.Errorf("store: prune alerts: %w", err)
-				}
-			}
-			n = len(ids)
-			return nil
-		})
+	return s.inBatches(ctx, "prune_alerts", batch, func(tx txn) (int, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts a WHERE created_at < ? AND fanned_out = 1
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN (?, ?))
+			ORDER BY created_at, id LIMIT ?`, nanos(cutoff), herald.StatusPending, herald.StatusFailed, batch)
 		if err != nil {
-			return total, err
+			return 0, fmt.Errorf("store: prune alerts: %w", err)
 		}
-		total += n
-		if n < batch {
-			return total, nil
+		ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+		if err != nil {
+			return 0, fmt.Errorf("store: prune alerts: %w", err)
 		}
-		if err := ctx.Err(); err != nil {
-			return total, err
+		if len(ids) == 0 {
+			return 0, nil
 		}
-	}
+		in := placeholders(len(ids))
+		for _, q := range []string{
+			`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id IN (` + in + `))`,
+			`DELETE FROM dead_letters WHERE alert_id IN (` + in + `)`,
+			`DELETE FROM deliveries WHERE alert_id IN (` + in + `)`,
+			`DELETE FROM alerts WHERE id IN (` + in + `)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, anys(ids)...); err != nil {
+				return 0, fmt.Errorf("store: prune alerts: %w", err)
+			}
+		}
+		return len(ids), nil
+	})
 }

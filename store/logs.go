@@ -437,23 +437,33 @@ func (s *Store) pruneLogs(ctx context.Context, cutoff time.Time, batch int) (int
 	if batch <= 0 {
 		batch = 5000
 	}
+	return s.inBatches(ctx, "prune_logs", batch, func(tx txn) (int, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN
+			(SELECT seq FROM logs WHERE stored_at < ? ORDER BY seq LIMIT ?)`, nanos(cutoff), batch)
+		if err != nil {
+			return 0, fmt.Errorf("store: prune logs: %w", err)
+		}
+		n, err := res.RowsAffected()
+		return int(n), err
+	})
+}
+
+// inBatches runs del in one write transaction (op) after another, each
+// deleting at most batch rows, until one deletes fewer or ctx ends, and
+// returns how many were deleted in all.
+func (s *Store) inBatches(ctx context.Context, op string, batch int, del func(tx txn) (int, error)) (int, error) {
 	total := 0
 	for {
-		var n int64
-		err := s.tx(ctx, "prune_logs", func(tx txn) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN
-				(SELECT seq FROM logs WHERE stored_at < ? ORDER BY seq LIMIT ?)`, nanos(cutoff), batch)
-			if err != nil {
-				return fmt.Errorf("store: prune logs: %w", err)
-			}
-			n, _ = res.RowsAffected()
-			return nil
+		var n int
+		err := s.tx(ctx, op, func(tx txn) (err error) {
+			n, err = del(tx)
+			return err
 		})
 		if err != nil {
 			return total, err
 		}
-		total += int(n)
-		if n < int64(batch) {
+		total += n
+		if n < batch {
 			return total, nil
 		}
 		if err := ctx.Err(); err != nil {

@@ -46,6 +46,10 @@ func TestNewestFirstPlans(t *testing.T) {
 		// AlertsByIdempotencyKeys); without it, a scan of every alert.
 		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key = 'k' AND ` + keyed + ` ORDER BY created_at DESC LIMIT 1`},
 		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key IN ('k', 'l') AND ` + keyed},
+		// PruneAlerts walks the oldest alerts, checking each one's deliveries.
+		{"alerts_newest", `SELECT id FROM alerts a WHERE created_at < 5 AND fanned_out = 1
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN ('pending', 'failed'))
+			ORDER BY created_at, id LIMIT 1000`},
 	} {
 		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.sql)
 		if err != nil {

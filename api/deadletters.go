@@ -152,7 +152,7 @@ func (s *Server) registerDeadLetters(a huma.API) {
 			limit = 1000
 		}
 		f := store.DeadLetterFilter{Channel: herald.Channel(b.Channel), AlertID: b.AlertID, Since: b.Since,
-			Until: b.Until, Unreplayed: true}
+			Until: b.Until, Unreplayed: true, OldestFirst: true}
 		dls, err := s.Store.DeadLetters(ctx, f, limit)
 		if err != nil {
 			return nil, s.problem(ctx, err)

@@ -84,6 +84,11 @@ func (s *Store) DeadLetter(ctx context.Context, id string) (*herald.DeadLetter, 
 	return d, nil
 }
 
+// unreplayed is the condition of the partial index dead_letters_unreplayed
+// (migration 12), word for word: SQLite uses a partial index only for a query
+// whose WHERE implies the index's.
+const unreplayed = `replayed_at IS NULL`
+
 // DeadLetterFilter selects dead letters. Zero fields match everything.
 type DeadLetterFilter struct {
 	Channel herald.Channel
@@ -92,11 +97,16 @@ type DeadLetterFilter struct {
 	Until   time.Time
 	// Unreplayed keeps only dead letters never replayed.
 	Unreplayed bool
-	// After is the page cursor: the last dead letter of the previous page.
+	// After is the page cursor: the last dead letter of the previous page
+	// (newest-first pages only).
 	After *AlertCursor
+	// OldestFirst orders the result oldest first (bulk replay) instead of
+	// newest first.
+	OldestFirst bool
 }
 
-// DeadLetters returns up to limit dead letters matching f, newest first.
+// DeadLetters returns up to limit dead letters matching f, newest first
+// unless f.OldestFirst.
 // Payloads are included; histories are not.
 func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter, limit int) ([]*herald.DeadLetter, error) {
 	q := `SELECT ` + deadLetterColumns + ` FROM dead_letters WHERE 1=1`
@@ -118,13 +128,17 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter, limit int) 
 		args = append(args, nanos(f.Until))
 	}
 	if f.Unreplayed {
-		q += ` AND replayed_at IS NULL`
+		q += ` AND ` + unreplayed
 	}
 	if f.After != nil {
 		q += ` AND (created_at, id) < (?, ?)`
 		args = append(args, nanos(f.After.CreatedAt), f.After.ID)
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	if f.OldestFirst {
+		q += ` ORDER BY created_at, id LIMIT ?`
+	} else {
+		q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	}
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -150,7 +164,7 @@ func (s *Store) MarkReplayed(ctx context.Context, id string) error {
 // PendingDeadLetters counts dead letters never replayed.
 func (s *Store) PendingDeadLetters(ctx context.Context) (int, error) {
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL`).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters WHERE `+unreplayed).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count dead letters: %w", err)
 	}
 	return n, nil

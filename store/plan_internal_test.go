@@ -46,6 +46,12 @@ func TestNewestFirstPlans(t *testing.T) {
 		// AlertsByIdempotencyKeys); without it, a scan of every alert.
 		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key = 'k' AND ` + keyed + ` ORDER BY created_at DESC LIMIT 1`},
 		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key IN ('k', 'l') AND ` + keyed},
+		// Dead letters not replayed: counted (the watchdog, /v1/stats) and
+		// replayed in bulk, oldest first, through their partial index.
+		{"dead_letters_unreplayed", `SELECT COUNT(*) FROM dead_letters WHERE ` + unreplayed},
+		{"dead_letters_unreplayed", `SELECT id FROM dead_letters WHERE 1=1 AND ` + unreplayed + ` ORDER BY created_at, id LIMIT 1000`},
+		{"dead_letters_unreplayed", `SELECT id FROM dead_letters WHERE 1=1 AND created_at >= 5 AND ` + unreplayed +
+			` ORDER BY created_at DESC, id DESC LIMIT 10`},
 		// PruneAlerts walks the oldest alerts, checking each one's deliveries.
 		{"alerts_newest", `SELECT id FROM alerts a WHERE created_at < 5 AND fanned_out = 1
 			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN ('pending', 'failed'))

@@ -592,3 +592,45 @@ func TestHasSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLettersOldestFirst: bulk replay's query (not replayed, oldest
+// first) skips replayed dead letters and starts from the oldest; pages are
+// newest first otherwise.
+func TestDeadLettersOldestFirst(t *testing.T) {
+	ctx := context.Background()
+	forEachBackend(t, func(t *testing.T, s *store.Store) {
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		var dls []*herald.DeadLetter
+		for i := range 4 {
+			dls = append(dls, &herald.DeadLetter{ID: fmt.Sprint("dl", i), Kind: herald.DeadRecord, Reason: "poison",
+				Source: fmt.Sprint("herald.alerts/0/", i), CreatedAt: t0.Add(time.Duration(i) * time.Minute)})
+		}
+		if err := s.RecordDeadLetters(ctx, dls); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkReplayed(ctx, "dl0"); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(f store.DeadLetterFilter, limit int) string {
+			t.Helper()
+			got, err := s.DeadLetters(ctx, f, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, d := range got {
+				out = append(out, d.ID)
+			}
+			return strings.Join(out, ",")
+		}
+		if got := ids(store.DeadLetterFilter{Unreplayed: true, OldestFirst: true}, 2); got != "dl1,dl2" {
+			t.Errorf("unreplayed, oldest first, 2: %s; want dl1,dl2", got)
+		}
+		if got := ids(store.DeadLetterFilter{Unreplayed: true}, 2); got != "dl3,dl2" {
+			t.Errorf("unreplayed, newest first, 2: %s; want dl3,dl2", got)
+		}
+		if n, err := s.PendingDeadLetters(ctx); err != nil || n != 3 {
+			t.Errorf("PendingDeadLetters = %d, %v; want 3", n, err)
+		}
+	})
+}

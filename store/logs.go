@@ -437,14 +437,25 @@ func (s *Store) pruneLogs(ctx context.Context, cutoff time.Time, batch int) (int
 	if batch <= 0 {
 		batch = 5000
 	}
+	// Two statements rather than DELETE ... IN (SELECT ...): PostgreSQL's
+	// generic plan for that form scans the table instead of logs_stored.
 	return s.inBatches(ctx, "prune_logs", batch, func(tx txn) (int, error) {
-		res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN
-			(SELECT seq FROM logs WHERE stored_at < ? ORDER BY seq LIMIT ?)`, nanos(cutoff), batch)
+		rows, err := tx.QueryContext(ctx, `SELECT seq FROM logs WHERE stored_at < ? ORDER BY stored_at LIMIT ?`,
+			nanos(cutoff), batch)
 		if err != nil {
 			return 0, fmt.Errorf("store: prune logs: %w", err)
 		}
-		n, err := res.RowsAffected()
-		return int(n), err
+		seqs, err := scanAll(rows, func(row scanner) (seq int64, err error) { return seq, row.Scan(&seq) })
+		if err != nil {
+			return 0, fmt.Errorf("store: prune logs: %w", err)
+		}
+		if len(seqs) == 0 {
+			return 0, nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE seq IN (`+placeholders(len(seqs))+`)`, anys(seqs)...); err != nil {
+			return 0, fmt.Errorf("store: prune logs: %w", err)
+		}
+		return len(seqs), nil
 	})
 }
 

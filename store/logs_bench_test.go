@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,6 +25,25 @@ func BenchmarkInsertLogs(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPruneLogs runs log retention over 200,000 records of which none
+// is due, the common case between two prunes (every tenth of logs.retention):
+// the time of one prune that finds nothing to delete.
+func BenchmarkPruneLogs(b *testing.B) {
+	now := time.Now()
+	s := teststore.Open(b, store.Options{DSN: filepath.Join(b.TempDir(), "herald.db"), Now: func() time.Time { return now }})
+	lines := benchLogLines(now)
+	for range 100 {
+		if _, err := s.InsertLogs(context.Background(), lines(2000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if n, err := s.PruneLogs(context.Background(), now.Add(-time.Hour), 5000); err != nil || n != 0 {
+			b.Fatal(n, err)
+		}
+	}
 }
 
 // benchLogLines returns a generator of log records, numbered on from 1 and

@@ -52,6 +52,8 @@ func TestNewestFirstPlans(t *testing.T) {
 		{"dead_letters_unreplayed", `SELECT id FROM dead_letters WHERE 1=1 AND ` + unreplayed + ` ORDER BY created_at, id LIMIT 1000`},
 		{"dead_letters_unreplayed", `SELECT id FROM dead_letters WHERE 1=1 AND created_at >= 5 AND ` + unreplayed +
 			` ORDER BY created_at DESC, id DESC LIMIT 10`},
+		// PruneLogs reads the due records from logs_stored, not the table.
+		{"logs_stored", `SELECT seq FROM logs WHERE stored_at < 5 ORDER BY stored_at LIMIT 5000`},
 		// PruneAlerts walks the oldest alerts, checking each one's deliveries.
 		{"alerts_newest", `SELECT id FROM alerts a WHERE created_at < 5 AND fanned_out = 1
 			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN ('pending', 'failed'))

@@ -371,8 +371,9 @@ var logRebuilds = map[int64]struct {
 	what string
 	rate int64
 }{
-	8: {"rebuilding the log search index", 300_000},
-	9: {"rebuilding the log table with one index fewer", 200_000},
+	8:  {"rebuilding the log search index", 300_000},
+	9:  {"rebuilding the log table with one index fewer", 200_000},
+	13: {"indexing the log records by when they were stored", 1_000_000},
 }
 
 // announceRebuild says, before it starts, that a pending migration will

@@ -1,10 +1,10 @@
+-- +goose NO TRANSACTION
 -- +goose Up
--- Dead letters not replayed yet: the watchdog counts them every
--- selfAlert.interval, GET /v1/stats on every call, and bulk replay pages
--- through them; without this index each read every dead letter ever made.
--- Queries state the condition word for word (store.unreplayed): SQLite uses
--- a partial index only when the query's WHERE implies the index's.
-CREATE INDEX dead_letters_unreplayed ON dead_letters(created_at, id) WHERE replayed_at IS NULL;
+-- See migrations/sqlite/00012_dead_letters_unreplayed.sql. Built
+-- CONCURRENTLY, so senders go on recording dead letters while it is built;
+-- a leftover from a failed build is dropped first.
+DROP INDEX CONCURRENTLY IF EXISTS dead_letters_unreplayed;
+CREATE INDEX CONCURRENTLY dead_letters_unreplayed ON dead_letters(created_at, id) WHERE replayed_at IS NULL;
 
 -- +goose Down
-DROP INDEX dead_letters_unreplayed;
+DROP INDEX CONCURRENTLY IF EXISTS dead_letters_unreplayed;

@@ -210,39 +210,34 @@ func (s *Server) replays(prev *store.IdempotentAlert, now time.Time) bool {
 	return prev != nil && now.Sub(prev.CreatedAt) < s.IdempotencyWindow
 }
 
-// alertDiffers names the first field in which al, a request's alert, differs
-// from stored, an alert recorded with the same Idempotency-Key, or returns ""
-// when al is a retry of it. Recipients are not compared: a retry stays a
-// retry when a group it names has changed since.
-func alertDiffers(stored, al *herald.Alert) string {
-	switch {
-	case stored.Message != al.Message:
-		return "message"
-	case stored.Severity != al.Severity:
-		return "severity"
-	case stored.Title != al.Title:
-		return "title"
-	case stored.Source != al.Source:
-		return "source"
-	case !maps.Equal(stored.Labels, al.Labels):
-		return "labels"
-	case !slices.Equal(stored.Targets, al.Targets):
-		return "target"
-	case !slices.Equal(stored.Channels, al.Channels):
-		return "channels"
-	}
-	return ""
+// sameAlert reports whether al, a request's alert, is a retry of stored, an
+// alert recorded with the same Idempotency-Key: the same message, severity,
+// title, source and labels, and the same targets and channels in any order
+// (they are sets). Recipients are not compared: a retry stays a retry when a
+// group it names has changed since.
+func sameAlert(stored, al *herald.Alert) bool {
+	return stored.Message == al.Message && stored.Severity == al.Severity && stored.Title == al.Title &&
+		stored.Source == al.Source && maps.Equal(stored.Labels, al.Labels) &&
+		sameSet(stored.Targets, al.Targets) && sameSet(stored.Channels, al.Channels)
+}
+
+// sameSet reports whether a and b hold the same values, in any order and
+// however often.
+func sameSet[T cmp.Ordered](a, b []T) bool {
+	a, b = slices.Compact(slices.Sorted(slices.Values(a))), slices.Compact(slices.Sorted(slices.Values(b)))
+	return slices.Equal(a, b)
 }
 
 // keyReused is the answer to a request whose Idempotency-Key was used within
 // the idempotency window for another alert (the IETF draft on the header
 // answers 422): the new alert would otherwise be taken for a retry and
-// never sent.
-func keyReused(key, id, field string) error {
+// never sent. It does not say which field differs: a token that may only
+// send alerts must not learn another sender's alert field by field.
+func keyReused(key, id string) error {
 	return huma.Error422UnprocessableEntity("Idempotency-Key reused for a different alert",
 		&huma.ErrorDetail{Location: "header.Idempotency-Key", Value: key,
-			Message: fmt.Sprintf("alert %s was accepted with this key and another %s; a retry must send the same alert, "+
-				"and a new alert needs a new key", id, field)})
+			Message: fmt.Sprintf("alert %s was accepted with this key and differs from this one (message, severity, title, "+
+				"source, labels, targets or channels); a retry must send the same alert, and a new alert needs a new key", id)})
 }
 
 // idempotentID is the alert id for an idempotency key. The same key yields
@@ -411,10 +406,8 @@ func (s *Server) prepareAlert(ctx context.Context, key string, in *AlertInput) (
 			return nil, nil, s.problem(ctx, err)
 		}
 		if s.replays(prev, al.CreatedAt) {
-			if prev.Alert != nil {
-				if field := alertDiffers(prev.Alert, al); field != "" {
-					return nil, nil, keyReused(key, prev.ID, field)
-				}
+			if prev.Alert != nil && !sameAlert(prev.Alert, al) {
+				return nil, nil, keyReused(key, prev.ID)
 			}
 			out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
 			out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount

@@ -79,12 +79,38 @@ type Config struct {
 	Alerts Alerts `koanf:"alerts"`
 }
 
+// alertsRetentionFloor is the shortest alerts.retention that is safe, and
+// what sets it. A pruned alert's id comes back for the next alert with its
+// idempotency key (a retry within idempotency.window would be sent again),
+// its deliveries' ids with it (a sent mark still in Redis, cache.sentTTL,
+// would keep the new alert from being sent), and its record, while the
+// embedded broker still holds it (kafka.retention), would be fanned out
+// again if read again; a log rule fires once per window (up to 24h) only
+// while the window's alert is stored.
+func alertsRetentionFloor(c *Config) (time.Duration, string) {
+	floor, why := 24*time.Hour, "the longest log-rule window, 24h"
+	for _, f := range []struct {
+		d    time.Duration
+		name string
+	}{{c.Idempotency.Window, "idempotency.window"}, {c.Cache.SentTTL, "cache.sentTTL"}} {
+		if f.d > floor {
+			floor, why = f.d, f.name
+		}
+	}
+	if len(c.Kafka.Brokers) == 0 && c.Kafka.Retention > floor {
+		floor, why = c.Kafka.Retention, "kafka.retention"
+	}
+	return floor, why
+}
+
 // Alerts configures the stored alerts.
 type Alerts struct {
 	// Retention is how long an alert is kept once it is done (every
-	// delivery sent or dead), with its deliveries, attempts and dead
-	// letters; older ones are pruned in batches by the fanout role. 0 keeps
-	// every alert.
+	// delivery sent or dead, no dead letter waiting to be replayed), with
+	// its deliveries, attempts and dead letters; older ones are pruned in
+	// batches by the fanout role. 0 keeps every alert; otherwise at least
+	// the longest of 24h, idempotency.window, cache.sentTTL and (embedded
+	// broker) kafka.retention.
 	Retention time.Duration `koanf:"retention"`
 }
 
@@ -907,10 +933,10 @@ func (c *Config) Validate() error {
 	if c.Logs.Retention < time.Second {
 		bad("logs.retention must be at least 1s, not %s", c.Logs.Retention)
 	}
-	if r := c.Alerts.Retention; r < 0 || (r > 0 && r < c.Idempotency.Window) {
-		// A retry after its alert was pruned would be a new alert.
-		bad("alerts.retention must be 0 (keep every alert) or at least idempotency.window (%s), not %s",
-			c.Idempotency.Window, r)
+	if r := c.Alerts.Retention; r < 0 {
+		bad("alerts.retention must be 0 (keep every alert) or a positive duration, not %s", r)
+	} else if floor, why := alertsRetentionFloor(c); r > 0 && r < floor {
+		bad("alerts.retention must be 0 (keep every alert) or at least %s (%s), not %s", floor, why, r)
 	}
 	if c.Fanout.Linger < 0 || c.Fanout.Linger > time.Second {
 		bad("fanout.linger must be between 0 and 1s, not %s", c.Fanout.Linger)

@@ -91,8 +91,11 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_DATADIR=/x", "unknown environment variables HERALD_DATADIR"},
 		{"HERALD_RETRY_DELAYS=soon", "retry.delays"},
 		{"HERALD_KAFKA_RETENTION=10m", "kafka.retention must be at least 1h"},
-		{"HERALD_ALERTS_RETENTION=1h", "alerts.retention must be 0 (keep every alert) or at least idempotency.window (24h0m0s), not 1h0m0s"},
+		{"HERALD_ALERTS_RETENTION=1h", "alerts.retention must be 0 (keep every alert) or at least 168h0m0s (cache.sentTTL), not 1h0m0s"},
 		{"HERALD_ALERTS_RETENTION=-1s", "alerts.retention must be 0"},
+		{"HERALD_ALERTS_RETENTION=30h HERALD_CACHE_SENT_TTL=1h HERALD_KAFKA_RETENTION=48h", "at least 48h0m0s (kafka.retention)"},
+		{"HERALD_ALERTS_RETENTION=2h HERALD_CACHE_SENT_TTL=1h HERALD_KAFKA_BROKERS=k:9092", "at least 24h0m0s (the longest log-rule window, 24h)"},
+		{"HERALD_ALERTS_RETENTION=200h HERALD_IDEMPOTENCY_WINDOW=300h", "at least 300h0m0s (idempotency.window)"},
 		{"HERALD_RETRY_DELAYS=1s,200h", "kafka.retention (168h0m0s) must be longer than every retry delay (200h0m0s)"},
 		{"HERALD_SECRETS_KEY=c2hvcnQ=", "secrets.key must be 32 bytes"},
 		{"HERALD_SECRETS_PREVIOUS_KEYS=" + testKeyA, "secrets.previousKeys needs secrets.key"},
@@ -113,6 +116,16 @@ func TestInvalid(t *testing.T) {
 		_, err := Load("", strings.Fields(tc.env), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want mention of %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TestAlertsRetention: a retention at the floor loads; 0 keeps every alert.
+func TestAlertsRetention(t *testing.T) {
+	for _, env := range []string{"HERALD_ALERTS_RETENTION=168h", "HERALD_ALERTS_RETENTION=0s",
+		"HERALD_ALERTS_RETENTION=24h HERALD_CACHE_SENT_TTL=1h HERALD_KAFKA_BROKERS=k:9092"} {
+		if _, err := Load("", strings.Fields(env), nil); err != nil {
+			t.Errorf("%s: %v", env, err)
 		}
 	}
 }

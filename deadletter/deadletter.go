@@ -122,7 +122,8 @@ func Replayable(d *herald.DeadLetter) bool {
 // dead letter so the sender gives it a fresh retry budget; a dead record goes
 // back to the Herald topic it came from. Replaying a delivery that is no
 // longer dead from this letter (it was replayed and then sent, or died again
-// under another letter) is an ECONFLICT error.
+// under another letter), or one whose alert was pruned, is an ECONFLICT
+// error.
 func Replay(ctx context.Context, st *store.Store, p Producer, id string) error {
 	d, err := st.DeadLetter(ctx, id)
 	if err != nil {
@@ -132,6 +133,12 @@ func Replay(ctx context.Context, st *store.Store, p Producer, id string) error {
 	switch d.Kind {
 	case herald.DeadDelivery:
 		del, err := st.Delivery(ctx, d.DeliveryID)
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			// Its alert was pruned (alerts.retention) while the letter was
+			// written: there is no delivery to bring back.
+			return herald.Errorf(herald.ECONFLICT, "delivery %s of dead letter %s no longer exists (its alert was pruned); "+
+				"nothing to replay", d.DeliveryID, d.ID)
+		}
 		if err != nil {
 			return err
 		}

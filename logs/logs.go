@@ -1,7 +1,6 @@
 // Package logs is the logs role: it stores the records of the logs topic in
-// the store, where they are indexed for search, evaluates the log rules
-// against each stored batch (Alerter), and prunes records after the
-// retention period.
+// the store, where they are indexed for search, and evaluates the log rules
+// against each stored batch (Alerter). Package retention prunes them.
 package logs
 
 import (

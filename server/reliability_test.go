@@ -389,14 +389,15 @@ func TestIdempotentIngest(t *testing.T) {
 	h.waitAlert(a1, allFinal)
 	a3, replayed := post("order-42", first)
 	// A retry is the same alert however its JSON is spelled: labels in
-	// another order, a severity alias, spaces around a target.
-	a4, replayed4 := post("order-42", `{"labels":{"b":"2","a":"1"},"message":"m","severity":"ERROR","target":[" @alice "]}`)
+	// another order, a severity alias, spaces around a target, a target
+	// twice.
+	a4, replayed4 := post("order-42", `{"labels":{"b":"2","a":"1"},"message":"m","severity":"ERROR","target":[" @alice ","@alice"]}`)
 	b, _ := post("order-43", first)
 	if a1 != a2 || a1 != a3 || a1 != a4 || replayed != "true" || replayed4 != "true" || b == a1 {
 		t.Fatalf("ids %s %s %s %s (replayed %q %q), other key %s", a1, a2, a3, a4, replayed, replayed4, b)
 	}
 	// Another alert with a used key would be taken for a retry and never
-	// sent: it is refused, saying which field differs.
+	// sent: it is refused, without saying which field differs.
 	for body, field := range map[string]string{
 		`{"target":["@alice"],"severity":"error","message":"m2","labels":{"a":"1","b":"2"}}`:            "message",
 		`{"target":["@alice"],"severity":"critical","message":"m","labels":{"a":"1","b":"2"}}`:          "severity",
@@ -405,8 +406,8 @@ func TestIdempotentIngest(t *testing.T) {
 	} {
 		code, _, _, raw := postBody("order-42", body)
 		if code != http.StatusUnprocessableEntity || !strings.Contains(raw, "header.Idempotency-Key") ||
-			!strings.Contains(raw, a1) || !strings.Contains(raw, "another "+field) {
-			t.Errorf("key reused with another %s: %d %s; want 422 naming the header, %s and the field", field, code, raw, a1)
+			!strings.Contains(raw, a1) {
+			t.Errorf("key reused with another %s: %d %s; want 422 naming the header and %s", field, code, raw, a1)
 		}
 	}
 	h.waitAlert(b, allFinal)
@@ -498,8 +499,11 @@ func TestAlertRetention(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer down.Close()
-	h := start(t, testConfig(t, t.TempDir(), "HERALD_IDEMPOTENCY_WINDOW=1s", "HERALD_ALERTS_RETENTION=2s",
-		"HERALD_RETRY_DELAYS=1m", "HERALD_RETRY_MAX_ATTEMPTS=2"))
+	cfg := testConfig(t, t.TempDir(), "HERALD_RETRY_DELAYS=1m", "HERALD_RETRY_MAX_ATTEMPTS=2")
+	// Far below the floor config.Load enforces (cache.sentTTL and
+	// kafka.retention, 168h), set directly to see a prune within seconds.
+	cfg.Alerts.Retention = 2 * time.Second
+	h := start(t, cfg)
 	h.createUser(map[string]any{"name": "up", "webhookUrl": hook.URL()})
 	h.createUser(map[string]any{"name": "down", "webhookUrl": down.URL})
 	sent := h.sendAlert(map[string]any{"target": []string{"@up"}, "severity": "info", "message": "kept 2s"})

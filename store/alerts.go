@@ -669,16 +669,26 @@ const keyed = `idempotency_key <> ''`
 // AlertByIdempotencyKey returns the newest alert recorded with the key, with
 // its content, or nil.
 func (s *Store) AlertByIdempotencyKey(ctx context.Context, key string) (*IdempotentAlert, error) {
-	a, err := scanAlert(s.r.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts
-		WHERE idempotency_key = ? AND `+keyed+` ORDER BY created_at DESC LIMIT 1`, key))
+	a := IdempotentAlert{Alert: &herald.Alert{IdempotencyKey: key}}
+	var labels, targets, channels string
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, severity, title, message, source, labels, targets, channels, user_count,
+		created_at FROM alerts WHERE idempotency_key = ? AND `+keyed+` ORDER BY created_at DESC LIMIT 1`, key).Scan(
+		&a.ID, &a.Alert.Severity, &a.Alert.Title, &a.Alert.Message, &a.Alert.Source, &labels, &targets, &channels,
+		&a.UserCount, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
+	}
+	if err == nil {
+		err = errors.Join(json.Unmarshal([]byte(labels), &a.Alert.Labels), json.Unmarshal([]byte(targets), &a.Alert.Targets),
+			json.Unmarshal([]byte(channels), &a.Alert.Channels))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: alert by idempotency key: %w", err)
 	}
-	a.IdempotencyKey = key
-	return &IdempotentAlert{ID: a.ID, UserCount: a.UserCount, CreatedAt: a.CreatedAt, Alert: &a.Alert}, nil
+	a.CreatedAt = fromNanos(created)
+	a.Alert.ID, a.Alert.CreatedAt = a.ID, a.CreatedAt
+	return &a, nil
 }
 
 // AlertsByIdempotencyKeys is AlertByIdempotencyKey for many keys at once: for
@@ -715,41 +725,136 @@ func (s *Store) AlertsByIdempotencyKeys(ctx context.Context, keys []string) (map
 	return out, nil
 }
 
-// PruneAlerts deletes the alerts created before cutoff that are done — their
-// fan-out recorded in full and every delivery sent or dead — with their
-// deliveries, attempt history and dead letters, batch alerts per
-// transaction (default 1,000), oldest first. An alert with a delivery still
-// pending or waiting to be retried is kept, however old, and does not hold
-// back the ones after it. It returns how many alerts it deleted.
+// alertDone is the condition, on alert a, for pruning it at cutoff (the
+// first and second parameters): it was stored before cutoff, fanned out in
+// full, no delivery of it is pending or waiting for a retry or has changed
+// since cutoff, and none of its dead letters waits to be replayed or was
+// replayed since cutoff (the replayed delivery may still be on its way). An
+// alert is kept for the retention after it was done, not after it was
+// accepted.
+const alertDone = `a.stored_at < ? AND a.fanned_out = 1
+	AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
+		AND (d.status IN ('pending', 'failed') OR d.updated_at >= ?))
+	AND NOT EXISTS (SELECT 1 FROM dead_letters dl WHERE dl.alert_id = a.id
+		AND (dl.replayed_at IS NULL OR dl.replayed_at >= ?))`
+
+// PruneAlerts deletes the alerts done before cutoff (alertDone) with their
+// deliveries, attempt history and dead letters, oldest first, at most batch
+// alerts (default 1,000) and about five times as many deliveries per
+// transaction; an alert with more deliveries than that (a big group) has
+// them deleted in transactions of their own first. An alert still being
+// delivered or retried, or with a dead letter not replayed, is kept however
+// old, and does not hold back the ones after it. It returns how many alerts
+// it deleted.
 func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 1000
 	}
-	return s.inBatches(ctx, "prune_alerts", batch, func(tx txn) (int, error) {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts a WHERE created_at < ? AND fanned_out = 1
-			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN (?, ?))
-			ORDER BY created_at, id LIMIT ?`, nanos(cutoff), herald.StatusPending, herald.StatusFailed, batch)
+	maxRows := 5 * batch
+	c := nanos(cutoff)
+	total := 0
+	for {
+		// Chosen on a reader, so the walk past alerts still in progress
+		// does not hold the writer; checked again in the transaction.
+		type candidate struct {
+			id    string
+			users int
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT a.id, a.user_count FROM alerts a WHERE a.created_at < ? AND `+alertDone+`
+			ORDER BY a.created_at, a.id LIMIT ?`, c, c, c, c, batch)
 		if err != nil {
-			return 0, fmt.Errorf("store: prune alerts: %w", err)
+			return total, fmt.Errorf("store: prune alerts: %w", err)
+		}
+		cands, err := scanAll(rows, func(row scanner) (c candidate, err error) { return c, row.Scan(&c.id, &c.users) })
+		if err != nil {
+			return total, fmt.Errorf("store: prune alerts: %w", err)
+		}
+		if len(cands) == 0 {
+			return total, nil
+		}
+		var ids []string
+		for i, rows := 0, 0; i < len(cands) && (i == 0 || rows+cands[i].users <= maxRows); i++ {
+			ids, rows = append(ids, cands[i].id), rows+max(cands[i].users, 1)
+		}
+		if len(ids) == 1 && cands[0].users > maxRows {
+			if err := s.pruneDeliveries(ctx, ids[0], c, maxRows); err != nil {
+				return total, err
+			}
+		}
+		var n int
+		err = s.tx(ctx, "prune_alerts", func(tx txn) error {
+			rows, err := tx.QueryContext(ctx, `SELECT a.id FROM alerts a WHERE a.id IN (`+placeholders(len(ids))+`) AND `+alertDone,
+				append(anys(ids), c, c, c)...)
+			if err != nil {
+				return err
+			}
+			done, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+			if err != nil || len(done) == 0 {
+				return err
+			}
+			in := placeholders(len(done))
+			for _, q := range []string{
+				`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id IN (` + in + `))`,
+				`DELETE FROM dead_letters WHERE alert_id IN (` + in + `)`,
+				`DELETE FROM deliveries WHERE alert_id IN (` + in + `)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, anys(done)...); err != nil {
+					return err
+				}
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE id IN (`+in+`)`, anys(done)...)
+			if err != nil {
+				return err
+			}
+			deleted, err := res.RowsAffected()
+			n = int(deleted)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: prune alerts: %w", err)
+		}
+		total += n
+		if len(cands) < batch && len(ids) == len(cands) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
+
+// pruneDeliveries deletes the deliveries of alert id (and their attempts),
+// chunk at a time, each chunk a transaction that first checks the alert is
+// still done at cutoff c: an alert to a big group is pruned without one
+// transaction holding the writer for all of its deliveries.
+func (s *Store) pruneDeliveries(ctx context.Context, id string, c int64, chunk int) error {
+	_, err := s.inBatches(ctx, "prune_alerts", chunk, func(tx txn) (int, error) {
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts a WHERE a.id = ? AND `+alertDone,
+			id, c, c, c).Scan(&done); err != nil || done == 0 {
+			return 0, err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE alert_id = ? ORDER BY id LIMIT ?`, id, chunk)
+		if err != nil {
+			return 0, err
 		}
 		ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
-		if err != nil {
-			return 0, fmt.Errorf("store: prune alerts: %w", err)
-		}
-		if len(ids) == 0 {
-			return 0, nil
+		if err != nil || len(ids) == 0 {
+			return 0, err
 		}
 		in := placeholders(len(ids))
 		for _, q := range []string{
-			`DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id IN (` + in + `))`,
-			`DELETE FROM dead_letters WHERE alert_id IN (` + in + `)`,
-			`DELETE FROM deliveries WHERE alert_id IN (` + in + `)`,
-			`DELETE FROM alerts WHERE id IN (` + in + `)`,
+			`DELETE FROM delivery_attempts WHERE delivery_id IN (` + in + `)`,
+			`DELETE FROM deliveries WHERE id IN (` + in + `)`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, anys(ids)...); err != nil {
-				return 0, fmt.Errorf("store: prune alerts: %w", err)
+				return 0, err
 			}
 		}
 		return len(ids), nil
 	})
+	if err != nil {
+		return fmt.Errorf("store: prune deliveries of alert %s: %w", id, err)
+	}
+	return nil
 }

@@ -97,8 +97,7 @@ type DeadLetterFilter struct {
 	Until   time.Time
 	// Unreplayed keeps only dead letters never replayed.
 	Unreplayed bool
-	// After is the page cursor: the last dead letter of the previous page
-	// (newest-first pages only).
+	// After is the page cursor: the last dead letter of the previous page.
 	After *AlertCursor
 	// OldestFirst orders the result oldest first (bulk replay) instead of
 	// newest first.
@@ -131,7 +130,11 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter, limit int) 
 		q += ` AND ` + unreplayed
 	}
 	if f.After != nil {
-		q += ` AND (created_at, id) < (?, ?)`
+		if f.OldestFirst {
+			q += ` AND (created_at, id) > (?, ?)`
+		} else {
+			q += ` AND (created_at, id) < (?, ?)`
+		}
 		args = append(args, nanos(f.After.CreatedAt), f.After.ID)
 	}
 	if f.OldestFirst {

@@ -416,10 +416,8 @@ func scanLog(row scanner) (*herald.LogRecord, error) {
 // PruneLogs deletes records stored before cutoff, oldest first, at most
 // batch per transaction, until none is left, and returns how many it
 // deleted. Each batch is its own short transaction so ingest is never held
-// up for long. Each transaction takes the first batch records in store
-// order (seq, which follows store time, so no index on stored_at is needed:
-// the scan stops after batch matches) that were stored before cutoff; it
-// stops after a transaction that deleted fewer than batch. A record is never
+// up for long, and finds its records through the stored_at index (migration
+// 13), so a prune with little to delete reads little. A record is never
 // deleted early, and records stored with a clock that ran ahead (so not yet
 // due) do not hold up the ones after them.
 func (s *Store) PruneLogs(ctx context.Context, cutoff time.Time, batch int) (int, error) {

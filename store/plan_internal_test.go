@@ -55,9 +55,8 @@ func TestNewestFirstPlans(t *testing.T) {
 		// PruneLogs reads the due records from logs_stored, not the table.
 		{"logs_stored", `SELECT seq FROM logs WHERE stored_at < 5 ORDER BY stored_at LIMIT 5000`},
 		// PruneAlerts walks the oldest alerts, checking each one's deliveries.
-		{"alerts_newest", `SELECT id FROM alerts a WHERE created_at < 5 AND fanned_out = 1
-			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.status IN ('pending', 'failed'))
-			ORDER BY created_at, id LIMIT 1000`},
+		{"alerts_newest", `SELECT a.id, a.user_count FROM alerts a WHERE a.created_at < 5 AND ` + strings.ReplaceAll(alertDone, "?", "5") +
+			` ORDER BY a.created_at, a.id LIMIT 1000`},
 	} {
 		rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.sql)
 		if err != nil {
@@ -76,6 +75,10 @@ func TestNewestFirstPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := strings.Join(plan, "; ")
+		if strings.Contains(c.sql, "dead_letters dl") && (!strings.Contains(got, "INDEX deliveries_alert") ||
+			!strings.Contains(got, "INDEX dead_letters_alert")) {
+			t.Errorf("%s\nplan: %s\nwant each alert's deliveries and dead letters through their alert_id indexes", c.sql, got)
+		}
 		if !strings.Contains(got, "INDEX "+c.index) || strings.Contains(got, "TEMP B-TREE") {
 			t.Errorf("%s\nplan: %s\nwant a walk of %s, no sort", c.sql, got, c.index)
 		}

@@ -626,6 +626,10 @@ func TestDeadLettersOldestFirst(t *testing.T) {
 		if got := ids(store.DeadLetterFilter{Unreplayed: true, OldestFirst: true}, 2); got != "dl1,dl2" {
 			t.Errorf("unreplayed, oldest first, 2: %s; want dl1,dl2", got)
 		}
+		after := &store.AlertCursor{CreatedAt: dls[1].CreatedAt, ID: "dl1"}
+		if got := ids(store.DeadLetterFilter{Unreplayed: true, OldestFirst: true, After: after}, 5); got != "dl2,dl3" {
+			t.Errorf("unreplayed, oldest first, after dl1: %s; want dl2,dl3", got)
+		}
 		if got := ids(store.DeadLetterFilter{Unreplayed: true}, 2); got != "dl3,dl2" {
 			t.Errorf("unreplayed, newest first, 2: %s; want dl3,dl2", got)
 		}

@@ -144,7 +144,7 @@ func (s *Server) registerDeadLetters(a huma.API) {
 		OperationID: "replay-dead-letters", Method: http.MethodPost, Path: "/v1/dead-letters/replay", Tags: tags,
 		Summary: "Replay dead letters by filter",
 		Description: "Replays dead letters not replayed before that match the filter (all, if empty), oldest " +
-			"limit at most per call.",
+			"first, at most limit per call; dead letters that cannot be replayed are skipped and counted.",
 	}, func(ctx context.Context, in *struct{ Body BulkReplayInput }) (*bulkReplayOutput, error) {
 		b := in.Body
 		limit := b.Limit
@@ -153,26 +153,38 @@ func (s *Server) registerDeadLetters(a huma.API) {
 		}
 		f := store.DeadLetterFilter{Channel: herald.Channel(b.Channel), AlertID: b.AlertID, Since: b.Since,
 			Until: b.Until, Unreplayed: true, OldestFirst: true}
-		dls, err := s.Store.DeadLetters(ctx, f, limit)
-		if err != nil {
-			return nil, s.problem(ctx, err)
-		}
 		out := &bulkReplayOutput{}
 		out.Body.IDs = []string{}
-		for _, d := range dls {
-			err := deadletter.Replay(ctx, s.Store, s.Producer, d.ID)
-			switch herald.ErrorCode(err) {
-			case "":
-				out.Body.Replayed++
-				out.Body.IDs = append(out.Body.IDs, d.ID)
-			case herald.ECONFLICT:
-				out.Body.Skipped++
-				if !deadletter.Replayable(d) {
-					out.Body.NotReplayable++
-				}
-			default:
+		// Page on past dead letters that cannot be replayed (they stay
+		// unreplayed): a call replays up to limit of those that can.
+		for out.Body.Replayed < limit {
+			dls, err := s.Store.DeadLetters(ctx, f, limit)
+			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
+			for _, d := range dls {
+				if out.Body.Replayed == limit {
+					break
+				}
+				err := deadletter.Replay(ctx, s.Store, s.Producer, d.ID)
+				switch herald.ErrorCode(err) {
+				case "":
+					out.Body.Replayed++
+					out.Body.IDs = append(out.Body.IDs, d.ID)
+				case herald.ECONFLICT:
+					out.Body.Skipped++
+					if !deadletter.Replayable(d) {
+						out.Body.NotReplayable++
+					}
+				default:
+					return nil, s.problem(ctx, err)
+				}
+			}
+			if len(dls) < limit {
+				break
+			}
+			last := dls[len(dls)-1]
+			f.After = &store.AlertCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
 		return out, nil
 	})

@@ -27,8 +27,8 @@ type BrokerOptions struct {
 	// Logger receives the broker's warnings and errors.
 	Logger *slog.Logger
 	// Retention is how long records are kept (Kafka's log.retention.ms; 0:
-	// Kafka's default, 7 days). Older records are dropped whole segments
-	// at a time (100 MiB each), checked every RetentionCheck.
+	// Kafka's default, 7 days). A record batch is dropped once its newest
+	// record is older, checked every RetentionCheck.
 	Retention time.Duration
 	// RetentionCheck is how often retention is applied (default 1 minute).
 	RetentionCheck time.Duration

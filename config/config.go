@@ -86,13 +86,22 @@ type Config struct {
 // would keep the new alert from being sent), and its record, while the
 // embedded broker still holds it (kafka.retention), would be fanned out
 // again if read again; a log rule fires once per window (up to 24h) only
-// while the window's alert is stored.
+// while the window's alert is stored; a retry waits out its delay on its
+// tier. Every process of a fleet should have the same values: each checks
+// only its own.
 func alertsRetentionFloor(c *Config) (time.Duration, string) {
 	floor, why := 24*time.Hour, "the longest log-rule window, 24h"
-	for _, f := range []struct {
+	type setting struct {
 		d    time.Duration
 		name string
-	}{{c.Idempotency.Window, "idempotency.window"}, {c.Cache.SentTTL, "cache.sentTTL"}} {
+	}
+	// A retry record due after its alert was pruned would find no delivery.
+	longest := slices.Max(append([]time.Duration{0}, c.Retry.Delays...))
+	settings := []setting{{c.Idempotency.Window, "idempotency.window"}, {longest, "the longest of retry.delays"}}
+	if c.Redis.Addr != "" { // sent marks live only in Redis
+		settings = append(settings, setting{c.Cache.SentTTL, "cache.sentTTL"})
+	}
+	for _, f := range settings {
 		if f.d > floor {
 			floor, why = f.d, f.name
 		}
@@ -109,8 +118,8 @@ type Alerts struct {
 	// delivery sent or dead, no dead letter waiting to be replayed), with
 	// its deliveries, attempts and dead letters; older ones are pruned in
 	// batches by the fanout role. 0 keeps every alert; otherwise at least
-	// the longest of 24h, idempotency.window, cache.sentTTL and (embedded
-	// broker) kafka.retention.
+	// the longest of 24h, idempotency.window, the longest retry delay,
+	// cache.sentTTL (with Redis) and kafka.retention (embedded broker).
 	Retention time.Duration `koanf:"retention"`
 }
 

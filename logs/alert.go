@@ -40,6 +40,11 @@ type Alerter struct {
 	// IdempotencyWindow is how long an alert of a rule without a window
 	// holds its dedupe key (idempotency.window; default 24h).
 	IdempotencyWindow time.Duration
+	// AlertsRetention is alerts.retention (0: alerts are kept). A record
+	// of a windowed rule whose window closed before the retention's cutoff
+	// (a back-fill of old logs) makes no alert: the window's alert may have
+	// been pruned, and would be sent again.
+	AlertsRetention time.Duration
 	// ProduceTimeout bounds the wait for the broker (default 30s).
 	ProduceTimeout time.Duration
 	// Now is the clock; nil means time.Now.
@@ -174,6 +179,9 @@ func (a *Alerter) assign(ctx context.Context, plans []*planned) ([]*planned, err
 	resolved := map[string]*resolvedTargets{}
 	var out []*planned
 	for _, pl := range first {
+		if w := pl.c.Rule.Window; w > 0 && a.AlertsRetention > 0 && pl.at.Add(w).Before(at.Add(-a.AlertsRetention)) {
+			continue
+		}
 		prev := prevs[pl.al.IdempotencyKey]
 		// A windowed key names its window: any alert with it is one in the
 		// window. A key without one holds for idempotency.window.

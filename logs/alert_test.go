@@ -178,3 +178,42 @@ func TestAlertFutureTimeClamped(t *testing.T) {
 		t.Fatal("a record within the skew lost its own (next) bucket")
 	}
 }
+
+// TestAlerterBackfillPastRetention: with alerts.retention set, a record of a
+// windowed rule whose window closed before the retention's cutoff (old logs
+// sent late) makes no alert, since the window's alert may have been pruned;
+// without retention, or within it, it alerts.
+func TestAlerterBackfillPastRetention(t *testing.T) {
+	ctx := context.Background()
+	recTime := time.Date(2026, 3, 1, 10, 0, 5, 0, time.UTC) // logRec's
+	for _, tc := range []struct {
+		name      string
+		now       time.Time
+		retention time.Duration
+		want      int
+	}{
+		{"no retention", recTime.Add(30 * 24 * time.Hour), 0, 1},
+		{"within retention", recTime.Add(24 * time.Hour), 168 * time.Hour, 1},
+		{"past retention", recTime.Add(8 * 24 * time.Hour), 168 * time.Hour, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := teststore.SQLite(t)
+			if err := st.CreateRule(ctx, &herald.Rule{ID: "r-w", Name: "windowed", Source: herald.RuleSourceLog,
+				Match: `levelRank >= 3`, Targets: []string{"@alice"}, Severity: herald.SeverityError, Message: "{{.message}}",
+				DedupeKey: "{{.service}}", Window: time.Hour, Enabled: true}); err != nil {
+				t.Fatal(err)
+			}
+			p := &producer{}
+			log := slog.New(slog.DiscardHandler)
+			ix := &logs.Indexer{Store: st, Producer: p, Logger: log, Alerter: &logs.Alerter{
+				Rules: &rules.Set{Load: st, Every: time.Hour, Logger: log}, Store: st, Producer: p, Metrics: metrics.New("test"),
+				Logger: log, IdempotencyWindow: 24 * time.Hour, AlertsRetention: tc.retention, Now: func() time.Time { return tc.now }}}
+			if err := ix.Handle(ctx, []*kgo.Record{logRec(t, 0, "checkout", "error", "late")}); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(p.alerts(t)); n != tc.want {
+				t.Fatalf("%d alerts, want %d", n, tc.want)
+			}
+		})
+	}
+}

@@ -343,6 +343,15 @@ func TestPoison(t *testing.T) {
 	if bulk.NotReplayable != notReplayable || bulk.Skipped != notReplayable || bulk.Replayed != len(topics)-notReplayable {
 		t.Errorf("bulk replay %+v, want %d not replayable (and skipped), %d replayed", bulk, notReplayable, len(topics)-notReplayable)
 	}
+	// Garbage replayed is garbage again: new dead letters, behind the
+	// oldest ones that cannot be replayed. A bulk replay of one pages past
+	// those to the first it can replay.
+	h.waitDeadLetters("", len(topics)+bulk.Replayed)
+	var one struct{ Replayed, Skipped, NotReplayable int }
+	h.must(http.StatusOK, "POST", "/v1/dead-letters/replay", map[string]any{"limit": 1}, &one)
+	if one.Replayed != 1 || one.NotReplayable != notReplayable {
+		t.Errorf("bulk replay of one %+v, want 1 replayed past %d not replayable", one, notReplayable)
+	}
 	id := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "still flowing"})
 	if a := h.waitAlert(id, allFinal); a.Deliveries[0].Status != "sent" {
 		t.Fatalf("after the garbage: %+v", a.Deliveries)

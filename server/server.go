@@ -276,7 +276,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if cfg.Has("logs") {
 		ix := &logs.Indexer{Store: s.store, Producer: s.sprod, Logger: log.With("stage", "logs"),
 			Alerter: &logs.Alerter{Rules: ruleSet, Store: s.store, Producer: s.sprod, Metrics: s.metrics,
-				Logger: log.With("stage", "logs"), IdempotencyWindow: cfg.Idempotency.Window}}
+				Logger: log.With("stage", "logs"), IdempotencyWindow: cfg.Idempotency.Window,
+				AlertsRetention: cfg.Alerts.Retention}}
 		// Big polls: one store transaction per poll is what makes log
 		// ingest fast.
 		if err := s.consume(stopCtx, kopts, "herald-logs", []string{bus.TopicLogs}, ix.Handle,

@@ -725,27 +725,32 @@ func (s *Store) AlertsByIdempotencyKeys(ctx context.Context, keys []string) (map
 	return out, nil
 }
 
-// alertDone is the condition, on alert a, for pruning it at cutoff (the
-// first and second parameters): it was stored before cutoff, fanned out in
-// full, no delivery of it is pending or waiting for a retry or has changed
-// since cutoff, and none of its dead letters waits to be replayed or was
-// replayed since cutoff (the replayed delivery may still be on its way). An
-// alert is kept for the retention after it was done, not after it was
-// accepted.
+// alertDone is the condition, on alert a, for pruning it at cutoff (each of
+// its three parameters): it was stored before cutoff, fanned out in full,
+// none of its dead letters waits to be replayed or was replayed since cutoff
+// (the replayed delivery may still be on its way), and no delivery of it is
+// pending or waiting for a retry or has changed since cutoff. An alert is
+// kept for the retention after it was done, not after it was accepted. The
+// dead letters are checked first: an alert kept for an unreplayed one is
+// passed over without reading its deliveries.
 const alertDone = `a.stored_at < ? AND a.fanned_out = 1
-	AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
-		AND (d.status IN ('pending', 'failed') OR d.updated_at >= ?))
 	AND NOT EXISTS (SELECT 1 FROM dead_letters dl WHERE dl.alert_id = a.id
-		AND (dl.replayed_at IS NULL OR dl.replayed_at >= ?))`
+		AND (dl.replayed_at IS NULL OR dl.replayed_at >= ?))
+	AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id
+		AND (d.status IN ('pending', 'failed') OR d.updated_at >= ?))`
+
+// channelsPerUser bounds the deliveries an alert has per recipient, for
+// sizing prune transactions from alerts.user_count.
+const channelsPerUser = 4
 
 // PruneAlerts deletes the alerts done before cutoff (alertDone) with their
-// deliveries, attempt history and dead letters, oldest first, at most batch
-// alerts (default 1,000) and about five times as many deliveries per
-// transaction; an alert with more deliveries than that (a big group) has
-// them deleted in transactions of their own first. An alert still being
-// delivered or retried, or with a dead letter not replayed, is kept however
-// old, and does not hold back the ones after it. It returns how many alerts
-// it deleted.
+// deliveries, attempt history and dead letters, oldest first: at most batch
+// alerts (default 1,000) and, counted from their recipients, about five
+// times as many deliveries per transaction; an alert with more (a big group)
+// has its dead letters and deliveries deleted in transactions of their own
+// first. An alert still being delivered or retried, or with a dead letter not
+// replayed, is kept however old, and does not hold back the ones after it.
+// It returns how many alerts it deleted.
 func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 1000
@@ -753,19 +758,30 @@ func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (i
 	maxRows := 5 * batch
 	c := nanos(cutoff)
 	total := 0
+	type candidate struct {
+		id      string
+		created int64
+		rows    int
+	}
+	var after *candidate // the walk goes on from here: alerts kept are read once a call
 	for {
-		// Chosen on a reader, so the walk past alerts still in progress
-		// does not hold the writer; checked again in the transaction.
-		type candidate struct {
-			id    string
-			users int
+		// Chosen on a reader, so the walk past alerts kept does not hold
+		// the writer; checked again in the transaction.
+		q, args := `SELECT a.id, a.created_at, a.user_count FROM alerts a WHERE a.created_at < ?`, []any{c}
+		if after != nil {
+			q += ` AND (a.created_at, a.id) > (?, ?)`
+			args = append(args, after.created, after.id)
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT a.id, a.user_count FROM alerts a WHERE a.created_at < ? AND `+alertDone+`
-			ORDER BY a.created_at, a.id LIMIT ?`, c, c, c, c, batch)
+		rows, err := s.r.QueryContext(ctx, q+` AND `+alertDone+` ORDER BY a.created_at, a.id LIMIT ?`,
+			append(args, c, c, c, batch)...)
 		if err != nil {
 			return total, fmt.Errorf("store: prune alerts: %w", err)
 		}
-		cands, err := scanAll(rows, func(row scanner) (c candidate, err error) { return c, row.Scan(&c.id, &c.users) })
+		cands, err := scanAll(rows, func(row scanner) (c candidate, err error) {
+			err = row.Scan(&c.id, &c.created, &c.rows)
+			c.rows = max(c.rows, 1) * channelsPerUser
+			return c, err
+		})
 		if err != nil {
 			return total, fmt.Errorf("store: prune alerts: %w", err)
 		}
@@ -773,10 +789,10 @@ func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (i
 			return total, nil
 		}
 		var ids []string
-		for i, rows := 0, 0; i < len(cands) && (i == 0 || rows+cands[i].users <= maxRows); i++ {
-			ids, rows = append(ids, cands[i].id), rows+max(cands[i].users, 1)
+		for i, rows := 0, 0; i < len(cands) && (i == 0 || rows+cands[i].rows <= maxRows); i++ {
+			ids, rows, after = append(ids, cands[i].id), rows+cands[i].rows, &cands[i]
 		}
-		if len(ids) == 1 && cands[0].users > maxRows {
+		if len(ids) == 1 && cands[0].rows > maxRows {
 			if err := s.pruneDeliveries(ctx, ids[0], c, maxRows); err != nil {
 				return total, err
 			}
@@ -823,38 +839,44 @@ func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (i
 	}
 }
 
-// pruneDeliveries deletes the deliveries of alert id (and their attempts),
-// chunk at a time, each chunk a transaction that first checks the alert is
-// still done at cutoff c: an alert to a big group is pruned without one
-// transaction holding the writer for all of its deliveries.
+// pruneDeliveries deletes the dead letters, then the deliveries (with their
+// attempts) of alert id, if it is done at cutoff c, chunk at a time, each
+// chunk a transaction: an alert to a big group is pruned without one
+// transaction holding the writer for all of its rows. PruneAlerts deletes
+// the alert after, once it has checked it is still done.
 func (s *Store) pruneDeliveries(ctx context.Context, id string, c int64, chunk int) error {
-	_, err := s.inBatches(ctx, "prune_alerts", chunk, func(tx txn) (int, error) {
-		var done int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts a WHERE a.id = ? AND `+alertDone,
-			id, c, c, c).Scan(&done); err != nil || done == 0 {
-			return 0, err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE alert_id = ? ORDER BY id LIMIT ?`, id, chunk)
-		if err != nil {
-			return 0, err
-		}
-		ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
-		if err != nil || len(ids) == 0 {
-			return 0, err
-		}
-		in := placeholders(len(ids))
-		for _, q := range []string{
-			`DELETE FROM delivery_attempts WHERE delivery_id IN (` + in + `)`,
-			`DELETE FROM deliveries WHERE id IN (` + in + `)`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, anys(ids)...); err != nil {
+	var done int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts a WHERE a.id = ? AND `+alertDone,
+		id, c, c, c).Scan(&done); err != nil {
+		return fmt.Errorf("store: prune deliveries of alert %s: %w", id, err)
+	}
+	if done == 0 {
+		return nil
+	}
+	for _, step := range []struct{ choose, del string }{
+		{`SELECT id FROM dead_letters WHERE alert_id = ? LIMIT ?`, `DELETE FROM dead_letters WHERE id IN (%s)`},
+		{`SELECT id FROM deliveries WHERE alert_id = ? LIMIT ?`,
+			`DELETE FROM delivery_attempts WHERE delivery_id IN (%[1]s); DELETE FROM deliveries WHERE id IN (%[1]s)`},
+	} {
+		_, err := s.inBatches(ctx, "prune_alerts", chunk, func(tx txn) (int, error) {
+			rows, err := tx.QueryContext(ctx, step.choose, id, chunk)
+			if err != nil {
 				return 0, err
 			}
+			ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+			if err != nil || len(ids) == 0 {
+				return 0, err
+			}
+			for del := range strings.SplitSeq(fmt.Sprintf(step.del, placeholders(len(ids))), "; ") {
+				if _, err := tx.ExecContext(ctx, del, anys(ids)...); err != nil {
+					return 0, err
+				}
+			}
+			return len(ids), nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: prune deliveries of alert %s: %w", id, err)
 		}
-		return len(ids), nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: prune deliveries of alert %s: %w", id, err)
 	}
 	return nil
 }

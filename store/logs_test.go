@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/heraldproject/herald"
-	"github.com/heraldproject/herald/internal/testpg"
 	"github.com/heraldproject/herald/store"
 )
 
@@ -165,39 +164,29 @@ func TestLogsBulk(t *testing.T) {
 // them.
 func TestPruneLogsPastSkew(t *testing.T) {
 	ctx := context.Background()
-	for _, driver := range []string{"sqlite", "postgres"} {
-		t.Run(driver, func(t *testing.T) {
-			clock := time.Now().Add(24 * time.Hour) // ahead
-			o := store.Options{DSN: filepath.Join(t.TempDir(), "h.db"), Now: func() time.Time { return clock }}
-			if driver == "postgres" {
-				o = store.Options{Driver: "postgres", DSN: testpg.DSN(t), Now: o.Now}
-			}
-			s, err := store.Open(ctx, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			var ahead, due []*herald.LogRecord
-			for i := range 5 {
-				ahead = append(ahead, logRec(fmt.Sprint("ahead", i), time.Now(), "svc", herald.SeverityInfo, "ahead"))
-				due = append(due, logRec(fmt.Sprint("due", i), time.Now(), "svc", herald.SeverityInfo, "due"))
-			}
-			if _, err := s.InsertLogs(ctx, ahead); err != nil {
-				t.Fatal(err)
-			}
-			clock = time.Now().Add(-48 * time.Hour) // stepped back
-			if _, err := s.InsertLogs(ctx, due); err != nil {
-				t.Fatal(err)
-			}
-			n, err := s.PruneLogs(ctx, time.Now().Add(-time.Hour), 2)
-			if err != nil || n != 5 {
-				t.Fatalf("PruneLogs = %d, %v; want the 5 due records", n, err)
-			}
-			if c, _ := s.CountLogs(ctx); c != 5 {
-				t.Fatalf("%d records left, want the 5 not yet due", c)
-			}
-		})
-	}
+	var clock time.Time
+	forEachBackendAt(t, func() time.Time { return clock }, func(t *testing.T, s *store.Store) {
+		clock = time.Now().Add(24 * time.Hour) // ahead
+		var ahead, due []*herald.LogRecord
+		for i := range 5 {
+			ahead = append(ahead, logRec(fmt.Sprint("ahead", i), time.Now(), "svc", herald.SeverityInfo, "ahead"))
+			due = append(due, logRec(fmt.Sprint("due", i), time.Now(), "svc", herald.SeverityInfo, "due"))
+		}
+		if _, err := s.InsertLogs(ctx, ahead); err != nil {
+			t.Fatal(err)
+		}
+		clock = time.Now().Add(-48 * time.Hour) // stepped back
+		if _, err := s.InsertLogs(ctx, due); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.PruneLogs(ctx, time.Now().Add(-time.Hour), 2)
+		if err != nil || n != 5 {
+			t.Fatalf("PruneLogs = %d, %v; want the 5 due records", n, err)
+		}
+		if c, _ := s.CountLogs(ctx); c != 5 {
+			t.Fatalf("%d records left, want the 5 not yet due", c)
+		}
+	})
 }
 
 // TestSearchLogsMatchesModel checks full-text search against a brute-force

@@ -20,7 +20,14 @@ import (
 // forEachBackend runs the test against every store backend: SQLite in a
 // temporary directory and PostgreSQL in a fresh schema.
 func forEachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	forEachBackendAt(t, nil, fn)
+}
+
+// forEachBackendAt is forEachBackend with now as the stores' clock (nil:
+// time.Now).
+func forEachBackendAt(t *testing.T, now func() time.Time, fn func(t *testing.T, s *store.Store)) {
 	open := func(t *testing.T, o store.Options) *store.Store {
+		o.Now = now
 		s, err := store.Open(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)

@@ -128,6 +128,18 @@ func (s *Server) registerDeadLetters(a huma.API) {
 		return &struct{ Body DeadLetterOutput }{Body: deadLetterOutput(d)}, nil
 	})
 	huma.Register(a, huma.Operation{
+		OperationID: "delete-dead-letter", Method: http.MethodDelete, Path: "/v1/dead-letters/{id}", Tags: tags,
+		Summary: "Discard a dead letter without replaying it",
+		Description: "The delivery it came from stays dead and no longer names it; its alert, with no dead letter " +
+			"waiting, may then be pruned (alerts.retention).",
+		DefaultStatus: http.StatusNoContent,
+	}, func(ctx context.Context, in *idPath) (*struct{}, error) {
+		if err := s.Store.DeleteDeadLetter(ctx, in.ID); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return nil, nil
+	})
+	huma.Register(a, huma.Operation{
 		OperationID: "replay-dead-letter", Method: http.MethodPost, Path: "/v1/dead-letters/{id}/replay", Tags: tags,
 		Summary:       "Replay a dead letter",
 		Description:   "A dead delivery is tried again with its delivery id and a fresh retry budget.",

@@ -78,6 +78,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET", "/v1/dead-letters/nope", "", "read"},
 		{"GET", "/v1/stats", "", "read"},
 		{"POST", "/v1/dead-letters/nope/replay", "", "admin"},
+		{"DELETE", "/v1/dead-letters/nope", "", "admin"},
 		{"POST", "/v1/dead-letters/replay", `{}`, "admin"},
 		{"POST", "/v1/users", `{"name":"x` + "\"}", "admin"},
 		{"GET", "/v1/users", "", "admin"},

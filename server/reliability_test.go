@@ -352,6 +352,22 @@ func TestPoison(t *testing.T) {
 	if one.Replayed != 1 || one.NotReplayable != notReplayable {
 		t.Errorf("bulk replay of one %+v, want 1 replayed past %d not replayable", one, notReplayable)
 	}
+	// One that cannot be replayed is discarded instead.
+	var dlq string
+	for _, d := range dls {
+		if strings.HasPrefix(d.Source, bus.TopicDLQ+"/") {
+			dlq = d.ID
+		}
+	}
+	if code, raw := h.do("DELETE", "/v1/dead-letters/"+dlq, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE /v1/dead-letters/%s = %d: %s", dlq, code, raw)
+	}
+	if code, _ := h.do("GET", "/v1/dead-letters/"+dlq, nil, nil); code != http.StatusNotFound {
+		t.Errorf("GET a discarded dead letter = %d, want 404", code)
+	}
+	if code, _ := h.do("DELETE", "/v1/dead-letters/"+dlq, nil, nil); code != http.StatusNotFound {
+		t.Errorf("DELETE it again = %d, want 404", code)
+	}
 	id := h.sendAlert(map[string]any{"target": []string{"@alice"}, "severity": "info", "message": "still flowing"})
 	if a := h.waitAlert(id, allFinal); a.Deliveries[0].Status != "sent" {
 		t.Fatalf("after the garbage: %+v", a.Deliveries)

@@ -172,3 +172,30 @@ func (s *Store) PendingDeadLetters(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// DeleteDeadLetter discards a dead letter without replaying it: the delivery
+// it came from stays dead and no longer names it, and its alert, with no
+// dead letter waiting, may be pruned (alerts.retention). ENOTFOUND when there
+// is no such dead letter.
+func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
+	return s.tx(ctx, "delete_dead_letter", func(tx txn) error {
+		var deliveryID string
+		err := tx.QueryRowContext(ctx, `SELECT delivery_id FROM dead_letters WHERE id = ?`, id).Scan(&deliveryID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return herald.Errorf(herald.ENOTFOUND, "dead letter %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: delete dead letter: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: delete dead letter: %w", err)
+		}
+		if deliveryID != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET dead_letter_id = '' WHERE id = ? AND dead_letter_id = ?`,
+				deliveryID, id); err != nil {
+				return fmt.Errorf("store: delete dead letter: %w", err)
+			}
+		}
+		return nil
+	})
+}

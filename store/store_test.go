@@ -645,3 +645,44 @@ func TestDeadLettersOldestFirst(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteDeadLetter: a discarded dead letter is gone, its delivery stays
+// dead without naming it, and its alert (no dead letter waiting) can be
+// pruned; discarding it again is ENOTFOUND.
+func TestDeleteDeadLetter(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	forEachBackendAt(t, func() time.Time { return t0 }, func(t *testing.T, s *store.Store) {
+		al := &herald.Alert{ID: "a1", Severity: herald.SeverityError, Message: "m", Targets: []string{"@x"}, CreatedAt: t0}
+		d := &herald.Delivery{ID: "d1", AlertID: "a1", RecipientID: "u", Recipient: "x", Channel: herald.ChannelWebhook}
+		if err := s.RecordFanouts(ctx, []*store.Fanout{{Alert: al, UserCount: 1, Deliveries: []*herald.Delivery{d}}}); err != nil {
+			t.Fatal(err)
+		}
+		dl := &herald.DeadLetter{ID: "dl1", Kind: herald.DeadDelivery, DeliveryID: "d1", AlertID: "a1",
+			Channel: herald.ChannelWebhook, Reason: "gave up", Attempts: 1, CreatedAt: t0}
+		if err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "d1", Status: herald.StatusDead, Attempts: 1,
+			LastError: "HTTP 410", Attempt: &herald.Attempt{Attempt: 1, At: t0, Error: "HTTP 410"}, DeadLetter: dl}}); err != nil {
+			t.Fatal(err)
+		}
+		cutoff := t0.Add(time.Hour)
+		if n, err := s.PruneAlerts(ctx, cutoff, 0); err != nil || n != 0 {
+			t.Fatalf("PruneAlerts with a dead letter waiting = %d, %v; want the alert kept", n, err)
+		}
+		if err := s.DeleteDeadLetter(ctx, "dl1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeadLetter(ctx, "dl1"); herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Errorf("dead letter after discarding: %v, want ENOTFOUND", err)
+		}
+		if got, err := s.Delivery(ctx, "d1"); err != nil || got.Status != herald.StatusDead || got.DeadLetterID != "" ||
+			got.LastError != "HTTP 410" {
+			t.Errorf("delivery after discarding = %+v, %v; want dead, naming no dead letter", got, err)
+		}
+		if err := s.DeleteDeadLetter(ctx, "dl1"); herald.ErrorCode(err) != herald.ENOTFOUND {
+			t.Errorf("discarding again: %v, want ENOTFOUND", err)
+		}
+		if n, err := s.PruneAlerts(ctx, cutoff, 0); err != nil || n != 1 {
+			t.Fatalf("PruneAlerts after discarding = %d, %v; want the alert pruned", n, err)
+		}
+	})
+}

@@ -216,7 +216,7 @@ Herald's API (--server, env HERALD_SERVER).`,
 			if err := c.do("POST", "/v1/dead-letters/replay", body, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d, skipped %d (%d no longer dead, %d from a topic that cannot be replayed into)\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d, skipped %d (%d no longer dead or with their alert pruned, %d from a topic that cannot be replayed into)\n",
 				out.Replayed, out.Skipped, out.Skipped-out.NotReplayable, out.NotReplayable)
 			return nil
 		},
@@ -225,7 +225,23 @@ Herald's API (--server, env HERALD_SERVER).`,
 	replay.Flags().BoolVar(&f.all, "all", false, "replay every dead letter not replayed before that matches the filters")
 	replay.Flags().IntVar(&f.bulkLimit, "limit", 1000, "with --all, at most this many per call (1-10000)")
 
-	cmd.AddCommand(list, show, replay)
+	discard := &cobra.Command{
+		Use:     "discard ID...",
+		Short:   "Discard dead letters without replaying them (their deliveries stay dead)",
+		Example: `  herald dlq discard 3f1c…`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, id := range args {
+				if err := c.do("DELETE", "/v1/dead-letters/"+url.PathEscape(id), nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "discarded", id)
+			}
+			return nil
+		},
+	}
+
+	cmd.AddCommand(list, show, replay, discard)
 	return cmd
 }
 

@@ -130,8 +130,8 @@ func (s *Server) registerDeadLetters(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-dead-letter", Method: http.MethodDelete, Path: "/v1/dead-letters/{id}", Tags: tags,
 		Summary: "Discard a dead letter without replaying it",
-		Description: "The delivery it came from stays dead and no longer names it; its alert, with no dead letter " +
-			"waiting, may then be pruned (alerts.retention).",
+		Description: "Only a dead letter not replayed: the delivery it came from stays dead and no longer names it; " +
+			"its alert, with no dead letter waiting, may then be pruned (alerts.retention). 409 for one replayed.",
 		DefaultStatus: http.StatusNoContent,
 	}, func(ctx context.Context, in *idPath) (*struct{}, error) {
 		if err := s.Store.DeleteDeadLetter(ctx, in.ID); err != nil {
@@ -156,7 +156,8 @@ func (s *Server) registerDeadLetters(a huma.API) {
 		OperationID: "replay-dead-letters", Method: http.MethodPost, Path: "/v1/dead-letters/replay", Tags: tags,
 		Summary: "Replay dead letters by filter",
 		Description: "Replays dead letters not replayed before that match the filter (all, if empty), oldest " +
-			"first, at most limit per call; dead letters that cannot be replayed are skipped and counted.",
+			"first, at most limit per call, among those there were when the call began; dead letters that cannot be " +
+			"replayed are skipped and counted.",
 	}, func(ctx context.Context, in *struct{ Body BulkReplayInput }) (*bulkReplayOutput, error) {
 		b := in.Body
 		limit := b.Limit
@@ -165,6 +166,11 @@ func (s *Server) registerDeadLetters(a huma.API) {
 		}
 		f := store.DeadLetterFilter{Channel: herald.Channel(b.Channel), AlertID: b.AlertID, Since: b.Since,
 			Until: b.Until, Unreplayed: true, OldestFirst: true}
+		// The dead letters there were when the call began: a replayed poison
+		// record that dies again is a new one, not replayed again here.
+		if now := time.Now(); f.Until.IsZero() || f.Until.After(now) {
+			f.Until = now
+		}
 		out := &bulkReplayOutput{}
 		out.Body.IDs = []string{}
 		// Page on past dead letters that cannot be replayed (they stay
@@ -183,7 +189,7 @@ func (s *Server) registerDeadLetters(a huma.API) {
 				case "":
 					out.Body.Replayed++
 					out.Body.IDs = append(out.Body.IDs, d.ID)
-				case herald.ECONFLICT:
+				case herald.ECONFLICT, herald.ENOTFOUND: // ENOTFOUND: discarded meanwhile
 					out.Body.Skipped++
 					if !deadletter.Replayable(d) {
 						out.Body.NotReplayable++

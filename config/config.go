@@ -95,9 +95,10 @@ func alertsRetentionFloor(c *Config) (time.Duration, string) {
 		d    time.Duration
 		name string
 	}
-	// A retry record due after its alert was pruned would find no delivery.
-	longest := slices.Max(append([]time.Duration{0}, c.Retry.Delays...))
-	settings := []setting{{c.Idempotency.Window, "idempotency.window"}, {longest, "the longest of retry.delays"}}
+	// A retry record due after its alert was pruned would find no delivery;
+	// a delay is drawn up to 20% longer.
+	longest := slices.Max(append([]time.Duration{0}, c.Retry.Delays...)) * 6 / 5
+	settings := []setting{{c.Idempotency.Window, "idempotency.window"}, {longest, "the longest of retry.delays, plus its 20% jitter"}}
 	if c.Redis.Addr != "" { // sent marks live only in Redis
 		settings = append(settings, setting{c.Cache.SentTTL, "cache.sentTTL"})
 	}

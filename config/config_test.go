@@ -93,7 +93,7 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_KAFKA_RETENTION=10m", "kafka.retention must be at least 1h"},
 		{"HERALD_ALERTS_RETENTION=1h", "alerts.retention must be 0 (keep every alert) or at least 168h0m0s (kafka.retention), not 1h0m0s"},
 		{"HERALD_ALERTS_RETENTION=100h HERALD_KAFKA_BROKERS=k:9092 HERALD_REDIS_ADDR=127.0.0.1:6379", "at least 168h0m0s (cache.sentTTL)"},
-		{"HERALD_ALERTS_RETENTION=30h HERALD_KAFKA_BROKERS=k:9092 HERALD_RETRY_DELAYS=1s,40h", "at least 40h0m0s (the longest of retry.delays)"},
+		{"HERALD_ALERTS_RETENTION=30h HERALD_KAFKA_BROKERS=k:9092 HERALD_RETRY_DELAYS=1s,40h", "at least 48h0m0s (the longest of retry.delays, plus its 20% jitter)"},
 		{"HERALD_ALERTS_RETENTION=-1s", "alerts.retention must be 0"},
 		{"HERALD_ALERTS_RETENTION=30h HERALD_KAFKA_RETENTION=48h", "at least 48h0m0s (kafka.retention)"},
 		{"HERALD_ALERTS_RETENTION=2h HERALD_CACHE_SENT_TTL=1h HERALD_KAFKA_BROKERS=k:9092", "at least 24h0m0s (the longest log-rule window, 24h)"},

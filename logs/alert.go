@@ -41,7 +41,7 @@ type Alerter struct {
 	// holds its dedupe key (idempotency.window; default 24h).
 	IdempotencyWindow time.Duration
 	// AlertsRetention is alerts.retention (0: alerts are kept). A record
-	// of a windowed rule whose window closed before the retention's cutoff
+	// of a windowed rule whose window began before the retention's cutoff
 	// (a back-fill of old logs) makes no alert: the window's alert may have
 	// been pruned, and would be sent again.
 	AlertsRetention time.Duration
@@ -179,7 +179,10 @@ func (a *Alerter) assign(ctx context.Context, plans []*planned) ([]*planned, err
 	resolved := map[string]*resolvedTargets{}
 	var out []*planned
 	for _, pl := range first {
-		if w := pl.c.Rule.Window; w > 0 && a.AlertsRetention > 0 && pl.at.Add(w).Before(at.Add(-a.AlertsRetention)) {
+		if w := pl.c.Rule.Window; w > 0 && a.AlertsRetention > 0 &&
+			time.Unix(0, rules.WindowBucket(pl.at, w)*int64(w)).Before(at.Add(-a.AlertsRetention)) {
+			// The window began before the cutoff: its alert, made at its
+			// first record, may be pruned already.
 			continue
 		}
 		prev := prevs[pl.al.IdempotencyKey]

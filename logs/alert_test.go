@@ -195,6 +195,9 @@ func TestAlerterBackfillPastRetention(t *testing.T) {
 		{"no retention", recTime.Add(30 * 24 * time.Hour), 0, 1},
 		{"within retention", recTime.Add(24 * time.Hour), 168 * time.Hour, 1},
 		{"past retention", recTime.Add(8 * 24 * time.Hour), 168 * time.Hour, 0},
+		// The window (10:00-11:00) began before the cutoff though the record
+		// is after it: the window's alert may be gone.
+		{"window began before the cutoff", recTime.Add(168*time.Hour + 2*time.Second), 168 * time.Hour, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := teststore.SQLite(t)

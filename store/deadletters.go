@@ -173,19 +173,26 @@ func (s *Store) PendingDeadLetters(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// DeleteDeadLetter discards a dead letter without replaying it: the delivery
-// it came from stays dead and no longer names it, and its alert, with no
-// dead letter waiting, may be pruned (alerts.retention). ENOTFOUND when there
-// is no such dead letter.
+// DeleteDeadLetter discards a dead letter not replayed, instead of replaying
+// it: the delivery it came from stays dead and no longer names it, and its
+// alert, with no dead letter waiting, may be pruned (alerts.retention).
+// ENOTFOUND when there is no such dead letter, ECONFLICT when it was
+// replayed.
 func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
 	return s.tx(ctx, "delete_dead_letter", func(tx txn) error {
 		var deliveryID string
-		err := tx.QueryRowContext(ctx, `SELECT delivery_id FROM dead_letters WHERE id = ?`, id).Scan(&deliveryID)
+		var replayed sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT delivery_id, replayed_at FROM dead_letters WHERE id = ?`, id).Scan(&deliveryID, &replayed)
 		if errors.Is(err, sql.ErrNoRows) {
 			return herald.Errorf(herald.ENOTFOUND, "dead letter %q not found", id)
 		}
 		if err != nil {
 			return fmt.Errorf("store: delete dead letter: %w", err)
+		}
+		if replayed.Valid {
+			// Its replay may still be on its way; the letter goes with its
+			// alert (alerts.retention).
+			return herald.Errorf(herald.ECONFLICT, "dead letter %s was replayed; only one waiting can be discarded", id)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("store: delete dead letter: %w", err)

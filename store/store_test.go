@@ -648,7 +648,7 @@ func TestDeadLettersOldestFirst(t *testing.T) {
 
 // TestDeleteDeadLetter: a discarded dead letter is gone, its delivery stays
 // dead without naming it, and its alert (no dead letter waiting) can be
-// pruned; discarding it again is ENOTFOUND.
+// pruned; discarding it again is ENOTFOUND, and a replayed one ECONFLICT.
 func TestDeleteDeadLetter(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -683,6 +683,18 @@ func TestDeleteDeadLetter(t *testing.T) {
 		}
 		if n, err := s.PruneAlerts(ctx, cutoff, 0); err != nil || n != 1 {
 			t.Fatalf("PruneAlerts after discarding = %d, %v; want the alert pruned", n, err)
+		}
+		// A replayed dead letter is not discarded: its replay may be on its
+		// way, and the letter keeps its alert until then.
+		if err := s.RecordDeadLetters(ctx, []*herald.DeadLetter{{ID: "dl2", Kind: herald.DeadRecord, Reason: "poison",
+			Source: "herald.alerts/0/9", CreatedAt: t0}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkReplayed(ctx, "dl2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteDeadLetter(ctx, "dl2"); herald.ErrorCode(err) != herald.ECONFLICT {
+			t.Errorf("discarding a replayed dead letter: %v, want ECONFLICT", err)
 		}
 	})
 }

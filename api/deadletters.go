@@ -168,7 +168,7 @@ func (s *Server) registerDeadLetters(a huma.API) {
 			Until: b.Until, Unreplayed: true, OldestFirst: true}
 		// The dead letters there were when the call began: a replayed poison
 		// record that dies again is a new one, not replayed again here.
-		if now := time.Now(); f.Until.IsZero() || f.Until.After(now) {
+		if now := s.Now(); f.Until.IsZero() || f.Until.After(now) {
 			f.Until = now
 		}
 		out := &bulkReplayOutput{}

@@ -97,7 +97,7 @@ func alertsRetentionFloor(c *Config) (time.Duration, string) {
 	}
 	// A retry record due after its alert was pruned would find no delivery;
 	// a delay is drawn up to 20% longer.
-	longest := slices.Max(append([]time.Duration{0}, c.Retry.Delays...)) * 6 / 5
+	longest := c.Retry.Longest() * 6 / 5
 	settings := []setting{{c.Idempotency.Window, "idempotency.window"}, {longest, "the longest of retry.delays, plus its 20% jitter"}}
 	if c.Redis.Addr != "" { // sent marks live only in Redis
 		settings = append(settings, setting{c.Cache.SentTTL, "cache.sentTTL"})
@@ -248,6 +248,11 @@ type Routes struct {
 type Retry struct {
 	MaxAttempts int             `koanf:"maxAttempts"`
 	Delays      []time.Duration `koanf:"delays"`
+}
+
+// Longest is the longest of Delays (0 without any).
+func (r Retry) Longest() time.Duration {
+	return slices.Max(append([]time.Duration{0}, r.Delays...))
 }
 
 // Fanout configures the fan-out stage.
@@ -814,7 +819,7 @@ func (c *Config) Validate() error {
 	if c.Kafka.Retention < time.Hour {
 		bad("kafka.retention must be at least 1h, not %s", c.Kafka.Retention)
 	}
-	if longest := slices.Max(append([]time.Duration{0}, c.Retry.Delays...)); len(c.Kafka.Brokers) == 0 && longest >= c.Kafka.Retention {
+	if longest := c.Retry.Longest(); len(c.Kafka.Brokers) == 0 && longest >= c.Kafka.Retention {
 		bad("kafka.retention (%s) must be longer than every retry delay (%s): a retry waits on its delay topic", c.Kafka.Retention, longest)
 	}
 	switch c.Log.Level {

@@ -804,7 +804,7 @@ func (s *Store) PruneAlerts(ctx context.Context, cutoff time.Time, batch int) (i
 			if err != nil {
 				return err
 			}
-			done, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+			done, err := scanColumn[string](rows)
 			if err != nil || len(done) == 0 {
 				return err
 			}
@@ -853,22 +853,27 @@ func (s *Store) pruneDeliveries(ctx context.Context, id string, c int64, chunk i
 	if done == 0 {
 		return nil
 	}
-	for _, step := range []struct{ choose, del string }{
-		{`SELECT id FROM dead_letters WHERE alert_id = ? LIMIT ?`, `DELETE FROM dead_letters WHERE id IN (%s)`},
+	// Each step chooses a chunk of ids, then runs its deletes (each ending
+	// in an IN list) on them.
+	for _, step := range []struct {
+		choose string
+		dels   []string
+	}{
+		{`SELECT id FROM dead_letters WHERE alert_id = ? LIMIT ?`, []string{`DELETE FROM dead_letters WHERE id IN (`}},
 		{`SELECT id FROM deliveries WHERE alert_id = ? LIMIT ?`,
-			`DELETE FROM delivery_attempts WHERE delivery_id IN (%[1]s); DELETE FROM deliveries WHERE id IN (%[1]s)`},
+			[]string{`DELETE FROM delivery_attempts WHERE delivery_id IN (`, `DELETE FROM deliveries WHERE id IN (`}},
 	} {
 		_, err := s.inBatches(ctx, "prune_alerts", chunk, func(tx txn) (int, error) {
 			rows, err := tx.QueryContext(ctx, step.choose, id, chunk)
 			if err != nil {
 				return 0, err
 			}
-			ids, err := scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+			ids, err := scanColumn[string](rows)
 			if err != nil || len(ids) == 0 {
 				return 0, err
 			}
-			for del := range strings.SplitSeq(fmt.Sprintf(step.del, placeholders(len(ids))), "; ") {
-				if _, err := tx.ExecContext(ctx, del, anys(ids)...); err != nil {
+			for _, del := range step.dels {
+				if _, err := tx.ExecContext(ctx, del+placeholders(len(ids))+`)`, anys(ids)...); err != nil {
 					return 0, err
 				}
 			}

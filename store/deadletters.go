@@ -129,19 +129,15 @@ func (s *Store) DeadLetters(ctx context.Context, f DeadLetterFilter, limit int) 
 	if f.Unreplayed {
 		q += ` AND ` + unreplayed
 	}
+	after, order := "<", " DESC" // newest first
+	if f.OldestFirst {
+		after, order = ">", ""
+	}
 	if f.After != nil {
-		if f.OldestFirst {
-			q += ` AND (created_at, id) > (?, ?)`
-		} else {
-			q += ` AND (created_at, id) < (?, ?)`
-		}
+		q += ` AND (created_at, id) ` + after + ` (?, ?)`
 		args = append(args, nanos(f.After.CreatedAt), f.After.ID)
 	}
-	if f.OldestFirst {
-		q += ` ORDER BY created_at, id LIMIT ?`
-	} else {
-		q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	}
+	q += ` ORDER BY created_at` + order + `, id` + order + ` LIMIT ?`
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {

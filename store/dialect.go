@@ -146,6 +146,11 @@ func (s *Store) queryIn(ctx context.Context, c conn, prefix string, vals []strin
 
 // scanAll scans every row with scan, then closes rows; an error from the
 // iteration itself (a result cut short) is returned too.
+// scanColumn reads rows of one column (ids, seqs) and closes them.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
+	return scanAll(rows, func(row scanner) (v T, err error) { return v, row.Scan(&v) })
+}
+
 func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T

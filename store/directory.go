@@ -353,7 +353,7 @@ func (s *Store) groupMemberIDs(ctx context.Context, name string) (ids []string, 
 	if err != nil {
 		return nil, false, err
 	}
-	ids, err = scanAll(rows, func(row scanner) (id string, err error) { return id, row.Scan(&id) })
+	ids, err = scanColumn[string](rows)
 	return ids, err == nil, err
 }
 

@@ -443,7 +443,7 @@ func (s *Store) pruneLogs(ctx context.Context, cutoff time.Time, batch int) (int
 		if err != nil {
 			return 0, fmt.Errorf("store: prune logs: %w", err)
 		}
-		seqs, err := scanAll(rows, func(row scanner) (seq int64, err error) { return seq, row.Scan(&seq) })
+		seqs, err := scanColumn[int64](rows)
 		if err != nil {
 			return 0, fmt.Errorf("store: prune logs: %w", err)
 		}

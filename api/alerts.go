@@ -3,6 +3,9 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -248,6 +251,53 @@ func idempotentID(key string, prev *store.IdempotentAlert) string {
 	return store.IdempotentAlertID(key, prev)
 }
 
+// keyedAlertID is the id of al, sent to POST /v1/alerts with
+// Idempotency-Key key: derived from the key and al's content (what
+// sameAlert compares), so retries of one alert, however spelled, collapse
+// into one alert, while two different alerts sent with one key before
+// either is recorded (the lookup by key cannot see them yet) get two ids
+// and are both sent. With the key alone the second would be stored as a
+// retry of the first and never sent, after a 202.
+func keyedAlertID(key string, al *herald.Alert, prev *store.IdempotentAlert) string {
+	return idempotentID(key+"\x00"+alertDigest(al), prev)
+}
+
+// alertDigest is a hex SHA-256 of what sameAlert compares: equal for two
+// alerts exactly when sameAlert holds (targets and channels as sets, labels
+// in key order).
+func alertDigest(al *herald.Alert) string {
+	h := sha256.New()
+	field := func(s string) {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	list := func(vs []string) {
+		vs = slices.Compact(slices.Sorted(slices.Values(vs)))
+		field(strconv.Itoa(len(vs)))
+		for _, v := range vs {
+			field(v)
+		}
+	}
+	field(al.Message)
+	field(string(al.Severity))
+	field(al.Title)
+	field(al.Source)
+	keys := slices.Sorted(maps.Keys(al.Labels))
+	field(strconv.Itoa(len(keys)))
+	for _, k := range keys {
+		field(k)
+		field(al.Labels[k])
+	}
+	list(al.Targets)
+	channels := make([]string, len(al.Channels))
+	for i, c := range al.Channels {
+		channels[i] = string(c)
+	}
+	list(channels)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // produceAlerts writes each alert as one record on herald.alerts, keyed by
 // its id, and returns once the broker has acknowledged every one. On failure
 // it returns the 503 to answer; some records may have been written, which is
@@ -413,7 +463,7 @@ func (s *Server) prepareAlert(ctx context.Context, key string, in *AlertInput) (
 			out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
 			return nil, out, nil
 		}
-		al.ID = idempotentID(key, prev)
+		al.ID = keyedAlertID(key, al, prev)
 		al.IdempotencyKey = key
 	} else {
 		al.ID = uuid.Must(uuid.NewV7()).String()

@@ -272,3 +272,37 @@ func TestFastAlertPathReplays(t *testing.T) {
 		t.Fatalf("replay: %d %v %s (fast path answered %d)", w.Code, w.Header(), w.Body, srv.fastAnswered.Load())
 	}
 }
+
+// TestKeyedAlertsRacing: two different alerts sent with one
+// Idempotency-Key before either is recorded (nothing is fanned out here)
+// are both accepted with ids of their own, so both are sent; a retry of
+// either, spelled differently, gets its id again.
+func TestKeyedAlertsRacing(t *testing.T) {
+	st := teststore.SQLite(t, &herald.User{ID: "u1", Name: "alice", WebhookURL: "http://127.0.0.1/x"},
+		&herald.User{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1/y"})
+	_, fast, slow, recs, slowRecs := fastAndHuma(t, st)
+	post := func(h http.Handler, body string) string {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/v1/alerts", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "k-race")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var out struct{ ID string }
+		if w.Code != http.StatusAccepted || json.Unmarshal(w.Body.Bytes(), &out) != nil || out.ID == "" {
+			t.Fatalf("POST %s = %d %s", body, w.Code, w.Body)
+		}
+		return out.ID
+	}
+	for name, h := range map[string]http.Handler{"fast path": fast, "huma": slow} {
+		a := post(h, `{"target":["@alice","@bob"],"severity":"error","message":"disk full","labels":{"x":"1","y":"2"}}`)
+		b := post(h, `{"target":["@alice","@bob"],"severity":"error","message":"disk full again","labels":{"x":"1","y":"2"}}`)
+		a2 := post(h, `{"labels":{"y":"2","x":"1"},"message":"disk full","severity":"ERROR","target":["@bob"," @alice","@bob"]}`)
+		if a == b || a2 != a {
+			t.Errorf("%s: ids %s, %s and the first's retry %s; want two ids, the retry with the first's", name, a, b, a2)
+		}
+	}
+	if n, m := len(recs.take()), len(slowRecs.take()); n != 3 || m != 3 {
+		t.Errorf("records produced %d and %d, want 3 each (the fan-out stage stores the retry's once)", n, m)
+	}
+}

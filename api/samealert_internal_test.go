@@ -21,11 +21,31 @@ func TestSameAlert(t *testing.T) {
 		f(&a)
 		return &a
 	}
-	if !sameAlert(stored, retry(func(*herald.Alert) {})) {
+	// alertDigest, which gives a keyed alert its id, agrees with sameAlert.
+	same := func(a, b *herald.Alert) bool {
+		t.Helper()
+		eq := sameAlert(a, b)
+		if digest := alertDigest(a) == alertDigest(b); digest != eq {
+			t.Errorf("sameAlert %v but equal digests %v: %+v and %+v", eq, digest, a, b)
+		}
+		return eq
+	}
+	if !same(stored, retry(func(*herald.Alert) {})) {
 		t.Error("a retry with targets and channels reordered and a target twice is another alert")
 	}
-	if !sameAlert(&herald.Alert{Message: "m"}, &herald.Alert{Message: "m", Labels: map[string]string{}, Targets: []string{}}) {
+	if !same(&herald.Alert{Message: "m"}, &herald.Alert{Message: "m", Labels: map[string]string{}, Targets: []string{}}) {
 		t.Error("empty and missing labels and targets differ")
+	}
+	// Fields are told apart however their bytes run together.
+	for _, pair := range [][2]*herald.Alert{
+		{{Message: "ab"}, {Message: "a", Title: "b"}},
+		{{Labels: map[string]string{"a": "bc"}}, {Labels: map[string]string{"ab": "c"}}},
+		{{Targets: []string{"@a", "@b"}}, {Targets: []string{"@a@b"}}},
+		{{Targets: []string{"@a"}}, {Channels: []herald.Channel{"@a"}}},
+	} {
+		if same(pair[0], pair[1]) {
+			t.Errorf("%+v and %+v are the same alert", pair[0], pair[1])
+		}
 	}
 	for name, f := range map[string]func(a *herald.Alert){
 		"message":  func(a *herald.Alert) { a.Message = "m2" },
@@ -36,7 +56,7 @@ func TestSameAlert(t *testing.T) {
 		"target":   func(a *herald.Alert) { a.Targets = []string{"@a"} },
 		"channels": func(a *herald.Alert) { a.Channels = a.Channels[:1] },
 	} {
-		if sameAlert(stored, retry(f)) {
+		if same(stored, retry(f)) {
 			t.Errorf("another %s is the same alert", name)
 		}
 	}

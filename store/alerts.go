@@ -473,7 +473,12 @@ type DeliveryUpdate struct {
 }
 
 // UpdateDeliveries records attempt outcomes, all in one transaction. A
-// delivery already sent is never moved back to another status.
+// delivery already sent is never moved back to another status, and an
+// outcome for one sent already (a duplicate send racing the one recorded)
+// or no longer stored (its alert pruned by alerts.retention meanwhile)
+// records nothing: no attempt, which could hide the send that succeeded in
+// the delivery's history, and no dead letter, which would ask for a replay
+// of a delivery that was made or is gone.
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
 	now := nanos(s.now())
 	if !s.w.pg {
@@ -506,9 +511,6 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base) FROM (VALUES `)
 			for i, u := range chunk {
 				dlID, base := u.columns()
-				if u.DeadLetter != nil {
-					dls = append(dls, u.DeadLetter)
-				}
 				if i > 0 {
 					upd.WriteString(",")
 				}
@@ -516,6 +518,27 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 					CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))`)
 				updArgs = append(updArgs, u.ID, string(u.Status), u.Attempts, u.LastError, nullNanos(u.SentAt),
 					nullNanos(u.NextAttemptAt), now, dlID, base)
+			}
+			upd.WriteString(`) AS v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent' RETURNING deliveries.id`)
+			rows, err := tx.QueryContext(ctx, upd.String(), updArgs...)
+			if err != nil {
+				return fmt.Errorf("store: update deliveries: %w", err)
+			}
+			ids, err := scanColumn[string](rows)
+			if err != nil {
+				return fmt.Errorf("store: update deliveries: %w", err)
+			}
+			updated := make(map[string]bool, len(ids))
+			for _, id := range ids {
+				updated[id] = true
+			}
+			for _, u := range chunk {
+				if !updated[u.ID] {
+					continue // sent already, or gone
+				}
+				if u.DeadLetter != nil {
+					dls = append(dls, u.DeadLetter)
+				}
 				if a := u.Attempt; a != nil {
 					if len(attArgs) > 0 {
 						att.WriteString(",")
@@ -523,10 +546,6 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 					att.WriteString("(?,?,?,?)")
 					attArgs = append(attArgs, u.ID, a.Attempt, nanos(a.At), a.Error)
 				}
-			}
-			upd.WriteString(`) AS v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent'`)
-			if _, err := tx.ExecContext(ctx, upd.String(), updArgs...); err != nil {
-				return fmt.Errorf("store: update deliveries: %w", err)
 			}
 			if len(attArgs) > 0 {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, at, error) VALUES `+
@@ -591,12 +610,18 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 				continue
 			}
 			dlID, base := u.columns()
+			res, err := st.ExecContext(ctx, u.Status, u.Attempts, u.LastError, nullNanos(u.SentAt),
+				nullNanos(u.NextAttemptAt), now, dlID, base, u.ID)
+			if err != nil {
+				return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+			} else if n == 0 {
+				continue // sent already, or gone: see UpdateDeliveries
+			}
 			if u.DeadLetter != nil {
 				dls = append(dls, u.DeadLetter)
-			}
-			if _, err := st.ExecContext(ctx, u.Status, u.Attempts, u.LastError, nullNanos(u.SentAt),
-				nullNanos(u.NextAttemptAt), now, dlID, base, u.ID); err != nil {
-				return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
 			}
 			if a := u.Attempt; a != nil {
 				if _, err := att.ExecContext(ctx, u.ID, a.Attempt, nanos(a.At), a.Error); err != nil {

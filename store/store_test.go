@@ -502,6 +502,41 @@ func TestUpdateDeliveriesBatch(t *testing.T) {
 		if att, _ := s.Attempts(ctx, "ab-001"); len(att) != 3 {
 			t.Fatalf("a sent delivery's history grew or shrank: %+v", att)
 		}
+		// An outcome for a delivery sent already (a duplicate send racing
+		// the one recorded) or not stored (its alert pruned meanwhile)
+		// records no attempt (one numbered as the send would hide it in
+		// the history) and no dead letter (there is nothing to replay).
+		for _, id := range []string{"ab-000", "gone"} {
+			err := s.UpdateDeliveries(ctx, []store.DeliveryUpdate{
+				{ID: "ab-004", Status: herald.StatusFailed, Attempts: 2, LastError: "HTTP 500", // still recorded
+					Attempt: &herald.Attempt{Attempt: 2, At: later, Error: "HTTP 500"}},
+				{ID: id, Status: herald.StatusDead, Attempts: 1, LastError: "HTTP 404",
+					Attempt:    &herald.Attempt{Attempt: 1, At: later, Error: "HTTP 404"},
+					DeadLetter: &herald.DeadLetter{ID: "dl-" + id, Kind: "delivery", DeliveryID: id, AlertID: "ab", CreatedAt: later}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			att, err := s.Attempts(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantAttempts := 1 // the send, from the delivery's own row
+			if id == "gone" {
+				wantAttempts = 0
+			} else if d, err := s.Delivery(ctx, id); err != nil || d.Status != herald.StatusSent || d.DeadLetterID != "" {
+				t.Fatalf("late outcome for %s moved it: %+v, %v", id, d, err)
+			}
+			if len(att) != wantAttempts || (len(att) == 1 && att[0].Error != "") {
+				t.Fatalf("late outcome for %s: history %+v", id, att)
+			}
+			if dl, err := s.DeadLetter(ctx, "dl-"+id); herald.ErrorCode(err) != herald.ENOTFOUND {
+				t.Fatalf("late outcome for %s recorded a dead letter: %+v, %v", id, dl, err)
+			}
+		}
+		if att, _ := s.Attempts(ctx, "ab-004"); len(att) != 1 || att[0].Error != "HTTP 500" {
+			t.Fatalf("an outcome beside a late one: history %+v", att)
+		}
 	})
 }
 

@@ -71,7 +71,13 @@ func benchLogLines(now time.Time) func(count int) []*herald.LogRecord {
 func BenchmarkSearchLogs(b *testing.B) {
 	ctx := context.Background()
 	s := teststore.SQLite(b)
-	lines := benchLogLines(time.Now())
+	now := time.Now()
+	lines := benchLogLines(now)
+	// A word in one record, the oldest: nothing among the newest has it.
+	if _, err := s.InsertLogs(ctx, []*herald.LogRecord{{ID: "first", Time: now, Service: "svc-0",
+		Level: herald.SeverityInfo, Message: "listening on :8080 after coldstart"}}); err != nil {
+		b.Fatal(err)
+	}
 	for range 200 {
 		if _, err := s.InsertLogs(ctx, lines(2000)); err != nil {
 			b.Fatal(err)
@@ -84,10 +90,15 @@ func BenchmarkSearchLogs(b *testing.B) {
 		{Text: "u999"},                        // one in 1,000
 		{Text: "orders 9972"},                 // one in 9,973
 		{Text: "request 123"},                 // one record
+		{Text: "coldstart"},                   // one record, the oldest
+		{Text: "coldstart", Service: "svc-0", MinLevel: herald.SeverityInfo},
 	} {
 		name := q.Text
 		if q.Service != "" {
 			name += " service=" + q.Service
+		}
+		if q.MinLevel != "" {
+			name += " level=" + string(q.MinLevel)
 		}
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {

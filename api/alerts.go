@@ -457,7 +457,12 @@ func (s *Server) prepareAlert(ctx context.Context, key string, in *AlertInput) (
 		}
 		if s.replays(prev, al.CreatedAt) {
 			if prev.Alert != nil && !sameAlert(prev.Alert, al) {
-				return nil, nil, keyReused(key, prev.ID)
+				// Another alert was sent with the key; this may still be a
+				// retry of an older one (two alerts raced with the key,
+				// neither recorded, and both were accepted).
+				if prev, err = s.olderRetried(ctx, key, al, prev); err != nil {
+					return nil, nil, err
+				}
 			}
 			out := &alertAccepted{Location: "/v1/alerts/" + prev.ID, Replayed: "true"}
 			out.Body.ID, out.Body.UserCount = prev.ID, prev.UserCount
@@ -469,6 +474,29 @@ func (s *Server) prepareAlert(ctx context.Context, key string, in *AlertInput) (
 		al.ID = uuid.Must(uuid.NewV7()).String()
 	}
 	return al, nil, nil
+}
+
+// maxKeyedAlerts bounds the alerts olderRetried compares a request with: as
+// many alerts sent with one key within the window as a misbehaving client
+// could race past the lookup by key (each costs a row read on a 422).
+const maxKeyedAlerts = 32
+
+// olderRetried is the alert that al, sent with Idempotency-Key key, retries
+// when newest, the newest alert recorded with the key, is another: an older
+// one with the key within the idempotency window and the same content (both
+// accepted because they raced past the lookup), or else the 422 for a
+// reused key, naming newest.
+func (s *Server) olderRetried(ctx context.Context, key string, al *herald.Alert, newest *store.IdempotentAlert) (*store.IdempotentAlert, error) {
+	as, err := s.Store.AlertsWithIdempotencyKey(ctx, key, al.CreatedAt.Add(-s.IdempotencyWindow), maxKeyedAlerts)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	for _, a := range as {
+		if s.replays(a, al.CreatedAt) && sameAlert(a.Alert, al) {
+			return a, nil
+		}
+	}
+	return nil, keyReused(key, newest.ID)
 }
 
 // produceAccepted produces al, prepared by prepareAlert, and gives the

@@ -276,30 +276,60 @@ func TestFastAlertPathReplays(t *testing.T) {
 // TestKeyedAlertsRacing: two different alerts sent with one
 // Idempotency-Key before either is recorded (nothing is fanned out here)
 // are both accepted with ids of their own, so both are sent; a retry of
-// either, spelled differently, gets its id again.
+// either, spelled differently, gets its id again, before they are recorded
+// and after (the older one too, though the lookup by key finds the newer);
+// a third alert with the key is a 422 naming the newest.
 func TestKeyedAlertsRacing(t *testing.T) {
 	st := teststore.SQLite(t, &herald.User{ID: "u1", Name: "alice", WebhookURL: "http://127.0.0.1/x"},
 		&herald.User{ID: "u2", Name: "bob", WebhookURL: "http://127.0.0.1/y"})
-	_, fast, slow, recs, slowRecs := fastAndHuma(t, st)
-	post := func(h http.Handler, body string) string {
+	srv, fast, slow, recs, slowRecs := fastAndHuma(t, st)
+	srv.IdempotencyWindow = time.Hour
+	post := func(h http.Handler, key, body string) (int, string, string) {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodPost, "/v1/alerts", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", "k-race")
+		req.Header.Set("Idempotency-Key", key)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		var out struct{ ID string }
-		if w.Code != http.StatusAccepted || json.Unmarshal(w.Body.Bytes(), &out) != nil || out.ID == "" {
+		if w.Code == http.StatusAccepted && (json.Unmarshal(w.Body.Bytes(), &out) != nil || out.ID == "") {
 			t.Fatalf("POST %s = %d %s", body, w.Code, w.Body)
 		}
-		return out.ID
+		return w.Code, out.ID, w.Body.String()
 	}
+	const (
+		first  = `{"target":["@alice","@bob"],"severity":"error","message":"disk full","labels":{"x":"1","y":"2"}}`
+		second = `{"target":["@alice","@bob"],"severity":"error","message":"disk full again","labels":{"x":"1","y":"2"}}`
+		retry  = `{"labels":{"y":"2","x":"1"},"message":"disk full","severity":"ERROR","target":["@bob"," @alice","@bob"]}`
+		third  = `{"target":["@alice"],"severity":"error","message":"disk full"}`
+	)
 	for name, h := range map[string]http.Handler{"fast path": fast, "huma": slow} {
-		a := post(h, `{"target":["@alice","@bob"],"severity":"error","message":"disk full","labels":{"x":"1","y":"2"}}`)
-		b := post(h, `{"target":["@alice","@bob"],"severity":"error","message":"disk full again","labels":{"x":"1","y":"2"}}`)
-		a2 := post(h, `{"labels":{"y":"2","x":"1"},"message":"disk full","severity":"ERROR","target":["@bob"," @alice","@bob"]}`)
+		key := "k-race " + name
+		_, a, _ := post(h, key, first)
+		_, b, _ := post(h, key, second)
+		_, a2, _ := post(h, key, retry)
 		if a == b || a2 != a {
 			t.Errorf("%s: ids %s, %s and the first's retry %s; want two ids, the retry with the first's", name, a, b, a2)
+		}
+		// The fan-out stage records both, the second one later.
+		t0 := time.Now().Add(-time.Minute)
+		for i, r := range []struct {
+			id, msg string
+		}{{a, "disk full"}, {b, "disk full again"}} {
+			al := &herald.Alert{ID: r.id, Severity: herald.SeverityError, Message: r.msg, Targets: []string{"@alice", "@bob"},
+				Labels: map[string]string{"x": "1", "y": "2"}, IdempotencyKey: key, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+			if err := st.RecordFanouts(context.Background(), []*store.Fanout{{Alert: al, UserCount: 2}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if code, a3, raw := post(h, key, retry); code != http.StatusAccepted || a3 != a {
+			t.Errorf("%s: the older alert's retry after both were recorded = %d %s %s; want 202 with %s", name, code, a3, raw, a)
+		}
+		if code, b3, raw := post(h, key, second); code != http.StatusAccepted || b3 != b {
+			t.Errorf("%s: the newer alert's retry = %d %s %s; want 202 with %s", name, code, b3, raw, b)
+		}
+		if code, _, raw := post(h, key, third); code != http.StatusUnprocessableEntity || !strings.Contains(raw, b) {
+			t.Errorf("%s: a third alert with the key = %d %s; want 422 naming %s", name, code, raw, b)
 		}
 	}
 	if n, m := len(recs.take()), len(slowRecs.take()); n != 3 || m != 3 {

@@ -398,7 +398,14 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 		}
 	}
 	if o.update != nil {
-		if err := s.Store.RecordDelivery(ctx, *o.update); err != nil {
+		if err := s.Store.RecordDelivery(ctx, *o.update); errors.Is(err, store.ErrOutcomeSkipped) {
+			// A duplicate of this send was recorded sent first (or the
+			// delivery's alert was pruned): this outcome, and any dead
+			// letter it named, is not stored, nor counted.
+			s.Logger.Info("outcome not recorded: the delivery was sent already or is gone", "channel", s.Channel,
+				"delivery_id", o.update.ID, "outcome", o.kind)
+			o.kind = metrics.OutcomeDuplicate
+		} else if err != nil {
 			return fmt.Errorf("deliver: %w", err)
 		}
 		if o.update.Status == herald.StatusSent && s.SentMarks != nil {

@@ -476,10 +476,24 @@ type DeliveryUpdate struct {
 // delivery already sent is never moved back to another status, and an
 // outcome for one sent already (a duplicate send racing the one recorded)
 // or no longer stored (its alert pruned by alerts.retention meanwhile)
-// records nothing: no attempt, which could hide the send that succeeded in
-// the delivery's history, and no dead letter, which would ask for a replay
-// of a delivery that was made or is gone.
+// records nothing: no attempt and no dead letter, which would ask for a
+// replay of a delivery that was made or is gone. When the send is recorded
+// second, after the duplicate died, the dead letter it left is deleted
+// unless it was replayed (deleteStaleDeadLetter), and the history shows the
+// send (Attempts).
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
+	_, err := s.updateDeliveries(ctx, us)
+	return err
+}
+
+// ErrOutcomeSkipped is RecordDelivery's answer to an outcome it recorded
+// nothing for: its delivery was sent already or is no longer stored (see
+// UpdateDeliveries).
+var ErrOutcomeSkipped = errors.New("store: outcome not recorded: the delivery was sent already or is gone")
+
+// updateDeliveries is UpdateDeliveries, saying which outcomes it applied
+// (applied[i] for us[i]).
+func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (applied []bool, err error) {
 	now := nanos(s.now())
 	if !s.w.pg {
 		// In process, prepared one-row statements are cheaper than parsing
@@ -497,18 +511,18 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 	}
 	// One lock order for every process, so two group commits that overlap
 	// (two owners of a partition during a rebalance) cannot deadlock.
-	us = slices.SortedFunc(slices.Values(us), func(a, b DeliveryUpdate) int { return strings.Compare(a.ID, b.ID) })
-	return s.tx(ctx, "update_deliveries", func(tx txn) error {
+	sorted := slices.SortedFunc(slices.Values(us), func(a, b DeliveryUpdate) int { return strings.Compare(a.ID, b.ID) })
+	updated := make(map[string]bool, len(us))
+	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
+		clear(updated) // a retried transaction starts again
 		// Multi-row statements on PostgreSQL: two round trips per 100
 		// outcomes instead of two per outcome. The SQL is portable (VALUES
 		// columns are column1… in both dialects), so SQLite could run it.
 		var dls []*herald.DeadLetter
-		for chunk := range slices.Chunk(us, 100) {
+		for chunk := range slices.Chunk(sorted, 100) {
 			var upd, att strings.Builder
 			var updArgs, attArgs []any
-			upd.WriteString(`UPDATE deliveries SET status = v.column2, attempts = v.column3, last_error = v.column4,
-				sent_at = COALESCE(v.column5, deliveries.sent_at), next_attempt_at = v.column6, updated_at = v.column7,
-				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base) FROM (VALUES `)
+			upd.WriteString(`WITH v AS (VALUES `)
 			for i, u := range chunk {
 				dlID, base := u.columns()
 				if i > 0 {
@@ -519,7 +533,15 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 				updArgs = append(updArgs, u.ID, string(u.Status), u.Attempts, u.LastError, nullNanos(u.SentAt),
 					nullNanos(u.NextAttemptAt), now, dlID, base)
 			}
-			upd.WriteString(`) AS v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent' RETURNING deliveries.id`)
+			// The deletion sees the deliveries as they were (one snapshot):
+			// see deleteStaleDeadLetter.
+			upd.WriteString(`), stale AS (DELETE FROM dead_letters dl USING deliveries d, v
+					WHERE v.column2 = 'sent' AND d.id = v.column1 AND d.status <> 'sent' AND d.dead_letter_id <> ''
+					AND dl.id = d.dead_letter_id AND dl.replayed_at IS NULL)
+				UPDATE deliveries SET status = v.column2, attempts = v.column3, last_error = v.column4,
+				sent_at = COALESCE(v.column5, deliveries.sent_at), next_attempt_at = v.column6, updated_at = v.column7,
+				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base)
+				FROM v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent' RETURNING deliveries.id`)
 			rows, err := tx.QueryContext(ctx, upd.String(), updArgs...)
 			if err != nil {
 				return fmt.Errorf("store: update deliveries: %w", err)
@@ -528,7 +550,6 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 			if err != nil {
 				return fmt.Errorf("store: update deliveries: %w", err)
 			}
-			updated := make(map[string]bool, len(ids))
 			for _, id := range ids {
 				updated[id] = true
 			}
@@ -557,7 +578,22 @@ func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error
 		}
 		return insertDeadLetters(ctx, tx, dls, true)
 	})
+	if err != nil {
+		return nil, err
+	}
+	applied = make([]bool, len(us))
+	for i, u := range us {
+		applied[i] = updated[u.ID]
+	}
+	return applied, nil
 }
+
+// deleteStaleDeadLetter deletes the dead letter of delivery ? as it is
+// recorded sent: one not replayed is left by a duplicate send that died
+// while another succeeded (a replayed one stays, as the history of the
+// replay that made the send).
+const deleteStaleDeadLetter = `DELETE FROM dead_letters WHERE id = (SELECT dead_letter_id FROM deliveries
+	WHERE id = ? AND status <> 'sent' AND dead_letter_id <> '') AND replayed_at IS NULL`
 
 // columns are the dead letter id and budget base columns of an outcome.
 func (u DeliveryUpdate) columns() (deadLetterID string, budgetBase sql.NullInt64) {
@@ -573,41 +609,61 @@ func (u DeliveryUpdate) columns() (deadLetterID string, budgetBase sql.NullInt64
 // updateDeliveriesInOrder applies outcomes one prepared statement at a time,
 // in order: on SQLite, and for a group commit holding more than one outcome
 // of a delivery.
-func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate, now int64) error {
+func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate, now int64) (applied []bool, err error) {
 	// Prepared outside the transaction: SQLite's writer pool has one
 	// connection, which the transaction holds.
 	upd, err := s.stmt(ctx, s.w, `UPDATE deliveries SET status = ?, attempts = ?, last_error = ?,
 		sent_at = COALESCE(?, sent_at), next_attempt_at = ?, updated_at = ?, dead_letter_id = ?,
 		budget_base = COALESCE(?, budget_base) WHERE id = ? AND status <> 'sent'`)
 	if err != nil {
-		return fmt.Errorf("store: update deliveries: %w", err)
+		return nil, fmt.Errorf("store: update deliveries: %w", err)
 	}
 	ins, err := s.stmt(ctx, s.w, `INSERT INTO delivery_attempts (delivery_id, attempt, at, error)
 		VALUES (?,?,?,?) ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, error = excluded.error`)
 	if err != nil {
-		return fmt.Errorf("store: update deliveries: %w", err)
+		return nil, fmt.Errorf("store: update deliveries: %w", err)
 	}
 	// The common outcome, a send that succeeded with nothing else to
 	// record, has a statement of its own: five values to bind instead of
-	// nine (BenchmarkSentOutcomes: +15%). It writes what upd would.
+	// nine (BenchmarkSentOutcomes: +15%). It writes what upd would, to a
+	// delivery without a dead letter; the rest take upd's way.
 	sentStmt, err := s.stmt(ctx, s.w, `UPDATE deliveries SET status = 'sent', attempts = ?, last_error = ?, sent_at = ?,
-		next_attempt_at = NULL, updated_at = ?, dead_letter_id = '' WHERE id = ? AND status <> 'sent'`)
+		next_attempt_at = NULL, updated_at = ?, dead_letter_id = '' WHERE id = ? AND status <> 'sent' AND dead_letter_id = ''`)
 	if err != nil {
-		return fmt.Errorf("store: update deliveries: %w", err)
+		return nil, fmt.Errorf("store: update deliveries: %w", err)
 	}
-	return s.tx(ctx, "update_deliveries", func(tx txn) error {
-		st, att, sent := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins), tx.StmtContext(ctx, sentStmt)
+	staleStmt, err := s.stmt(ctx, s.w, deleteStaleDeadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("store: update deliveries: %w", err)
+	}
+	applied = make([]bool, len(us))
+	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
+		clear(applied) // a retried transaction starts again
+		st, att, sent, stale := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins), tx.StmtContext(ctx, sentStmt),
+			tx.StmtContext(ctx, staleStmt)
 		defer st.Close()
 		defer att.Close()
 		defer sent.Close()
-		var dls []*herald.DeadLetter
-		for _, u := range us {
+		defer stale.Close()
+		for i, u := range us {
 			if u.Status == herald.StatusSent && u.SentAt != nil && u.DeadLetter == nil && u.BudgetBase == nil &&
 				u.NextAttemptAt == nil && u.Attempt == nil {
-				if _, err := sent.ExecContext(ctx, u.Attempts, u.LastError, nanos(*u.SentAt), now, u.ID); err != nil {
+				res, err := sent.ExecContext(ctx, u.Attempts, u.LastError, nanos(*u.SentAt), now, u.ID)
+				if err != nil {
 					return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
 				}
-				continue
+				if n, err := res.RowsAffected(); err != nil {
+					return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+				} else if n == 1 {
+					applied[i] = true
+					continue
+				}
+				// Sent already, gone, or with a dead letter: upd's way.
+			}
+			if u.Status == herald.StatusSent {
+				if _, err := stale.ExecContext(ctx, u.ID); err != nil {
+					return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+				}
 			}
 			dlID, base := u.columns()
 			res, err := st.ExecContext(ctx, u.Status, u.Attempts, u.LastError, nullNanos(u.SentAt),
@@ -620,8 +676,13 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 			} else if n == 0 {
 				continue // sent already, or gone: see UpdateDeliveries
 			}
+			applied[i] = true
 			if u.DeadLetter != nil {
-				dls = append(dls, u.DeadLetter)
+				// Now, not after the loop: a send of the delivery later in
+				// this call deletes it (deleteStaleDeadLetter).
+				if err := insertDeadLetters(ctx, tx, []*herald.DeadLetter{u.DeadLetter}, true); err != nil {
+					return err
+				}
 			}
 			if a := u.Attempt; a != nil {
 				if _, err := att.ExecContext(ctx, u.ID, a.Attempt, nanos(a.At), a.Error); err != nil {
@@ -629,18 +690,25 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 				}
 			}
 		}
-		return insertDeadLetters(ctx, tx, dls, true)
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return applied, nil
 }
 
 // Attempts returns a delivery's attempt history, oldest first. A failed
 // attempt has a row of its own; the attempt that succeeded is the delivery's
 // own record (attempts and sent_at), so a send costs one write, not two.
 func (s *Store) Attempts(ctx context.Context, deliveryID string) ([]herald.Attempt, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT attempt, at, error FROM delivery_attempts WHERE delivery_id = ?
+	// A failed attempt numbered as the send (a duplicate that failed while
+	// the send succeeded) gives way to the send.
+	rows, err := s.r.QueryContext(ctx, `SELECT attempt, at, error FROM delivery_attempts a WHERE delivery_id = ?
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id AND d.status = 'sent'
+				AND d.sent_at IS NOT NULL AND d.attempts = a.attempt)
 		UNION ALL
-		SELECT attempts, sent_at, '' FROM deliveries d WHERE id = ? AND status = 'sent' AND sent_at IS NOT NULL
-			AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.attempt = d.attempts)
+		SELECT attempts, sent_at, '' FROM deliveries WHERE id = ? AND status = 'sent' AND sent_at IS NOT NULL
 		ORDER BY 1`, deliveryID, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("store: attempts: %w", err)
@@ -694,26 +762,43 @@ const keyed = `idempotency_key <> ''`
 // AlertByIdempotencyKey returns the newest alert recorded with the key, with
 // its content, or nil.
 func (s *Store) AlertByIdempotencyKey(ctx context.Context, key string) (*IdempotentAlert, error) {
-	a := IdempotentAlert{Alert: &herald.Alert{IdempotencyKey: key}}
-	var labels, targets, channels string
-	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, severity, title, message, source, labels, targets, channels, user_count,
-		created_at FROM alerts WHERE idempotency_key = ? AND `+keyed+` ORDER BY created_at DESC LIMIT 1`, key).Scan(
-		&a.ID, &a.Alert.Severity, &a.Alert.Title, &a.Alert.Message, &a.Alert.Source, &labels, &targets, &channels,
-		&a.UserCount, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	as, err := s.AlertsWithIdempotencyKey(ctx, key, time.Time{}, 1)
+	if err != nil || len(as) == 0 {
+		return nil, err
 	}
-	if err == nil {
-		err = errors.Join(json.Unmarshal([]byte(labels), &a.Alert.Labels), json.Unmarshal([]byte(targets), &a.Alert.Targets),
-			json.Unmarshal([]byte(channels), &a.Alert.Channels))
-	}
+	return as[0], nil
+}
+
+// AlertsWithIdempotencyKey returns the newest limit alerts recorded with the
+// key since since, newest first, with their content. More than one is rare:
+// different alerts sent with one key before the first was recorded.
+func (s *Store) AlertsWithIdempotencyKey(ctx context.Context, key string, since time.Time, limit int) ([]*IdempotentAlert, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, severity, title, message, source, labels, targets, channels, user_count,
+		created_at FROM alerts WHERE idempotency_key = ? AND `+keyed+` AND created_at >= ? ORDER BY created_at DESC LIMIT ?`,
+		key, nanos(since), limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: alert by idempotency key: %w", err)
+		return nil, fmt.Errorf("store: alerts by idempotency key: %w", err)
 	}
-	a.CreatedAt = fromNanos(created)
-	a.Alert.ID, a.Alert.CreatedAt = a.ID, a.CreatedAt
-	return &a, nil
+	out, err := scanAll(rows, func(row scanner) (*IdempotentAlert, error) {
+		a := IdempotentAlert{Alert: &herald.Alert{IdempotencyKey: key}}
+		var labels, targets, channels string
+		var created int64
+		if err := row.Scan(&a.ID, &a.Alert.Severity, &a.Alert.Title, &a.Alert.Message, &a.Alert.Source, &labels,
+			&targets, &channels, &a.UserCount, &created); err != nil {
+			return nil, err
+		}
+		if err := errors.Join(json.Unmarshal([]byte(labels), &a.Alert.Labels), json.Unmarshal([]byte(targets), &a.Alert.Targets),
+			json.Unmarshal([]byte(channels), &a.Alert.Channels)); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = fromNanos(created)
+		a.Alert.ID, a.Alert.CreatedAt = a.ID, a.CreatedAt
+		return &a, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: alerts by idempotency key: %w", err)
+	}
+	return out, nil
 }
 
 // AlertsByIdempotencyKeys is AlertByIdempotencyKey for many keys at once: for

@@ -22,7 +22,8 @@ type updateReq struct {
 // committed. Concurrent callers are committed together in one transaction
 // (group commit), so each waits about one commit while SQLite's single
 // writer does few fsyncs under load; a group of fewer than 16 waits up to
-// Options.CommitLinger for more. It is safe for concurrent use.
+// Options.CommitLinger for more. It is safe for concurrent use. An outcome
+// for a delivery sent already or gone records nothing: ErrOutcomeSkipped.
 func (s *Store) RecordDelivery(ctx context.Context, u DeliveryUpdate) error {
 	s.groupOnce.Do(s.startGroupCommit)
 	r := updateReq{u: u, done: make(chan error, 1)}
@@ -86,8 +87,12 @@ func (s *Store) startGroupCommit() {
 			for i, r := range reqs {
 				us[i] = r.u
 			}
-			err := s.UpdateDeliveries(context.Background(), us)
-			for _, r := range reqs {
+			applied, err := s.updateDeliveries(context.Background(), us)
+			for i, r := range reqs {
+				if err == nil && !applied[i] {
+					r.done <- ErrOutcomeSkipped
+					continue
+				}
 				r.done <- err
 			}
 		}

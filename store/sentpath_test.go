@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -58,10 +59,10 @@ func TestSentOutcome(t *testing.T) {
 				t.Fatalf("%s = %+v", d.ID, d)
 			}
 		}
-		// A sent delivery stays sent.
+		// A sent delivery stays sent, and the caller hears so.
 		if err := s.RecordDelivery(ctx, store.DeliveryUpdate{ID: "plain", Status: herald.StatusSent, Attempts: 9,
-			SentAt: &t0}); err != nil {
-			t.Fatal(err)
+			SentAt: &t0}); !errors.Is(err, store.ErrOutcomeSkipped) {
+			t.Fatalf("an outcome for a sent delivery: %v, want ErrOutcomeSkipped", err)
 		}
 		if d, err := s.Delivery(ctx, "plain"); err != nil || d.Attempts != 2 || !d.SentAt.Equal(sentAt) {
 			t.Fatalf("sent again: %+v, %v", d, err)

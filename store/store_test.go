@@ -537,6 +537,54 @@ func TestUpdateDeliveriesBatch(t *testing.T) {
 		if att, _ := s.Attempts(ctx, "ab-004"); len(att) != 1 || att[0].Error != "HTTP 500" {
 			t.Fatalf("an outcome beside a late one: history %+v", att)
 		}
+		// The other order: the duplicate died first, then the send is
+		// recorded (in another call, or later in the same one; with
+		// nothing else to record, or with more). Its dead letter goes,
+		// unless it was replayed; the history shows the send.
+		dead := func(id string) store.DeliveryUpdate {
+			return store.DeliveryUpdate{ID: id, Status: herald.StatusDead, Attempts: 1, LastError: "HTTP 404",
+				Attempt:    &herald.Attempt{Attempt: 1, At: sentAt, Error: "HTTP 404"},
+				DeadLetter: &herald.DeadLetter{ID: "dl-" + id, Kind: "delivery", DeliveryID: id, AlertID: "ab", CreatedAt: sentAt}}
+		}
+		sent := func(id string) store.DeliveryUpdate {
+			return store.DeliveryUpdate{ID: id, Status: herald.StatusSent, Attempts: 1, SentAt: &later}
+		}
+		withMore := sent("ab-011")
+		withMore.Attempt = &herald.Attempt{Attempt: 1, At: later}
+		replayed := "ab-014"
+		for _, calls := range [][]store.DeliveryUpdate{
+			{dead("ab-005")}, {sent("ab-005")},
+			{dead("ab-008"), sent("ab-008")},
+			{dead("ab-011")}, {withMore},
+			{dead(replayed)}, {sent(replayed)},
+		} {
+			if calls[0].ID == replayed && calls[0].Status == herald.StatusSent {
+				if err := s.MarkReplayed(ctx, "dl-"+replayed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.UpdateDeliveries(ctx, calls); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{"ab-005", "ab-008", "ab-011", replayed} {
+			d, err := s.Delivery(ctx, id)
+			if err != nil || d.Status != herald.StatusSent || d.DeadLetterID != "" {
+				t.Fatalf("%s after its duplicate died: %+v, %v", id, d, err)
+			}
+			att, _ := s.Attempts(ctx, id)
+			if len(att) != 1 || att[0].Error != "" || !att[0].At.Equal(later) {
+				t.Fatalf("%s after its duplicate died: history %+v", id, att)
+			}
+			dl, err := s.DeadLetter(ctx, "dl-"+id)
+			if id == replayed {
+				if err != nil || dl.ReplayedAt == nil {
+					t.Fatalf("a replayed dead letter went with the send it made: %+v, %v", dl, err)
+				}
+			} else if herald.ErrorCode(err) != herald.ENOTFOUND {
+				t.Fatalf("%s sent, its duplicate's dead letter stayed: %+v, %v", id, dl, err)
+			}
+		}
 	})
 }
 

@@ -352,7 +352,7 @@ func (s *Server) registerAlerts(a huma.API) {
 			"second notification; another alert with a key already used within the idempotency window is a 422.",
 		DefaultStatus: http.StatusAccepted,
 	}, func(ctx context.Context, in *struct {
-		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"the same key yields the same alert id; reusing it for another alert within the idempotency window is a 422"`
+		IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"a retry of the same alert with the same key yields its id (and nothing new) within the idempotency window; reusing the key for another alert there is a 422"`
 		Body           AlertInput
 	}) (*alertAccepted, error) {
 		ctx, span := s.startAccept(ctx)

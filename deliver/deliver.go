@@ -380,7 +380,7 @@ func (s *Sender) one(ctx context.Context, it item, snap snapshot, seenMu *sync.M
 	})
 	if err == nil {
 		sent()
-		err = s.apply(sctx, o)
+		err = s.apply(sctx, &o)
 	}
 	span.SetAttributes(attribute.String("herald.outcome", o.kind))
 	if err != nil {
@@ -391,7 +391,7 @@ func (s *Sender) one(ctx context.Context, it item, snap snapshot, seenMu *sync.M
 
 // apply makes an outcome durable: records first (a crash then repeats a
 // retry or dead letter rather than losing it), then the store.
-func (s *Sender) apply(ctx context.Context, o outcome) error {
+func (s *Sender) apply(ctx context.Context, o *outcome) error {
 	if len(o.recs) > 0 {
 		if err := s.Producer.Produce(ctx, o.recs...); err != nil {
 			return fmt.Errorf("deliver: %w", err)
@@ -401,10 +401,14 @@ func (s *Sender) apply(ctx context.Context, o outcome) error {
 		if err := s.Store.RecordDelivery(ctx, *o.update); errors.Is(err, store.ErrOutcomeSkipped) {
 			// A duplicate of this send was recorded sent first (or the
 			// delivery's alert was pruned): this outcome, and any dead
-			// letter it named, is not stored, nor counted.
+			// letter it named, is not stored. A failure is counted as a
+			// skipped duplicate; a send still reached the recipient, and
+			// counts as one.
 			s.Logger.Info("outcome not recorded: the delivery was sent already or is gone", "channel", s.Channel,
 				"delivery_id", o.update.ID, "outcome", o.kind)
-			o.kind = metrics.OutcomeDuplicate
+			if o.kind != metrics.OutcomeSent {
+				o.kind = metrics.OutcomeDuplicate
+			}
 		} else if err != nil {
 			return fmt.Errorf("deliver: %w", err)
 		}
@@ -474,6 +478,7 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 	}
 	base := d.BudgetBase
 	var newBase *int
+	var replayOf string // the dead letter this record replays
 	switch {
 	case d.Status == herald.StatusSent:
 		log.Debug("already sent; skipped")
@@ -485,7 +490,7 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 			return outcome{kind: metrics.OutcomeDuplicate}, nil
 		}
 		base = d.Attempts // a replay starts a new retry budget
-		newBase = &base
+		newBase, replayOf = &base, replay
 		log.Info("replaying dead letter", "dead_letter_id", replay)
 	}
 	u, err := snap.users[t.RecipientID], error(nil)
@@ -534,7 +539,7 @@ func (s *Sender) handle(ctx context.Context, it item, snap snapshot,
 		// delivery was 4% of CPU at 10,000 deliveries/s.
 		log.Debug("delivery sent", "attempt", attempt, "latency", now.Sub(t.CreatedAt))
 		return outcome{update: &store.DeliveryUpdate{ID: t.DeliveryID, Status: herald.StatusSent, Attempts: attempt,
-			SentAt: &sent, BudgetBase: newBase},
+			SentAt: &sent, BudgetBase: newBase, ReplayOf: replayOf},
 			kind: metrics.OutcomeSent, latency: now.Sub(t.CreatedAt)}, nil
 	}
 	reason := sendErr.Error()

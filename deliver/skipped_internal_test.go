@@ -52,8 +52,11 @@ func TestDeadOutcomeAfterSend(t *testing.T) {
 	r := &kgo.Record{Topic: "herald.deliveries.webhook", Key: []byte("u1"), Value: []byte(`{}`)}
 	o := s.dead(recordLog{l: s.Logger, attrs: func() []any { return nil }}, r, &task, d, 1, nil,
 		&herald.Attempt{Attempt: 1, At: now, Error: "HTTP 404"}, "HTTP 404")
-	if err := s.apply(ctx, o); err != nil {
+	if err := s.apply(ctx, &o); err != nil {
 		t.Fatal(err)
+	}
+	if o.kind != metrics.OutcomeDuplicate {
+		t.Errorf("outcome %q after the store said no, want %q (the span reports it)", o.kind, metrics.OutcomeDuplicate)
 	}
 	if _, err := st.DeadLetter(ctx, o.update.DeadLetter.ID); herald.ErrorCode(err) != herald.ENOTFOUND {
 		t.Fatalf("dead letter stored for a sent delivery: %v", err)

@@ -470,6 +470,10 @@ type DeliveryUpdate struct {
 	// DeadLetter, when set, is recorded with the update (and named by the
 	// delivery's deadLetterId).
 	DeadLetter *herald.DeadLetter
+	// ReplayOf names the dead letter whose replay this outcome is: a send
+	// recorded before the replay is marked (deadletter.Replay marks it once
+	// the record is produced) must not take it for one a duplicate left.
+	ReplayOf string
 }
 
 // UpdateDeliveries records attempt outcomes, all in one transaction. A
@@ -479,7 +483,7 @@ type DeliveryUpdate struct {
 // records nothing: no attempt and no dead letter, which would ask for a
 // replay of a delivery that was made or is gone. When the send is recorded
 // second, after the duplicate died, the dead letter it left is deleted
-// unless it was replayed (deleteStaleDeadLetter), and the history shows the
+// unless it was replayed (staleDeadLetter), and the history shows the
 // send (Attempts).
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
 	_, err := s.updateDeliveries(ctx, us)
@@ -514,7 +518,6 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 	sorted := slices.SortedFunc(slices.Values(us), func(a, b DeliveryUpdate) int { return strings.Compare(a.ID, b.ID) })
 	updated := make(map[string]bool, len(us))
 	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
-		clear(updated) // a retried transaction starts again
 		// Multi-row statements on PostgreSQL: two round trips per 100
 		// outcomes instead of two per outcome. The SQL is portable (VALUES
 		// columns are column1… in both dialects), so SQLite could run it.
@@ -529,15 +532,16 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 					upd.WriteString(",")
 				}
 				upd.WriteString(`(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT),
-					CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))`)
+					CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
 				updArgs = append(updArgs, u.ID, string(u.Status), u.Attempts, u.LastError, nullNanos(u.SentAt),
-					nullNanos(u.NextAttemptAt), now, dlID, base)
+					nullNanos(u.NextAttemptAt), now, dlID, base, u.ReplayOf)
 			}
-			// The deletion sees the deliveries as they were (one snapshot):
-			// see deleteStaleDeadLetter.
+			// The deletion sees the deliveries as they were (one snapshot;
+			// it runs after the UPDATE, so rows are locked delivery first,
+			// dead letter second, as everywhere): see staleDeadLetter.
 			upd.WriteString(`), stale AS (DELETE FROM dead_letters dl USING deliveries d, v
 					WHERE v.column2 = 'sent' AND d.id = v.column1 AND d.status <> 'sent' AND d.dead_letter_id <> ''
-					AND dl.id = d.dead_letter_id AND dl.replayed_at IS NULL)
+					AND dl.id = d.dead_letter_id AND dl.id <> v.column10 AND dl.replayed_at IS NULL)
 				UPDATE deliveries SET status = v.column2, attempts = v.column3, last_error = v.column4,
 				sent_at = COALESCE(v.column5, deliveries.sent_at), next_attempt_at = v.column6, updated_at = v.column7,
 				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base)
@@ -588,12 +592,17 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 	return applied, nil
 }
 
-// deleteStaleDeadLetter deletes the dead letter of delivery ? as it is
-// recorded sent: one not replayed is left by a duplicate send that died
-// while another succeeded (a replayed one stays, as the history of the
-// replay that made the send).
-const deleteStaleDeadLetter = `DELETE FROM dead_letters WHERE id = (SELECT dead_letter_id FROM deliveries
-	WHERE id = ? AND status <> 'sent' AND dead_letter_id <> '') AND replayed_at IS NULL`
+// staleDeadLetter reads the dead letter a delivery names before it is
+// recorded sent (locking the delivery on PostgreSQL, so rows are locked
+// delivery first, dead letter second, as the multi-row statement and
+// DeleteDeadLetter do). One not replayed, and not the one this send
+// replays, was left by a duplicate send that died while another succeeded:
+// deleteDeadLetter removes it. A replayed one stays, as the history of the
+// replay that made the send.
+const (
+	staleDeadLetter  = `SELECT dead_letter_id FROM deliveries WHERE id = ? AND status <> 'sent' AND dead_letter_id <> ''`
+	deleteDeadLetter = `DELETE FROM dead_letters WHERE id = ? AND replayed_at IS NULL`
+)
 
 // columns are the dead letter id and budget base columns of an outcome.
 func (u DeliveryUpdate) columns() (deadLetterID string, budgetBase sql.NullInt64) {
@@ -632,19 +641,33 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 	if err != nil {
 		return nil, fmt.Errorf("store: update deliveries: %w", err)
 	}
-	staleStmt, err := s.stmt(ctx, s.w, deleteStaleDeadLetter)
+	staleQuery := staleDeadLetter
+	if s.w.pg {
+		staleQuery += ` FOR UPDATE`
+	}
+	staleStmt, err := s.stmt(ctx, s.w, staleQuery)
+	if err != nil {
+		return nil, fmt.Errorf("store: update deliveries: %w", err)
+	}
+	delStmt, err := s.stmt(ctx, s.w, deleteDeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("store: update deliveries: %w", err)
 	}
 	applied = make([]bool, len(us))
 	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
-		clear(applied) // a retried transaction starts again
-		st, att, sent, stale := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins), tx.StmtContext(ctx, sentStmt),
-			tx.StmtContext(ctx, staleStmt)
+		st, att, sent := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins), tx.StmtContext(ctx, sentStmt)
+		stale, del := tx.StmtContext(ctx, staleStmt), tx.StmtContext(ctx, delStmt)
 		defer st.Close()
 		defer att.Close()
 		defer sent.Close()
 		defer stale.Close()
+		defer del.Close()
+		var dls *sql.Stmt // prepared at the first dead letter
+		defer func() {
+			if dls != nil {
+				dls.Close()
+			}
+		}()
 		for i, u := range us {
 			if u.Status == herald.StatusSent && u.SentAt != nil && u.DeadLetter == nil && u.BudgetBase == nil &&
 				u.NextAttemptAt == nil && u.Attempt == nil {
@@ -661,8 +684,15 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 				// Sent already, gone, or with a dead letter: upd's way.
 			}
 			if u.Status == herald.StatusSent {
-				if _, err := stale.ExecContext(ctx, u.ID); err != nil {
+				var named string
+				err := stale.QueryRowContext(ctx, u.ID).Scan(&named)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+				}
+				if named != "" && named != u.ReplayOf {
+					if _, err := del.ExecContext(ctx, named); err != nil {
+						return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
+					}
 				}
 			}
 			dlID, base := u.columns()
@@ -679,8 +709,13 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 			applied[i] = true
 			if u.DeadLetter != nil {
 				// Now, not after the loop: a send of the delivery later in
-				// this call deletes it (deleteStaleDeadLetter).
-				if err := insertDeadLetters(ctx, tx, []*herald.DeadLetter{u.DeadLetter}, true); err != nil {
+				// this call deletes it (staleDeadLetter).
+				if dls == nil {
+					if dls, err = prepareDeadLetterInsert(ctx, tx, true); err != nil {
+						return err
+					}
+				}
+				if err := execDeadLetterInsert(ctx, dls, u.DeadLetter); err != nil {
 					return err
 				}
 			}
@@ -773,9 +808,13 @@ func (s *Store) AlertByIdempotencyKey(ctx context.Context, key string) (*Idempot
 // key since since, newest first, with their content. More than one is rare:
 // different alerts sent with one key before the first was recorded.
 func (s *Store) AlertsWithIdempotencyKey(ctx context.Context, key string, since time.Time, limit int) ([]*IdempotentAlert, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, severity, title, message, source, labels, targets, channels, user_count,
-		created_at FROM alerts WHERE idempotency_key = ? AND `+keyed+` AND created_at >= ? ORDER BY created_at DESC LIMIT ?`,
-		key, nanos(since), limit)
+	q, args := `SELECT id, severity, title, message, source, labels, targets, channels, user_count,
+		created_at FROM alerts WHERE idempotency_key = ? AND `+keyed, []any{key}
+	if !since.IsZero() {
+		q += ` AND created_at >= ?`
+		args = append(args, nanos(since))
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY created_at DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alerts by idempotency key: %w", err)
 	}

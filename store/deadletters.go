@@ -20,6 +20,22 @@ func insertDeadLetters(ctx context.Context, tx txn, dls []*herald.DeadLetter, ov
 	if len(dls) == 0 {
 		return nil
 	}
+	st, err := prepareDeadLetterInsert(ctx, tx, overwrite)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, d := range dls {
+		if err := execDeadLetterInsert(ctx, st, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareDeadLetterInsert prepares the insert execDeadLetterInsert runs, in
+// tx (see insertDeadLetters for overwrite).
+func prepareDeadLetterInsert(ctx context.Context, tx txn, overwrite bool) (*sql.Stmt, error) {
 	conflict := `ON CONFLICT DO NOTHING`
 	if overwrite {
 		conflict = `ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, delivery_id = excluded.delivery_id,
@@ -30,14 +46,16 @@ func insertDeadLetters(ctx context.Context, tx txn, dls []*herald.DeadLetter, ov
 	st, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters (`+deadLetterColumns+`)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,0) `+conflict)
 	if err != nil {
-		return fmt.Errorf("store: record dead letters: %w", err)
+		return nil, fmt.Errorf("store: record dead letters: %w", err)
 	}
-	defer st.Close()
-	for _, d := range dls {
-		if _, err := st.ExecContext(ctx, d.ID, d.Kind, d.DeliveryID, d.AlertID, d.Channel, d.RecipientID, d.Recipient,
-			d.Reason, d.Attempts, d.Source, d.Key, d.Payload, nanos(d.CreatedAt)); err != nil {
-			return fmt.Errorf("store: record dead letter %s: %w", d.ID, err)
-		}
+	return st, nil
+}
+
+// execDeadLetterInsert stores d with st (prepareDeadLetterInsert).
+func execDeadLetterInsert(ctx context.Context, st *sql.Stmt, d *herald.DeadLetter) error {
+	if _, err := st.ExecContext(ctx, d.ID, d.Kind, d.DeliveryID, d.AlertID, d.Channel, d.RecipientID, d.Recipient,
+		d.Reason, d.Attempts, d.Source, d.Key, d.Payload, nanos(d.CreatedAt)); err != nil {
+		return fmt.Errorf("store: record dead letter %s: %w", d.ID, err)
 	}
 	return nil
 }
@@ -190,14 +208,16 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
 			// alert (alerts.retention).
 			return herald.Errorf(herald.ECONFLICT, "dead letter %s was replayed; only one waiting can be discarded", id)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("store: delete dead letter: %w", err)
-		}
+		// The delivery first, then the letter: the order the outcome group
+		// commit locks them in (PostgreSQL), so the two cannot deadlock.
 		if deliveryID != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET dead_letter_id = '' WHERE id = ? AND dead_letter_id = ?`,
 				deliveryID, id); err != nil {
 				return fmt.Errorf("store: delete dead letter: %w", err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: delete dead letter: %w", err)
 		}
 		return nil
 	})

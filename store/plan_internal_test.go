@@ -45,6 +45,8 @@ func TestNewestFirstPlans(t *testing.T) {
 		// The partial index needs its condition stated (AlertByIdempotencyKey,
 		// AlertsByIdempotencyKeys); without it, a scan of every alert.
 		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key = 'k' AND ` + keyed + ` ORDER BY created_at DESC LIMIT 1`},
+		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key = 'k' AND ` + keyed +
+			` AND created_at >= 5 ORDER BY created_at DESC LIMIT 32`},
 		{"alerts_idempotency", `SELECT id FROM alerts WHERE idempotency_key IN ('k', 'l') AND ` + keyed},
 		// Dead letters not replayed: counted (the watchdog, /v1/stats) and
 		// replayed in bulk, oldest first, through their partial index.

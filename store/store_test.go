@@ -552,11 +552,24 @@ func TestUpdateDeliveriesBatch(t *testing.T) {
 		withMore := sent("ab-011")
 		withMore.Attempt = &herald.Attempt{Attempt: 1, At: later}
 		replayed := "ab-014"
+		// A replay's send recorded before deadletter.Replay marks the
+		// letter replayed (it produces the record first): the letter stays.
+		early := sent("ab-017")
+		early.BudgetBase, early.ReplayOf = &base, "dl-ab-017"
+		// A duplicate of a replay died (a letter of its own), then the
+		// replay's send: the duplicate's letter goes, the replayed one
+		// stays.
+		dupDied := dead("ab-020")
+		dupDied.Attempts, dupDied.Attempt.Attempt, dupDied.DeadLetter.ID = 2, 2, "dl-ab-020-2"
+		replaySent := sent("ab-020")
+		replaySent.Attempts, replaySent.BudgetBase, replaySent.ReplayOf = 2, &base, "dl-ab-020"
 		for _, calls := range [][]store.DeliveryUpdate{
 			{dead("ab-005")}, {sent("ab-005")},
 			{dead("ab-008"), sent("ab-008")},
 			{dead("ab-011")}, {withMore},
 			{dead(replayed)}, {sent(replayed)},
+			{dead("ab-017")}, {early},
+			{dead("ab-020")}, {dupDied}, {replaySent},
 		} {
 			if calls[0].ID == replayed && calls[0].Status == herald.StatusSent {
 				if err := s.MarkReplayed(ctx, "dl-"+replayed); err != nil {
@@ -567,7 +580,7 @@ func TestUpdateDeliveriesBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, id := range []string{"ab-005", "ab-008", "ab-011", replayed} {
+		for _, id := range []string{"ab-005", "ab-008", "ab-011", replayed, "ab-017"} {
 			d, err := s.Delivery(ctx, id)
 			if err != nil || d.Status != herald.StatusSent || d.DeadLetterID != "" {
 				t.Fatalf("%s after its duplicate died: %+v, %v", id, d, err)
@@ -577,13 +590,33 @@ func TestUpdateDeliveriesBatch(t *testing.T) {
 				t.Fatalf("%s after its duplicate died: history %+v", id, att)
 			}
 			dl, err := s.DeadLetter(ctx, "dl-"+id)
-			if id == replayed {
+			switch id {
+			case replayed:
 				if err != nil || dl.ReplayedAt == nil {
 					t.Fatalf("a replayed dead letter went with the send it made: %+v, %v", dl, err)
 				}
-			} else if herald.ErrorCode(err) != herald.ENOTFOUND {
-				t.Fatalf("%s sent, its duplicate's dead letter stayed: %+v, %v", id, dl, err)
+			case "ab-017":
+				if err != nil {
+					t.Fatalf("a dead letter went with its replay's send, recorded before the replay was marked: %v", err)
+				}
+				if err := s.MarkReplayed(ctx, "dl-ab-017"); err != nil {
+					t.Fatal(err)
+				}
+				if dl, err := s.DeadLetter(ctx, "dl-ab-017"); err != nil || dl.ReplayedAt == nil {
+					t.Fatalf("marked replayed after its send: %+v, %v", dl, err)
+				}
+			default:
+				if herald.ErrorCode(err) != herald.ENOTFOUND {
+					t.Fatalf("%s sent, its duplicate's dead letter stayed: %+v, %v", id, dl, err)
+				}
 			}
+		}
+		d20, err := s.Delivery(ctx, "ab-020")
+		_, errDup := s.DeadLetter(ctx, "dl-ab-020-2")
+		_, errReplayed := s.DeadLetter(ctx, "dl-ab-020")
+		if err != nil || d20.Status != herald.StatusSent || herald.ErrorCode(errDup) != herald.ENOTFOUND || errReplayed != nil {
+			t.Fatalf("a replay's send after its duplicate died: %+v (%v); the duplicate's letter %v, the replayed one %v",
+				d20, err, errDup, errReplayed)
 		}
 	})
 }

@@ -519,8 +519,9 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 	updated := make(map[string]bool, len(us))
 	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
 		// Multi-row statements on PostgreSQL: two round trips per 100
-		// outcomes instead of two per outcome. The SQL is portable (VALUES
-		// columns are column1… in both dialects), so SQLite could run it.
+		// outcomes instead of two per outcome (DELETE … USING and a
+		// data-modifying WITH are PostgreSQL's; SQLite takes the one-by-one
+		// path).
 		var dls []*herald.DeadLetter
 		for chunk := range slices.Chunk(sorted, 100) {
 			var upd, att strings.Builder

@@ -518,35 +518,29 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 	sorted := slices.SortedFunc(slices.Values(us), func(a, b DeliveryUpdate) int { return strings.Compare(a.ID, b.ID) })
 	updated := make(map[string]bool, len(us))
 	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
-		// Multi-row statements on PostgreSQL: two round trips per 100
-		// outcomes instead of two per outcome (DELETE … USING and a
-		// data-modifying WITH are PostgreSQL's; SQLite takes the one-by-one
-		// path).
+		// Multi-row statements on PostgreSQL: three round trips per 100
+		// outcomes instead of three per outcome.
 		var dls []*herald.DeadLetter
 		for chunk := range slices.Chunk(sorted, 100) {
+			if err := deleteStaleDeadLetters(ctx, tx, chunk); err != nil {
+				return err
+			}
 			var upd, att strings.Builder
 			var updArgs, attArgs []any
-			upd.WriteString(`WITH v AS (VALUES `)
+			upd.WriteString(`UPDATE deliveries SET status = v.column2, attempts = v.column3, last_error = v.column4,
+				sent_at = COALESCE(v.column5, deliveries.sent_at), next_attempt_at = v.column6, updated_at = v.column7,
+				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base) FROM (VALUES `)
 			for i, u := range chunk {
 				dlID, base := u.columns()
 				if i > 0 {
 					upd.WriteString(",")
 				}
 				upd.WriteString(`(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT),
-					CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
+					CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))`)
 				updArgs = append(updArgs, u.ID, string(u.Status), u.Attempts, u.LastError, nullNanos(u.SentAt),
-					nullNanos(u.NextAttemptAt), now, dlID, base, u.ReplayOf)
+					nullNanos(u.NextAttemptAt), now, dlID, base)
 			}
-			// The deletion sees the deliveries as they were (one snapshot;
-			// it runs after the UPDATE, so rows are locked delivery first,
-			// dead letter second, as everywhere): see staleDeadLetter.
-			upd.WriteString(`), stale AS (DELETE FROM dead_letters dl USING deliveries d, v
-					WHERE v.column2 = 'sent' AND d.id = v.column1 AND d.status <> 'sent' AND d.dead_letter_id <> ''
-					AND dl.id = d.dead_letter_id AND dl.id <> v.column10 AND dl.replayed_at IS NULL)
-				UPDATE deliveries SET status = v.column2, attempts = v.column3, last_error = v.column4,
-				sent_at = COALESCE(v.column5, deliveries.sent_at), next_attempt_at = v.column6, updated_at = v.column7,
-				dead_letter_id = v.column8, budget_base = COALESCE(v.column9, deliveries.budget_base)
-				FROM v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent' RETURNING deliveries.id`)
+			upd.WriteString(`) AS v WHERE deliveries.id = v.column1 AND deliveries.status <> 'sent' RETURNING deliveries.id`)
 			rows, err := tx.QueryContext(ctx, upd.String(), updArgs...)
 			if err != nil {
 				return fmt.Errorf("store: update deliveries: %w", err)
@@ -591,6 +585,53 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 		applied[i] = updated[u.ID]
 	}
 	return applied, nil
+}
+
+// deleteStaleDeadLetters locks the deliveries of a chunk of outcomes (in id
+// order: the chunk is sorted) and deletes the dead letters those about to be
+// recorded sent name, as staleDeadLetter does one by one (PostgreSQL). The
+// lock is what lets it see a dead outcome another process committed while
+// it waited, which the outcome statement's own snapshot would not.
+func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate) error {
+	var ids []string
+	for _, u := range chunk {
+		if u.Status == herald.StatusSent {
+			ids = append(ids, u.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, status, dead_letter_id FROM deliveries WHERE id IN (`+
+		placeholders(len(ids))+`) ORDER BY id FOR UPDATE`, anys(ids)...)
+	if err != nil {
+		return fmt.Errorf("store: update deliveries: %w", err)
+	}
+	named, err := scanAll(rows, func(row scanner) ([3]string, error) {
+		var r [3]string
+		return r, row.Scan(&r[0], &r[1], &r[2])
+	})
+	if err != nil {
+		return fmt.Errorf("store: update deliveries: %w", err)
+	}
+	replays := make(map[string]string, len(chunk))
+	for _, u := range chunk {
+		replays[u.ID] = u.ReplayOf
+	}
+	var stale []string
+	for _, r := range named {
+		if id, status, dl := r[0], r[1], r[2]; status != string(herald.StatusSent) && dl != "" && dl != replays[id] {
+			stale = append(stale, dl)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id IN (`+placeholders(len(stale))+
+		`) AND replayed_at IS NULL`, anys(stale)...); err != nil {
+		return fmt.Errorf("store: update deliveries: %w", err)
+	}
+	return nil
 }
 
 // staleDeadLetter reads the dead letter a delivery names before it is

@@ -522,7 +522,7 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 		// outcomes instead of three per outcome.
 		var dls []*herald.DeadLetter
 		for chunk := range slices.Chunk(sorted, 100) {
-			if err := deleteStaleDeadLetters(ctx, tx, chunk); err != nil {
+			if err := deleteStaleDeadLetters(ctx, tx, chunk); err != nil { // and locks the chunk
 				return err
 			}
 			var upd, att strings.Builder
@@ -587,20 +587,17 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 	return applied, nil
 }
 
-// deleteStaleDeadLetters locks the deliveries of a chunk of outcomes (in id
-// order: the chunk is sorted) and deletes the dead letters those about to be
+// deleteStaleDeadLetters locks the deliveries of a chunk of outcomes, all
+// of them, in id order (the chunk is sorted, and so are the chunks: every
+// group commit takes its rows' locks in one global order, where the UPDATE
+// alone promised none), and deletes the dead letters those about to be
 // recorded sent name, as staleDeadLetter does one by one (PostgreSQL). The
 // lock is what lets it see a dead outcome another process committed while
 // it waited, which the outcome statement's own snapshot would not.
 func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate) error {
-	var ids []string
-	for _, u := range chunk {
-		if u.Status == herald.StatusSent {
-			ids = append(ids, u.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return nil
+	ids := make([]string, len(chunk))
+	for i, u := range chunk {
+		ids[i] = u.ID
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, status, dead_letter_id FROM deliveries WHERE id IN (`+
 		placeholders(len(ids))+`) ORDER BY id FOR UPDATE`, anys(ids)...)
@@ -614,13 +611,16 @@ func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate)
 	if err != nil {
 		return fmt.Errorf("store: update deliveries: %w", err)
 	}
-	replays := make(map[string]string, len(chunk))
+	sends := make(map[string]string, len(chunk)) // delivery → the letter its send replays
 	for _, u := range chunk {
-		replays[u.ID] = u.ReplayOf
+		if u.Status == herald.StatusSent {
+			sends[u.ID] = u.ReplayOf
+		}
 	}
 	var stale []string
 	for _, r := range named {
-		if id, status, dl := r[0], r[1], r[2]; status != string(herald.StatusSent) && dl != "" && dl != replays[id] {
+		id, status, dl := r[0], r[1], r[2]
+		if replayOf, sending := sends[id]; sending && status != string(herald.StatusSent) && dl != "" && dl != replayOf {
 			stale = append(stale, dl)
 		}
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,5 +88,56 @@ func TestStaleDeadLetterConcurrent(t *testing.T) {
 	}
 	if dl, err := s.DeadLetter(ctx, "x2"); herald.ErrorCode(err) != herald.ENOTFOUND {
 		t.Fatalf("the duplicate's dead letter stayed: %+v, %v", dl, err)
+	}
+}
+
+// TestOutcomeCommitsOverlap (PostgreSQL): two processes' group commits over
+// the same deliveries (two owners of a partition during a rebalance), one
+// sending what the other failed, never deadlock: every commit locks all its
+// rows in one order before it writes any.
+func TestOutcomeCommitsOverlap(t *testing.T) {
+	ctx := context.Background()
+	dsn := testpg.DSN(t)
+	open := func() *store.Store {
+		s, err := store.Open(ctx, store.Options{Driver: "postgres", DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	const n = 60
+	now := time.Now().UTC()
+	for round := range 30 {
+		alert := fmt.Sprintf("a%02d", round)
+		fo := &store.Fanout{Alert: &herald.Alert{ID: alert, Severity: herald.SeverityError, Message: "m", CreatedAt: now},
+			UserCount: n}
+		for i := range n {
+			fo.Deliveries = append(fo.Deliveries, &herald.Delivery{ID: fmt.Sprintf("%s-%03d", alert, i), AlertID: alert,
+				RecipientID: fmt.Sprint("u", i), Recipient: "x", Channel: herald.ChannelWebhook})
+		}
+		if err := a.RecordFanouts(ctx, []*store.Fanout{fo}); err != nil {
+			t.Fatal(err)
+		}
+		outcomes := func(side int) []store.DeliveryUpdate {
+			us := make([]store.DeliveryUpdate, n)
+			for i := range us {
+				us[i] = store.DeliveryUpdate{ID: fmt.Sprintf("%s-%03d", alert, i), Status: herald.StatusFailed, Attempts: 1}
+				if (i+side)%2 == 0 {
+					us[i].Status, us[i].SentAt = herald.StatusSent, &now
+				}
+			}
+			return us
+		}
+		errs := make(chan error, 2)
+		for side, s := range []*store.Store{a, b} {
+			go func() { errs <- s.UpdateDeliveries(ctx, outcomes(side)) }()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }

@@ -588,7 +588,8 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 }
 
 // deleteStaleDeadLetters locks the deliveries of a chunk of outcomes, all
-// of them, in id order (the chunk is sorted, and so are the chunks: every
+// of them, in id order (bytewise, COLLATE "C", as Go sorted the chunks:
+// the chunk is sorted, and so are the chunks: every
 // group commit takes its rows' locks in one global order, where the UPDATE
 // alone promised none), and deletes the dead letters those about to be
 // recorded sent name, as staleDeadLetter does one by one (PostgreSQL). The
@@ -600,7 +601,7 @@ func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate)
 		ids[i] = u.ID
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, status, dead_letter_id FROM deliveries WHERE id IN (`+
-		placeholders(len(ids))+`) ORDER BY id FOR UPDATE`, anys(ids)...)
+		placeholders(len(ids))+`) ORDER BY id COLLATE "C" FOR UPDATE`, anys(ids)...)
 	if err != nil {
 		return fmt.Errorf("store: update deliveries: %w", err)
 	}

@@ -216,8 +216,16 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
 				return fmt.Errorf("store: delete dead letter: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = ?`, id); err != nil {
+		// Not replayed meanwhile (the read above took no lock): the error
+		// rolls the delivery's update back.
+		res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE id = ? AND replayed_at IS NULL`, id)
+		if err != nil {
 			return fmt.Errorf("store: delete dead letter: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: delete dead letter: %w", err)
+		} else if n == 0 {
+			return herald.Errorf(herald.ECONFLICT, "dead letter %s was replayed or discarded meanwhile", id)
 		}
 		return nil
 	})

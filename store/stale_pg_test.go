@@ -51,6 +51,10 @@ func TestStaleDeadLetterConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var otherPID int
+	if err := other.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&otherPID); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- s.UpdateDeliveries(ctx, []store.DeliveryUpdate{{ID: "d1", Status: herald.StatusSent, Attempts: 1, SentAt: &now}})
@@ -60,7 +64,7 @@ func TestStaleDeadLetterConcurrent(t *testing.T) {
 	for {
 		var waiting int
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting); err != nil {
+			WHERE $1 = ANY(pg_blocking_pids(pid))`, otherPID).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if waiting > 0 {

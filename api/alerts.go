@@ -227,8 +227,13 @@ func sameAlert(stored, al *herald.Alert) bool {
 // sameSet reports whether a and b hold the same values, in any order and
 // however often.
 func sameSet[T cmp.Ordered](a, b []T) bool {
-	a, b = slices.Compact(slices.Sorted(slices.Values(a))), slices.Compact(slices.Sorted(slices.Values(b)))
-	return slices.Equal(a, b)
+	return slices.Equal(asSet(a), asSet(b))
+}
+
+// asSet is vs's values sorted, each once: two lists hold the same values
+// exactly when their sets are equal.
+func asSet[T cmp.Ordered](vs []T) []T {
+	return slices.Compact(slices.Sorted(slices.Values(vs)))
 }
 
 // keyReused is the answer to a request whose Idempotency-Key was used within
@@ -272,13 +277,6 @@ func alertDigest(al *herald.Alert) string {
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
 		h.Write([]byte(s))
 	}
-	list := func(vs []string) {
-		vs = slices.Compact(slices.Sorted(slices.Values(vs)))
-		field(strconv.Itoa(len(vs)))
-		for _, v := range vs {
-			field(v)
-		}
-	}
 	field(al.Message)
 	field(string(al.Severity))
 	field(al.Title)
@@ -289,12 +287,15 @@ func alertDigest(al *herald.Alert) string {
 		field(k)
 		field(al.Labels[k])
 	}
-	list(al.Targets)
-	channels := make([]string, len(al.Channels))
-	for i, c := range al.Channels {
-		channels[i] = string(c)
+	targets, channels := asSet(al.Targets), asSet(al.Channels)
+	field(strconv.Itoa(len(targets)))
+	for _, t := range targets {
+		field(t)
 	}
-	list(channels)
+	field(strconv.Itoa(len(channels)))
+	for _, c := range channels {
+		field(string(c))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -483,7 +483,7 @@ type DeliveryUpdate struct {
 // records nothing: no attempt and no dead letter, which would ask for a
 // replay of a delivery that was made or is gone. When the send is recorded
 // second, after the duplicate died, the dead letter it left is deleted
-// unless it was replayed (staleDeadLetter), and the history shows the
+// unless it was replayed (deleteStaleDeadLetters), and the history shows the
 // send (Attempts).
 func (s *Store) UpdateDeliveries(ctx context.Context, us []DeliveryUpdate) error {
 	_, err := s.updateDeliveries(ctx, us)
@@ -587,21 +587,29 @@ func (s *Store) updateDeliveries(ctx context.Context, us []DeliveryUpdate) (appl
 	return applied, nil
 }
 
-// deleteStaleDeadLetters locks the deliveries of a chunk of outcomes, all
-// of them, in id order (bytewise, COLLATE "C", as Go sorted the chunks:
-// the chunk is sorted, and so are the chunks: every
-// group commit takes its rows' locks in one global order, where the UPDATE
-// alone promised none), and deletes the dead letters those about to be
-// recorded sent name, as staleDeadLetter does one by one (PostgreSQL). The
-// lock is what lets it see a dead outcome another process committed while
-// it waited, which the outcome statement's own snapshot would not.
-func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate) error {
-	ids := make([]string, len(chunk))
-	for i, u := range chunk {
+// deleteStaleDeadLetters reads the deliveries of outcomes about to be
+// recorded and deletes the dead letters those being recorded sent name: one
+// not replayed, and not the one the send replays (DeliveryUpdate.ReplayOf),
+// was left by a duplicate send that died while another succeeded. A
+// replayed one stays, as the history of the replay that made the send.
+//
+// On PostgreSQL it locks every delivery it reads, in id order (bytewise,
+// COLLATE "C", as Go sorts the chunks), before anything is written: every
+// group commit then takes its rows' locks in one global order, where the
+// UPDATE alone promised none, and it sees a dead outcome another process
+// committed while it waited, which a statement's snapshot would not. Rows
+// are locked delivery first, dead letter second, as DeleteDeadLetter does.
+func deleteStaleDeadLetters(ctx context.Context, tx txn, us []DeliveryUpdate) error {
+	ids := make([]string, len(us))
+	for i, u := range us {
 		ids[i] = u.ID
 	}
+	lock := ``
+	if tx.pg {
+		lock = ` ORDER BY id COLLATE "C" FOR UPDATE`
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, status, dead_letter_id FROM deliveries WHERE id IN (`+
-		placeholders(len(ids))+`) ORDER BY id COLLATE "C" FOR UPDATE`, anys(ids)...)
+		placeholders(len(ids))+`)`+lock, anys(ids)...)
 	if err != nil {
 		return fmt.Errorf("store: update deliveries: %w", err)
 	}
@@ -612,8 +620,8 @@ func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate)
 	if err != nil {
 		return fmt.Errorf("store: update deliveries: %w", err)
 	}
-	sends := make(map[string]string, len(chunk)) // delivery → the letter its send replays
-	for _, u := range chunk {
+	sends := make(map[string]string, len(us)) // delivery → the letter its send replays
+	for _, u := range us {
 		if u.Status == herald.StatusSent {
 			sends[u.ID] = u.ReplayOf
 		}
@@ -634,18 +642,6 @@ func deleteStaleDeadLetters(ctx context.Context, tx txn, chunk []DeliveryUpdate)
 	}
 	return nil
 }
-
-// staleDeadLetter reads the dead letter a delivery names before it is
-// recorded sent (locking the delivery on PostgreSQL, so rows are locked
-// delivery first, dead letter second, as the multi-row statement and
-// DeleteDeadLetter do). One not replayed, and not the one this send
-// replays, was left by a duplicate send that died while another succeeded:
-// deleteDeadLetter removes it. A replayed one stays, as the history of the
-// replay that made the send.
-const (
-	staleDeadLetter  = `SELECT dead_letter_id FROM deliveries WHERE id = ? AND status <> 'sent' AND dead_letter_id <> ''`
-	deleteDeadLetter = `DELETE FROM dead_letters WHERE id = ? AND replayed_at IS NULL`
-)
 
 // columns are the dead letter id and budget base columns of an outcome.
 func (u DeliveryUpdate) columns() (deadLetterID string, budgetBase sql.NullInt64) {
@@ -684,27 +680,12 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 	if err != nil {
 		return nil, fmt.Errorf("store: update deliveries: %w", err)
 	}
-	staleQuery := staleDeadLetter
-	if s.w.pg {
-		staleQuery += ` FOR UPDATE`
-	}
-	staleStmt, err := s.stmt(ctx, s.w, staleQuery)
-	if err != nil {
-		return nil, fmt.Errorf("store: update deliveries: %w", err)
-	}
-	delStmt, err := s.stmt(ctx, s.w, deleteDeadLetter)
-	if err != nil {
-		return nil, fmt.Errorf("store: update deliveries: %w", err)
-	}
 	applied = make([]bool, len(us))
 	err = s.tx(ctx, "update_deliveries", func(tx txn) error {
 		st, att, sent := tx.StmtContext(ctx, upd), tx.StmtContext(ctx, ins), tx.StmtContext(ctx, sentStmt)
-		stale, del := tx.StmtContext(ctx, staleStmt), tx.StmtContext(ctx, delStmt)
 		defer st.Close()
 		defer att.Close()
 		defer sent.Close()
-		defer stale.Close()
-		defer del.Close()
 		var dls *sql.Stmt // prepared at the first dead letter
 		defer func() {
 			if dls != nil {
@@ -727,15 +708,8 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 				// Sent already, gone, or with a dead letter: upd's way.
 			}
 			if u.Status == herald.StatusSent {
-				var named string
-				err := stale.QueryRowContext(ctx, u.ID).Scan(&named)
-				if err != nil && !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
-				}
-				if named != "" && named != u.ReplayOf {
-					if _, err := del.ExecContext(ctx, named); err != nil {
-						return fmt.Errorf("store: update delivery %s: %w", u.ID, err)
-					}
+				if err := deleteStaleDeadLetters(ctx, tx, []DeliveryUpdate{u}); err != nil {
+					return err
 				}
 			}
 			dlID, base := u.columns()
@@ -752,7 +726,7 @@ func (s *Store) updateDeliveriesInOrder(ctx context.Context, us []DeliveryUpdate
 			applied[i] = true
 			if u.DeadLetter != nil {
 				// Now, not after the loop: a send of the delivery later in
-				// this call deletes it (staleDeadLetter).
+				// this call deletes it (deleteStaleDeadLetters).
 				if dls == nil {
 					if dls, err = prepareDeadLetterInsert(ctx, tx, true); err != nil {
 						return err

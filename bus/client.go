@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -200,6 +201,7 @@ type Consumer struct {
 	o    ConsumerOptions
 	log  *slog.Logger
 	done chan struct{}
+	cm   *committer // batches whose commit waits for deferred work (Defer)
 }
 
 // NewConsumer joins the group. New groups start from the earliest offset, so
@@ -211,6 +213,7 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	cm := newCommitter(nil) // its commit is set by Run
 	opts := append(o.kgoOpts(),
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Topics...),
@@ -222,7 +225,17 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 			o.rebalanced()
 			o.Logger.Info("partitions assigned", "group", o.Group, "partitions", m)
 		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			// Batches handled before the revoke whose deferred work is
+			// still running are committed before the partitions go, so
+			// their next owner does not redo them (bounded by the
+			// rebalance timeout: a member slower than that is dropped
+			// from the group, and its uncommitted work redone).
+			wctx, cancel := context.WithTimeout(ctx, cmp.Or(o.RebalanceTimeout, time.Minute))
+			if err := cm.wait(wctx); err != nil {
+				o.Logger.Warn("partitions revoked before their deferred work was committed", "group", o.Group, "err", err)
+			}
+			cancel()
 			o.rebalanced()
 			o.Logger.Info("partitions revoked", "group", o.Group, "partitions", m)
 		}),
@@ -237,20 +250,33 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: consumer %s: %w", o.Group, err)
 	}
-	return &Consumer{cl: cl, o: o, log: o.Logger.With("group", o.Group), done: make(chan struct{})}, nil
+	return &Consumer{cl: cl, o: o, log: o.Logger.With("group", o.Group), done: make(chan struct{}), cm: cm}, nil
 }
 
 // Run polls and handles batches until stop is cancelled. The batch being
 // handled when stop is cancelled is finished (with work, which should
-// outlive stop and bound the shutdown) and committed before Run returns.
+// outlive stop and bound the shutdown) and committed before Run returns,
+// and so is the work handlers deferred (Defer).
 func (c *Consumer) Run(stop, work context.Context, h Handler) error {
 	defer close(c.done)
+	c.cm.commit = func(recs []*kgo.Record) { c.commit(work, recs) }
+	ran := make(chan struct{})
+	go func() { defer close(ran); c.cm.run() }()
+	defer func() { c.cm.close(); <-ran }()
 	var idleSince time.Time // when the previous batch was done
 	for {
 		fs := c.cl.PollRecords(stop, c.o.MaxPollRecords)
 		if stop.Err() != nil {
+			err := c.cm.wait(work)
 			c.cl.AllowRebalance()
+			if err != nil {
+				return fmt.Errorf("bus: %s: deferred work abandoned at shutdown: %w", c.o.Group, err)
+			}
 			return nil
+		}
+		if err := c.cm.failed(); err != nil {
+			c.cl.AllowRebalance()
+			return fmt.Errorf("bus: %s: deferred work failed: %w", c.o.Group, err)
 		}
 		if fs.IsClientClosed() {
 			return errors.New("bus: consumer client closed")
@@ -300,11 +326,14 @@ func (c *Consumer) logFetchErrors(fs kgo.Fetches) {
 	})
 }
 
-// handle runs h until it succeeds (retrying with backoff) and commits.
+// handle runs h until it succeeds (retrying with backoff) and commits, or
+// queues the commit behind the work h deferred and earlier batches'.
 func (c *Consumer) handle(ctx context.Context, h Handler, recs []*kgo.Record) error {
 	backoff := 100 * time.Millisecond
+	var d *deferred
 	for {
-		err := h(ctx, recs)
+		d = &deferred{} // an attempt that failed defers nothing to the next
+		err := h(context.WithValue(ctx, deferKey{}, d), recs)
 		if err == nil {
 			break
 		}
@@ -320,11 +349,25 @@ func (c *Consumer) handle(ctx context.Context, h Handler, recs []*kgo.Record) er
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
-	if err := c.cl.CommitRecords(ctx, recs...); err != nil {
-		// The records will be seen again; handlers are idempotent.
-		c.log.Warn("commit failed", "err", err)
+	direct, ok := c.cm.add(ctx, recs, d.waits)
+	switch {
+	case !ok:
+		if err := c.cm.failed(); err != nil {
+			return fmt.Errorf("bus: %s: deferred work failed: %w", c.o.Group, err)
+		}
+		return fmt.Errorf("bus: %s: batch abandoned at shutdown: %w", c.o.Group, ctx.Err())
+	case direct:
+		c.commit(ctx, recs)
 	}
 	return nil
+}
+
+// commit commits recs' offsets; a failure is logged, and the records will
+// be seen again (handlers are idempotent).
+func (c *Consumer) commit(ctx context.Context, recs []*kgo.Record) {
+	if err := c.cl.CommitRecords(ctx, recs...); err != nil {
+		c.log.Warn("commit failed", "err", err)
+	}
 }
 
 // Close leaves the group and closes the client. Call it after Run returns.

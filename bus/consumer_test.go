@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -215,5 +216,112 @@ func TestConsumerOnBatch(t *testing.T) {
 	case b := <-batches:
 		t.Errorf("a second OnBatch call: %+v", b)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestConsumerDefer: a handler that defers work (bus.Defer) lets the
+// consumer go on to the next batches, whose commits wait with it, in order;
+// once the work is done everything is committed. Work that fails stops the
+// commits, and Run returns its error.
+func TestConsumerDefer(t *testing.T) {
+	const topic = "defer-test"
+	b, ctx := startBroker(t, topic, 1)
+	opts := bus.ClientOptions{Brokers: b.Addrs()}
+	p, err := bus.NewProducer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	lag, err := bus.NewLag(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lag.Close()
+	committed := func(group string) int64 {
+		got, err := lag.Committed(ctx, group, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[0]
+	}
+	produce := func(v string) {
+		if err := p.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	release := make(chan error)
+	handled := make(chan string, 10)
+	h := func(ctx context.Context, recs []*kgo.Record) error {
+		for _, r := range recs {
+			if string(r.Value) == "slow" && !bus.Defer(ctx, func() error { return <-release }) {
+				t.Error("Defer refused a consumer's context")
+			}
+			handled <- string(r.Value)
+		}
+		return nil
+	}
+	if bus.Defer(context.Background(), func() error { return nil }) {
+		t.Fatal("Defer took a context that is no consumer's")
+	}
+	next := func() string {
+		select {
+		case v := <-handled:
+			return v
+		case <-ctx.Done():
+			t.Fatal("no record handled")
+			return ""
+		}
+	}
+
+	c, err := bus.NewConsumer(bus.ConsumerOptions{ClientOptions: opts, Group: "ok", Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(ctx, c, h)
+	produce("slow")
+	next()
+	produce("after") // handled while the first batch's work runs
+	if v := next(); v != "after" {
+		t.Fatalf("handled %q, want the record after the deferred one", v)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := committed("ok"); got != 0 {
+		t.Fatalf("committed offset %d while the first record's work runs; want nothing committed", got)
+	}
+	release <- nil
+	deadline := time.Now().Add(10 * time.Second)
+	for committed("ok") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offset %d, want 2 once the work is done", committed("ok"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+
+	// Work that fails: nothing after it is committed, and Run says why.
+	c, err = bus.NewConsumer(bus.ConsumerOptions{ClientOptions: opts, Group: "failed", Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(sctx, ctx, h) }()
+	defer c.Close()
+	next()
+	next()
+	release <- errors.New("store down")
+	produce("third")
+	select {
+	case err := <-ran:
+		if err == nil || !strings.Contains(err.Error(), "store down") {
+			t.Fatalf("Run returned %v, want the deferred work's error", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not return after its deferred work failed")
+	}
+	if got := committed("failed"); got != 0 {
+		t.Fatalf("committed offset %d after the first record's work failed; want nothing", got)
 	}
 }

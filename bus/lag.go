@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,3 +100,20 @@ func (l *Lag) Collect(ch chan<- prometheus.Metric) {
 
 // Close closes the admin client.
 func (l *Lag) Close() { l.cl.Close() }
+
+// Committed returns the offsets group has committed on topic, by partition:
+// the next offset the group will read there (a partition it has committed
+// nothing on is missing).
+func (l *Lag) Committed(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	resp, err := l.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("bus: offsets of %s: %w", group, err)
+	}
+	out := make(map[int32]int64)
+	for p, o := range resp[topic] {
+		if o.Err == nil {
+			out[p] = o.At
+		}
+	}
+	return out, nil
+}

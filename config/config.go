@@ -262,6 +262,12 @@ type Fanout struct {
 	// batch costs a store transaction and an offset commit however many
 	// alerts it holds; at moderate rates alerts come one at a time.
 	Linger time.Duration `koanf:"linger"`
+	// Handoff, in a process that runs both the fanout and deliver roles,
+	// hands delivery records to this process's senders in memory instead
+	// of through their Kafka topics (default true; handoff.Handoff). The
+	// alert batch is committed only once every delivery handed on is sent
+	// and recorded, so nothing is lost in a crash.
+	Handoff bool `koanf:"handoff"`
 }
 
 // Deliver configures the senders.
@@ -613,6 +619,7 @@ func defaults() map[string]any {
 		"selfAlert.minAttempts":        20,
 		"deliver.concurrency":          64,
 		"fanout.linger":                "2ms",
+		"fanout.handoff":               true,
 		"deliver.recipientConcurrency": 0,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",

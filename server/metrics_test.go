@@ -238,38 +238,45 @@ func TestPrometheusRules(t *testing.T) {
 }
 
 // TestLagRisesAndFalls makes the webhook sender fall behind (a slow receiver,
-// one recipient at a time) and watches herald_consumer_lag rise and fall.
+// one recipient at a time) and watches herald_consumer_lag rise and fall: on
+// the webhook topic when delivery records go through Kafka, and on the
+// alerts topic when they are handed on in memory (fanout.handoff), where the
+// alerts wait uncommitted until their deliveries are sent.
 func TestLagRisesAndFalls(t *testing.T) {
-	hook := webhooktest.NewReceiver()
-	defer hook.Close()
-	hook.SetDelay(150 * time.Millisecond)
-	h := start(t, testConfig(t, t.TempDir(), "HERALD_DELIVER_CONCURRENCY=1"))
-	h.createUser(map[string]any{"name": "slow", "webhookUrl": hook.URL()})
-	for range 20 {
-		h.sendAlert(map[string]any{"target": []string{"@slow"}, "severity": "info", "message": "m"})
+	for _, c := range []struct{ handoff, group string }{{"false", "herald-deliver-webhook"}, {"true", "herald-fanout"}} {
+		t.Run("handoff="+c.handoff, func(t *testing.T) {
+			hook := webhooktest.NewReceiver()
+			defer hook.Close()
+			hook.SetDelay(150 * time.Millisecond)
+			h := start(t, testConfig(t, t.TempDir(), "HERALD_DELIVER_CONCURRENCY=1", "HERALD_FANOUT_HANDOFF="+c.handoff))
+			h.createUser(map[string]any{"name": "slow", "webhookUrl": hook.URL()})
+			for range 20 {
+				h.sendAlert(map[string]any{"target": []string{"@slow"}, "severity": "info", "message": "m"})
+			}
+			lag := func() float64 {
+				fams, _ := h.scrape()
+				v, _ := value(fams, "herald_consumer_lag", map[string]string{"group": c.group})
+				return v
+			}
+			var peak float64
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) && peak < 10 {
+				peak = max(peak, lag())
+				time.Sleep(100 * time.Millisecond)
+			}
+			if peak < 10 {
+				t.Fatalf("%s lag peaked at %v, want it to rise to at least 10 with 20 slow deliveries queued", c.group, peak)
+			}
+			for time.Now().Before(deadline) {
+				if lag() == 0 && hook.Unique() == 20 {
+					t.Logf("%s lag rose to %v and fell back to 0", c.group, peak)
+					return
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			t.Fatalf("%s lag did not fall back to 0 (now %v, %d delivered)", c.group, lag(), hook.Unique())
+		})
 	}
-	lag := func() float64 {
-		fams, _ := h.scrape()
-		v, _ := value(fams, "herald_consumer_lag", map[string]string{"group": "herald-deliver-webhook"})
-		return v
-	}
-	var peak float64
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && peak < 10 {
-		peak = max(peak, lag())
-		time.Sleep(100 * time.Millisecond)
-	}
-	if peak < 10 {
-		t.Fatalf("lag peaked at %v, want it to rise to at least 10 with 20 slow deliveries queued", peak)
-	}
-	for time.Now().Before(deadline) {
-		if lag() == 0 && hook.Unique() == 20 {
-			t.Logf("lag rose to %v and fell back to 0", peak)
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("lag did not fall back to 0 (now %v, %d delivered)", lag(), hook.Unique())
 }
 
 // TestRequestMetricsLabels checks the request metrics name the route of an

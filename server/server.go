@@ -31,6 +31,7 @@ import (
 	"github.com/heraldproject/herald/deadletter"
 	"github.com/heraldproject/herald/deliver"
 	"github.com/heraldproject/herald/fanout"
+	"github.com/heraldproject/herald/handoff"
 	"github.com/heraldproject/herald/logs"
 	"github.com/heraldproject/herald/metrics"
 	"github.com/heraldproject/herald/notify"
@@ -65,6 +66,7 @@ type Server struct {
 	wg      sync.WaitGroup
 	cons    []*bus.Consumer
 	delays  []*bus.Delay
+	handoff *handoff.Handoff // nil: delivery records go through Kafka
 	brokers []string
 	cache   cache.Cache
 	metrics *metrics.Metrics
@@ -220,21 +222,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	if cfg.Has("fanout") && cfg.Has("deliver") {
 		fresh = deliver.NewFresh(freshDeliveries)
 	}
-	if cfg.Has("fanout") {
-		fo := &fanout.Fanout{Store: s.store, Producer: s.sprod, Router: &route.Router{Routes: routes, Enabled: enabled},
-			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer, Cache: s.cache}
-		if fresh != nil { // not a nil *deliver.Fresh in the interface
-			fo.Fresh = fresh
-		}
-		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle,
-			func(o *bus.ConsumerOptions) { o.Linger = cfg.Fanout.Linger }); err != nil {
-			return nil, err
-		}
-		if cfg.Alerts.Retention > 0 {
-			pr := &retention.Pruner{What: "alerts", Retention: cfg.Alerts.Retention, Logger: log.With("stage", "fanout"),
-				Prune: func(ctx context.Context, cutoff time.Time) (int, error) { return s.store.PruneAlerts(ctx, cutoff, 0) }}
-			s.wg.Go(func() { pr.Run(stopCtx) })
-		}
+	// With both stages here, the fan-out stage hands delivery records to
+	// the senders in memory (handoff.Handoff), unless fanout.handoff is
+	// off; they go through Kafka when a channel's queue is full.
+	if cfg.Has("fanout") && cfg.Has("deliver") && cfg.Fanout.Handoff {
+		s.handoff = handoff.New(handoff.Options{Kafka: s.sprod, Committed: s.lag.Committed,
+			Logger: log.With("stage", "handoff")})
 	}
 	if cfg.Has("deliver") {
 		// Sent marks only where a fleet shares them (Redis): in this
@@ -258,9 +251,37 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			// Another process may have handled what this one is given
 			// after a rebalance: what fan-out told it no longer holds.
 			onRebalance := func(o *bus.ConsumerOptions) { o.OnRebalance = fresh.Clear } // nil-safe
-			if err := s.consume(stopCtx, kopts, "herald-deliver-"+string(ch), []string{bus.DeliveryTopic(ch)}, snd.Handle, onRebalance); err != nil {
+			group := "herald-deliver-" + string(ch)
+			if err := s.consume(stopCtx, kopts, group, []string{bus.DeliveryTopic(ch)}, snd.Handle, onRebalance); err != nil {
 				return nil, err
 			}
+			if s.handoff != nil {
+				s.handoff.Add(string(ch), bus.DeliveryTopic(ch), group, snd.Handle, s.onBatch(group))
+			}
+		}
+		if s.handoff != nil {
+			s.metrics.Registry.MustRegister(s.handoff)
+			s.handoff.Start(s.work)
+		}
+	}
+	if cfg.Has("fanout") {
+		var prod fanout.Producer = s.sprod
+		if s.handoff != nil {
+			prod = s.handoff
+		}
+		fo := &fanout.Fanout{Store: s.store, Producer: prod, Router: &route.Router{Routes: routes, Enabled: enabled},
+			Logger: log.With("stage", "fanout"), Metrics: s.metrics, Tracer: tracer, Cache: s.cache}
+		if fresh != nil { // not a nil *deliver.Fresh in the interface
+			fo.Fresh = fresh
+		}
+		if err := s.consume(stopCtx, kopts, "herald-fanout", []string{bus.TopicAlerts}, fo.Handle,
+			func(o *bus.ConsumerOptions) { o.Linger = cfg.Fanout.Linger }); err != nil {
+			return nil, err
+		}
+		if cfg.Alerts.Retention > 0 {
+			pr := &retention.Pruner{What: "alerts", Retention: cfg.Alerts.Retention, Logger: log.With("stage", "fanout"),
+				Prune: func(ctx context.Context, cutoff time.Time) (int, error) { return s.store.PruneAlerts(ctx, cutoff, 0) }}
+			s.wg.Go(func() { pr.Run(stopCtx) })
 		}
 	}
 	if cfg.Has("dlq") {
@@ -438,14 +459,7 @@ const freshDeliveries = 100_000
 func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group string, topics []string, h bus.Handler,
 	opts ...func(*bus.ConsumerOptions)) error {
 	kopts = s.withClient(kopts, group)
-	cm := s.metrics.Consumer(group)
-	co := bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics,
-		OnBatch: func(recs []*kgo.Record, began time.Time, took time.Duration) {
-			for _, r := range recs {
-				cm.Waited(began.Sub(r.Timestamp))
-			}
-			cm.Handled(len(recs), took)
-		}}
+	co := bus.ConsumerOptions{ClientOptions: kopts, Group: group, Topics: topics, OnBatch: s.onBatch(group)}
 	for _, o := range opts {
 		o(&co)
 	}
@@ -460,6 +474,18 @@ func (s *Server) consume(stop context.Context, kopts bus.ClientOptions, group st
 		}
 	})
 	return nil
+}
+
+// onBatch observes group's batches in the consumer metrics: the records'
+// waits before handling, and the batch's size and time.
+func (s *Server) onBatch(group string) func(recs []*kgo.Record, began time.Time, took time.Duration) {
+	cm := s.metrics.Consumer(group)
+	return func(recs []*kgo.Record, began time.Time, took time.Duration) {
+		for _, r := range recs {
+			cm.Waited(began.Sub(r.Timestamp))
+		}
+		cm.Handled(len(recs), took)
+	}
 }
 
 // notifiers builds one notifier per channel. A channel that is not configured
@@ -541,6 +567,9 @@ func (s *Server) Close(ctx context.Context) error {
 			<-done
 		}
 		s.endWork()
+	}
+	if s.handoff != nil { // after the fan-out stage, which waited for what it handed on
+		s.handoff.Close()
 	}
 	for _, c := range s.cons {
 		c.Close()

@@ -14,14 +14,17 @@
 //
 // One queue per channel keeps the order Kafka's partitions kept: records
 // are handed to the sender in batches, one batch at a time, in the order
-// they came. A queue that falls behind (a slow endpoint holding up a batch,
-// or more deliveries than the channel sends) spills: from then on its
-// records go to the channel's Kafka topic, as without the hand-off, so a
-// backlog waits in Kafka rather than in memory, and other channels and
-// alerts are not held up. A spilled record waits for the queue's earlier
-// records to the same recipient first, so one recipient's notifications
-// stay in order. A queue takes records again once it is empty and the
-// sending stage has committed past every record it spilled.
+// they came. The fan-out stage waits (up to MaxWait) until the sender has
+// taken what it handed on, so it runs at most a batch ahead and fans out in
+// bigger batches when the sender is busy. A queue that falls behind spills:
+// when a batch has been sending for MaxWait (a slow endpoint), or the queue
+// has stayed full that long (more deliveries than the channel sends), its
+// records go to the channel's Kafka topic from then on, as without the
+// hand-off, so a backlog waits in Kafka rather than in memory, and other
+// channels and alerts are not held up. A spilled record waits for the
+// queue's earlier records to the same recipient first, so one recipient's
+// notifications stay in order. A queue takes records again once it is
+// empty and the sending stage has committed past every record it spilled.
 package handoff
 
 import (
@@ -65,7 +68,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// Capacity is how many records a queue holds (default 2,000). A
 	// record that finds it full waits up to MaxWait (default 500 ms) for
-	// room; once one has waited that long, the queue spills.
+	// room; once one has waited that long, or a batch has been sending
+	// that long, the queue spills. The fan-out waits up to MaxWait for the
+	// sender to take what it handed on.
 	Capacity int
 	MaxWait  time.Duration
 	// MaxBatch bounds the records of one Send (default 500, as a consumer's
@@ -143,8 +148,9 @@ func (h *Handoff) Close() {
 // (bus.Defer); called outside a consumer, wait waits for it too.
 func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait func() error) {
 	var kafka []*kgo.Record
-	t := &tracker{done: make(chan struct{})}
+	t := &tracker{done: make(chan struct{}), taken: make(chan struct{})}
 	t.n.Store(1) // held until every record is placed
+	t.untaken.Store(1)
 	var spilled map[*queue][]*kgo.Record
 	for _, r := range recs {
 		q := h.queues[r.Topic]
@@ -164,6 +170,7 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 		}
 	}
 	t.finish(nil)
+	t.take()
 	var kwait func() error
 	if len(kafka) > 0 {
 		kwait = h.o.Kafka.ProduceAsync(ctx, kafka...)
@@ -174,6 +181,7 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 	}
 	return func() error {
 		var errs []error
+		h.awaitTaken(ctx, t)
 		if kwait != nil {
 			err := kwait()
 			for q, rs := range spilled {
@@ -191,12 +199,37 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 // errStopped is why a record offered after the hand-off stopped is refused.
 var errStopped = errors.New("the hand-off has stopped")
 
+// awaitTaken waits until the senders have taken t's records (begun sending
+// them), for at most MaxWait. So the fan-out stage runs at most a batch
+// ahead of its senders, and takes bigger batches when they are busy: each
+// batch costs a transaction, a fetch and an offset commit whatever its size,
+// and letting the fan-out run ahead with small batches cost as much CPU as
+// the hand-off saved (docs/BENCHMARKS.md). A sender stuck on a slow
+// endpoint holds the fan-out up for MaxWait at most: by then its queue
+// spills (offer).
+func (h *Handoff) awaitTaken(ctx context.Context, t *tracker) {
+	select {
+	case <-t.taken:
+		return
+	default:
+	}
+	timer := time.NewTimer(h.o.MaxWait)
+	defer timer.Stop()
+	select {
+	case <-t.taken:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
 // tracker counts the records of one ProduceAsync call still in a queue.
 type tracker struct {
-	n    atomic.Int64
-	mu   sync.Mutex
-	err  error
-	done chan struct{}
+	untaken atomic.Int64
+	taken   chan struct{}
+	n       atomic.Int64
+	mu      sync.Mutex
+	err     error
+	done    chan struct{}
 }
 
 // finish marks one record done (err: abandoned).
@@ -204,6 +237,13 @@ func (t *tracker) finish(err error) {
 	t.fail(err)
 	if t.n.Add(-1) == 0 {
 		close(t.done)
+	}
+}
+
+// take marks one record taken by its sender.
+func (t *tracker) take() {
+	if t.untaken.Add(-1) == 0 {
+		close(t.taken)
 	}
 }
 
@@ -267,7 +307,8 @@ type queue struct {
 	// to be committed by group.
 	spilled map[int32]int64
 	closed  bool
-	stopped bool // the worker has returned: offer places nothing
+	stopped bool      // the worker has returned: offer places nothing
+	sending time.Time // when the batch being sent began (zero: none)
 	// spills counts the records that went through Kafka because the queue
 	// was spilling.
 	spills int64
@@ -289,6 +330,11 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 		case q.stopped:
 			q.mu.Unlock()
 			return placedNowhere
+		case !q.spill && !q.sending.IsZero() && time.Since(q.sending) >= q.h.o.MaxWait:
+			q.spill = true
+			q.log.Info("hand-off queue stuck (a batch has been sending for longer than its wait): deliveries go through "+
+				"Kafka until the sending stage catches up", "queued", len(q.items), "sending_for", time.Since(q.sending).Round(time.Millisecond))
+			continue
 		case !q.spill && len(q.items) >= q.h.o.Capacity:
 			if waiting.IsZero() {
 				waiting = time.Now()
@@ -302,6 +348,7 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 		case !q.spill:
 			q.local[key]++
 			t.n.Add(1)
+			t.untaken.Add(1)
 			q.items = append(q.items, item{r: r, t: t})
 			q.mu.Unlock()
 			q.poke()
@@ -317,6 +364,7 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 			q.held++
 			q.spills++
 			t.n.Add(1)
+			t.untaken.Add(1)
 			q.items = append(q.items, item{r: r, t: t, spill: true})
 			q.mu.Unlock()
 			q.poke()
@@ -392,9 +440,18 @@ func (q *queue) run(work context.Context) {
 		q.mu.Unlock()
 		switch {
 		case n > 0 && !batch[0].spill:
+			for _, it := range batch {
+				it.t.take()
+			}
+			q.mu.Lock()
+			q.sending = time.Now()
+			q.mu.Unlock()
 			q.sendBatch(work, batch)
 			continue
 		case n > 0:
+			for _, it := range batch {
+				it.t.take()
+			}
 			q.spillBatch(work, batch)
 			continue
 		case closed || work.Err() != nil:
@@ -463,6 +520,7 @@ func (q *queue) spillBatch(work context.Context, batch []item) {
 func (q *queue) taken(batch []item, err error) {
 	q.mu.Lock()
 	q.items = q.items[len(batch):]
+	q.sending = time.Time{}
 	for _, it := range batch {
 		k := string(it.r.Key)
 		if q.local[k]--; q.local[k] == 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldproject/herald/handoff"
@@ -137,10 +138,10 @@ func TestHandedInOrder(t *testing.T) {
 	}
 }
 
-// TestSpill holds the sender so the queue fills: once a record has waited
-// MaxWait for room the queue spills, records to recipients with none queued
-// go to Kafka at once, and those to a recipient with records queued wait
-// for them and follow them to Kafka, in order. The queue takes records
+// TestSpill holds the sender: once its batch has been sending for MaxWait
+// the queue spills, records to recipients with none queued go to Kafka at
+// once, and those to a recipient with records queued wait for them and
+// follow them to Kafka, in order. The queue takes records
 // again once it is empty and the sending stage has committed what it
 // spilled.
 func TestSpill(t *testing.T) {
@@ -159,15 +160,16 @@ func TestSpill(t *testing.T) {
 	for i := range 4 {
 		waits = append(waits, h.ProduceAsync(ctx, rec("a", i)))
 	}
-	// a4 waits MaxWait, then the queue spills: a4 queues behind a0-a3,
-	// b0 goes to Kafka at once.
-	began := time.Now()
+	// The batch a0, a1 has been sending for MaxWait (each call above
+	// waited that long for its records to be taken): the queue spills, a4
+	// queues behind a0-a3, b0 goes to Kafka at once.
 	waits = append(waits, h.ProduceAsync(ctx, rec("a", 4), rec("b", 0)))
-	if took := time.Since(began); took < o.MaxWait {
-		t.Fatalf("a full queue took a record after %v, before MaxWait", took)
-	}
 	if got := k.values(); !slices.Equal(got, []string{"b0"}) {
 		t.Fatalf("kafka has %v, want [b0] (a4 must wait for a0-a3)", got)
+	}
+	if q, sp, n := gauge(t, h, "herald_handoff_queued"), gauge(t, h, "herald_handoff_spilling"),
+		gauge(t, h, "herald_handoff_spilled_total"); q != 5 || sp != 1 || n != 2 {
+		t.Fatalf("metrics: queued %v, spilling %v, spilled %v; want 5 (a0-a4), 1, 2 (a4, b0)", q, sp, n)
 	}
 	close(s.gate) // the sender answers
 	for _, w := range waits {
@@ -229,4 +231,27 @@ func TestAbandoned(t *testing.T) {
 	if len(s.values()) != 0 {
 		t.Fatalf("sender has %v", s.values())
 	}
+}
+
+// gauge returns the webhook queue's value of the hand-off metric name.
+func gauge(t *testing.T, h *handoff.Handoff, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(h)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == "webhook" {
+				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s for webhook", name)
+	return 0
 }

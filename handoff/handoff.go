@@ -14,9 +14,9 @@
 //
 // One queue per channel keeps the order Kafka's partitions kept: records
 // are handed to the sender in batches, one batch at a time, in the order
-// they came. The fan-out stage waits (up to MaxWait) until the sender has
-// taken what it handed on, so it runs at most a batch ahead and fans out in
-// bigger batches when the sender is busy. A queue that falls behind spills:
+// they came. The fan-out stage waits briefly (TakeWait) for the sender to
+// take what it handed on, so it fans out in bigger batches when the sender
+// is busy. A queue that falls behind spills:
 // when a batch has been sending for MaxWait (a slow endpoint), or the queue
 // has stayed full that long (more deliveries than the channel sends), its
 // records go to the channel's Kafka topic from then on, as without the
@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,10 +70,12 @@ type Options struct {
 	// Capacity is how many records a queue holds (default 2,000). A
 	// record that finds it full waits up to MaxWait (default 500 ms) for
 	// room; once one has waited that long, or a batch has been sending
-	// that long, the queue spills. The fan-out waits up to MaxWait for the
-	// sender to take what it handed on.
+	// that long, the queue spills.
 	Capacity int
 	MaxWait  time.Duration
+	// TakeWait is how long a call waits for the senders to take the
+	// records it handed on (default 5 ms).
+	TakeWait time.Duration
 	// MaxBatch bounds the records of one Send (default 500, as a consumer's
 	// poll).
 	MaxBatch int
@@ -97,6 +100,9 @@ func New(o Options) *Handoff {
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = 500 * time.Millisecond
+	}
+	if o.TakeWait <= 0 {
+		o.TakeWait = 5 * time.Millisecond
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
@@ -148,15 +154,18 @@ func (h *Handoff) Close() {
 // (bus.Defer); called outside a consumer, wait waits for it too.
 func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait func() error) {
 	var kafka []*kgo.Record
-	t := &tracker{done: make(chan struct{}), taken: make(chan struct{})}
-	t.n.Store(1) // held until every record is placed
-	t.untaken.Store(1)
+	t := &tracker{done: make(chan struct{})}
+	t.n.Store(1)       // held until every record is placed
+	var ahead []behind // the queues this call's records went to
 	var spilled map[*queue][]*kgo.Record
 	for _, r := range recs {
 		q := h.queues[r.Topic]
 		if q == nil {
 			kafka = append(kafka, r)
 			continue
+		}
+		if !slices.ContainsFunc(ahead, func(b behind) bool { return b.q == q }) {
+			ahead = append(ahead, behind{q: q})
 		}
 		switch q.offer(ctx, r, t) {
 		case placedKafka:
@@ -170,7 +179,9 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 		}
 	}
 	t.finish(nil)
-	t.take()
+	for i := range ahead {
+		ahead[i].added = ahead[i].q.addedSoFar()
+	}
 	var kwait func() error
 	if len(kafka) > 0 {
 		kwait = h.o.Kafka.ProduceAsync(ctx, kafka...)
@@ -181,7 +192,7 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 	}
 	return func() error {
 		var errs []error
-		h.awaitTaken(ctx, t)
+		h.awaitTaken(ctx, ahead)
 		if kwait != nil {
 			err := kwait()
 			for q, rs := range spilled {
@@ -199,37 +210,49 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 // errStopped is why a record offered after the hand-off stopped is refused.
 var errStopped = errors.New("the hand-off has stopped")
 
-// awaitTaken waits until the senders have taken t's records (begun sending
-// them), for at most MaxWait. So the fan-out stage runs at most a batch
-// ahead of its senders, and takes bigger batches when they are busy: each
-// batch costs a transaction, a fetch and an offset commit whatever its size,
-// and letting the fan-out run ahead with small batches cost as much CPU as
-// the hand-off saved (docs/BENCHMARKS.md). A sender stuck on a slow
-// endpoint holds the fan-out up for MaxWait at most: by then its queue
-// spills (offer).
-func (h *Handoff) awaitTaken(ctx context.Context, t *tracker) {
-	select {
-	case <-t.taken:
-		return
-	default:
-	}
-	timer := time.NewTimer(h.o.MaxWait)
-	defer timer.Stop()
-	select {
-	case <-t.taken:
-	case <-timer.C:
-	case <-ctx.Done():
+// behind is how many records had been added to a queue once a call's were.
+type behind struct {
+	q     *queue
+	added int64
+}
+
+// awaitTaken waits until the senders have taken (begun sending) a call's
+// records, for at most TakeWait. A fan-out stage faster than its senders
+// then fans out in bigger batches: each batch costs a transaction, a fetch
+// and an offset commit whatever its size, and letting the fan-out run
+// ahead with small batches cost as much CPU as the hand-off saved
+// (docs/BENCHMARKS.md). The wait is short so that it adds little latency
+// where the senders keep up, and holds the fan-out up little behind a
+// sender stuck on a slow endpoint (whose queue spills: offer).
+func (h *Handoff) awaitTaken(ctx context.Context, ahead []behind) {
+	var timer *time.Timer
+	for _, b := range ahead {
+		for {
+			took := b.q.takenSince(b.added)
+			if took == nil {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(h.o.TakeWait)
+				defer timer.Stop()
+			}
+			select {
+			case <-took:
+			case <-timer.C:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
 	}
 }
 
 // tracker counts the records of one ProduceAsync call still in a queue.
 type tracker struct {
-	untaken atomic.Int64
-	taken   chan struct{}
-	n       atomic.Int64
-	mu      sync.Mutex
-	err     error
-	done    chan struct{}
+	n    atomic.Int64 // records not yet done, +1 while placing
+	mu   sync.Mutex
+	err  error
+	done chan struct{}
 }
 
 // finish marks one record done (err: abandoned).
@@ -237,13 +260,6 @@ func (t *tracker) finish(err error) {
 	t.fail(err)
 	if t.n.Add(-1) == 0 {
 		close(t.done)
-	}
-}
-
-// take marks one record taken by its sender.
-func (t *tracker) take() {
-	if t.untaken.Add(-1) == 0 {
-		close(t.taken)
 	}
 }
 
@@ -307,8 +323,11 @@ type queue struct {
 	// to be committed by group.
 	spilled map[int32]int64
 	closed  bool
-	stopped bool      // the worker has returned: offer places nothing
-	sending time.Time // when the batch being sent began (zero: none)
+	stopped bool          // the worker has returned: offer places nothing
+	sending time.Time     // when the batch being sent began (zero: none)
+	added   int64         // records ever queued
+	takenN  int64         // records ever taken by the worker (the front of items)
+	tookCh  chan struct{} // closed when taken grows (nil: nobody waits)
 	// spills counts the records that went through Kafka because the queue
 	// was spilling.
 	spills int64
@@ -348,7 +367,7 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 		case !q.spill:
 			q.local[key]++
 			t.n.Add(1)
-			t.untaken.Add(1)
+			q.added++
 			q.items = append(q.items, item{r: r, t: t})
 			q.mu.Unlock()
 			q.poke()
@@ -364,7 +383,7 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 			q.held++
 			q.spills++
 			t.n.Add(1)
-			t.untaken.Add(1)
+			q.added++
 			q.items = append(q.items, item{r: r, t: t, spill: true})
 			q.mu.Unlock()
 			q.poke()
@@ -389,6 +408,42 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 		}
 		timer.Stop()
 		q.mu.Lock()
+	}
+}
+
+// addedSoFar returns how many records have ever been queued.
+func (q *queue) addedSoFar() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.added
+}
+
+// takenSince returns a channel closed when the worker next takes records,
+// or nil once it has taken the first n records ever queued.
+func (q *queue) takenSince(n int64) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.takenN >= n {
+		return nil
+	}
+	if q.tookCh == nil {
+		q.tookCh = make(chan struct{})
+	}
+	return q.tookCh
+}
+
+// took records that the worker has taken the next n records, to send
+// (sending) or to spill.
+func (q *queue) took(n int, sending bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.takenN += int64(n)
+	if sending {
+		q.sending = time.Now()
+	}
+	if q.tookCh != nil {
+		close(q.tookCh)
+		q.tookCh = nil
 	}
 }
 
@@ -440,18 +495,11 @@ func (q *queue) run(work context.Context) {
 		q.mu.Unlock()
 		switch {
 		case n > 0 && !batch[0].spill:
-			for _, it := range batch {
-				it.t.take()
-			}
-			q.mu.Lock()
-			q.sending = time.Now()
-			q.mu.Unlock()
+			q.took(n, true)
 			q.sendBatch(work, batch)
 			continue
 		case n > 0:
-			for _, it := range batch {
-				it.t.take()
-			}
+			q.took(n, false)
 			q.spillBatch(work, batch)
 			continue
 		case closed || work.Err() != nil:

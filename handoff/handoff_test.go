@@ -139,7 +139,7 @@ func TestHandedInOrder(t *testing.T) {
 }
 
 // TestSpill holds the sender: once its batch has been sending for MaxWait
-// the queue spills, records to recipients with none queued go to Kafka at
+// (or the queue has been full that long) the queue spills, records to recipients with none queued go to Kafka at
 // once, and those to a recipient with records queued wait for them and
 // follow them to Kafka, in order. The queue takes records
 // again once it is empty and the sending stage has committed what it
@@ -160,9 +160,9 @@ func TestSpill(t *testing.T) {
 	for i := range 4 {
 		waits = append(waits, h.ProduceAsync(ctx, rec("a", i)))
 	}
-	// The batch a0, a1 has been sending for MaxWait (each call above
-	// waited that long for its records to be taken): the queue spills, a4
-	// queues behind a0-a3, b0 goes to Kafka at once.
+	// a4 finds the queue full, and within MaxWait the batch being sent
+	// has been sending that long: the queue spills, a4 queues behind
+	// a0-a3, b0 goes to Kafka at once.
 	waits = append(waits, h.ProduceAsync(ctx, rec("a", 4), rec("b", 0)))
 	if got := k.values(); !slices.Equal(got, []string{"b0"}) {
 		t.Fatalf("kafka has %v, want [b0] (a4 must wait for a0-a3)", got)

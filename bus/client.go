@@ -228,10 +228,11 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 			// Batches handled before the revoke whose deferred work is
 			// still running are committed before the partitions go, so
-			// their next owner does not redo them (bounded by the
-			// rebalance timeout: a member slower than that is dropped
-			// from the group, and its uncommitted work redone).
-			wctx, cancel := context.WithTimeout(ctx, cmp.Or(o.RebalanceTimeout, time.Minute))
+			// their next owner does not redo them; for half the
+			// rebalance timeout at most, so this member can still rejoin
+			// in time (what is not done by then is redone by the next
+			// owner: sent twice, not lost).
+			wctx, cancel := context.WithTimeout(ctx, cmp.Or(o.RebalanceTimeout, time.Minute)/2)
 			if err := cm.wait(wctx); err != nil {
 				o.Logger.Warn("partitions revoked before their deferred work was committed", "group", o.Group, "err", err)
 			}
@@ -349,13 +350,10 @@ func (c *Consumer) handle(ctx context.Context, h Handler, recs []*kgo.Record) er
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
-	direct, ok := c.cm.add(ctx, recs, d.waits)
+	direct, ok := c.cm.add(recs, d.waits)
 	switch {
 	case !ok:
-		if err := c.cm.failed(); err != nil {
-			return fmt.Errorf("bus: %s: deferred work failed: %w", c.o.Group, err)
-		}
-		return fmt.Errorf("bus: %s: batch abandoned at shutdown: %w", c.o.Group, ctx.Err())
+		return fmt.Errorf("bus: %s: deferred work failed: %w", c.o.Group, c.cm.failed())
 	case direct:
 		c.commit(ctx, recs)
 	}

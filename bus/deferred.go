@@ -7,9 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// maxPending bounds the handled batches a consumer keeps waiting for their
-// deferred work before it commits them; the consumer polls no more while
-// that many wait.
+// maxPending bounds the entries of a consumer's commit queue. Beyond it, a
+// handled batch joins the newest entry (their records committed together,
+// once the work of both is done) instead of holding up the poll loop: one
+// batch whose deferred work is slow (a send to an endpoint that hangs) must
+// not stop the consumer taking the batches behind it.
 const maxPending = 64
 
 // deferKey is the context key of a batch's deferred work.
@@ -76,21 +78,11 @@ func (c *committer) broadcast() {
 	c.changed = make(chan struct{})
 }
 
-// add queues a handled batch, waiting while maxPending wait already (or
-// until ctx ends: false). A batch without deferred work behind none with it
-// is committed at once by the caller instead (ok and direct are true).
-func (c *committer) add(ctx context.Context, recs []*kgo.Record, waits []func() error) (direct, ok bool) {
+// add queues a handled batch (false once deferred work has failed). A
+// batch without deferred work behind none with it is committed at once by
+// the caller instead (direct).
+func (c *committer) add(recs []*kgo.Record, waits []func() error) (direct, ok bool) {
 	c.mu.Lock()
-	for len(c.queue) >= maxPending && c.err == nil {
-		ch := c.changed
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false, false
-		}
-		c.mu.Lock()
-	}
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return false, false
@@ -99,7 +91,14 @@ func (c *committer) add(ctx context.Context, recs []*kgo.Record, waits []func() 
 		return true, true
 	}
 	c.added++
-	c.queue = append(c.queue, pendingBatch{recs: recs, waits: waits, seq: c.added})
+	if n := len(c.queue); n >= maxPending { // n ≥ 2: the newest entry is not the one run is waiting for
+		last := &c.queue[n-1]
+		last.recs = append(last.recs, recs...)
+		last.waits = append(last.waits, waits...)
+		last.seq = c.added
+	} else {
+		c.queue = append(c.queue, pendingBatch{recs: recs, waits: waits, seq: c.added})
+	}
 	c.broadcast()
 	return false, true
 }

@@ -117,3 +117,20 @@ func (l *Lag) Committed(ctx context.Context, group, topic string) (map[int32]int
 	}
 	return out, nil
 }
+
+// EndOffsets returns topic's end offsets by partition: the offset the next
+// record produced there will have.
+func (l *Lag) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	resp, err := l.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("bus: end offsets of %s: %w", topic, err)
+	}
+	if err := resp.Error(); err != nil {
+		return nil, fmt.Errorf("bus: end offsets of %s: %w", topic, err)
+	}
+	out := make(map[int32]int64)
+	for p, o := range resp[topic] {
+		out[p] = o.Offset
+	}
+	return out, nil
+}

@@ -66,7 +66,14 @@ type Options struct {
 	// Committed tells when the sending stage has handled what a queue
 	// spilled.
 	Committed Committed
-	Logger    *slog.Logger
+	// EndOffsets, when set, returns a topic's end offsets by partition. A
+	// queue then starts spilling, as if it had spilled everything in its
+	// topic, and takes records in memory once the sending stage has
+	// committed past what was there at the start: a backlog left in the
+	// topic (by an earlier process's spill, or from before the hand-off)
+	// is sent before newer deliveries to the same recipients.
+	EndOffsets func(ctx context.Context, topic string) (map[int32]int64, error)
+	Logger     *slog.Logger
 	// Capacity is how many records a queue holds (default 2,000). A
 	// record that finds it full waits up to MaxWait (default 500 ms) for
 	// room; once one has waited that long, or a batch has been sending
@@ -124,6 +131,7 @@ func New(o Options) *Handoff {
 func (h *Handoff) Add(channel, topic, group string, send Send, onBatch func(recs []*kgo.Record, began time.Time, took time.Duration)) {
 	h.queues[topic] = &queue{h: h, channel: channel, topic: topic, group: group, send: send, onBatch: onBatch,
 		local: make(map[string]int), wake: make(chan struct{}, 1),
+		spill: h.o.EndOffsets != nil, backlog: h.o.EndOffsets != nil,
 		log: h.o.Logger.With("topic", topic)}
 }
 
@@ -324,6 +332,7 @@ type queue struct {
 	spilled map[int32]int64
 	closed  bool
 	stopped bool          // the worker has returned: offer places nothing
+	backlog bool          // the topic's end offsets at the start are still to be read into spilled
 	sending time.Time     // when the batch being sent began (zero: none)
 	added   int64         // records ever queued
 	takenN  int64         // records ever taken by the worker (the front of items)
@@ -555,7 +564,19 @@ func (q *queue) spillBatch(work context.Context, batch []item) {
 	for i, it := range batch {
 		recs[i] = it.r
 	}
-	err := q.h.o.Kafka.ProduceAsync(work, recs...)()
+	backoff := 100 * time.Millisecond
+	var err error
+	for {
+		if err = q.h.o.Kafka.ProduceAsync(work, recs...)(); err == nil || work.Err() != nil {
+			break
+		}
+		q.log.Error("spilling to Kafka failed; retrying", "records", len(recs), "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-work.Done():
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
 	q.mu.Lock()
 	if err == nil {
 		q.noteSpilled(recs)
@@ -591,6 +612,26 @@ func (q *queue) taken(batch []item, err error) {
 // caughtUp takes the queue out of spilling once the sending stage has
 // committed past every record it spilled.
 func (q *queue) caughtUp(ctx context.Context) {
+	if q.backlog {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ends, err := q.h.o.EndOffsets(cctx, q.topic)
+		cancel()
+		if err != nil {
+			q.log.Debug("hand-off: cannot read the topic's end offsets", "err", err)
+			return
+		}
+		q.mu.Lock()
+		if q.spilled == nil {
+			q.spilled = make(map[int32]int64)
+		}
+		for p, end := range ends {
+			if off, ok := q.spilled[p]; end > 0 && (!ok || end-1 > off) {
+				q.spilled[p] = end - 1
+			}
+		}
+		q.backlog = false
+		q.mu.Unlock()
+	}
 	q.mu.Lock()
 	want := make(map[int32]int64, len(q.spilled))
 	for p, off := range q.spilled {

@@ -255,3 +255,44 @@ func gauge(t *testing.T, h *handoff.Handoff, name string) float64 {
 	t.Fatalf("no %s for webhook", name)
 	return 0
 }
+
+// TestBacklog: with EndOffsets, a queue starts spilling as if it had
+// spilled what its topic holds, so a backlog left there is sent before
+// newer deliveries; once the sending stage has committed past it, records
+// are handed on in memory.
+func TestBacklog(t *testing.T) {
+	k, s := &kafka{}, &sender{}
+	var mu sync.Mutex
+	committed := map[int32]int64{0: 3}
+	o := handoff.Options{Kafka: k, CheckEvery: 5 * time.Millisecond,
+		EndOffsets: func(context.Context, string) (map[int32]int64, error) { return map[int32]int64{0: 5, 1: 0}, nil },
+		Committed: func(context.Context, string, string) (map[int32]int64, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(committed), nil
+		}}
+	h, ctx := start(t, o, s)
+	time.Sleep(50 * time.Millisecond) // several checks: the group is at 3 of 5
+	if err := h.ProduceAsync(ctx, rec("a", 0))(); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.values(); !slices.Equal(got, []string{"a0"}) || len(s.values()) != 0 {
+		t.Fatalf("kafka has %v, sender %v: want a0 through Kafka behind the backlog", got, s.values())
+	}
+	mu.Lock()
+	committed[0] = 5 // past the backlog (offsets 0-4; the stand-in numbered a0 0)
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 1; ; i++ {
+		if err := h.ProduceAsync(ctx, rec("a", i))(); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.values(); len(got) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never handed on in memory; kafka has %v", k.values())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

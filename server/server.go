@@ -226,7 +226,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 	// the senders in memory (handoff.Handoff), unless fanout.handoff is
 	// off; they go through Kafka when a channel's queue is full.
 	if cfg.Has("fanout") && cfg.Has("deliver") && cfg.Fanout.Handoff {
-		s.handoff = handoff.New(handoff.Options{Kafka: s.sprod, Committed: s.lag.Committed,
+		s.handoff = handoff.New(handoff.Options{Kafka: s.sprod, Committed: s.lag.Committed, EndOffsets: s.lag.EndOffsets,
 			Logger: log.With("stage", "handoff")})
 	}
 	if cfg.Has("deliver") {
@@ -255,7 +255,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, version st
 			if err := s.consume(stopCtx, kopts, group, []string{bus.DeliveryTopic(ch)}, snd.Handle, onRebalance); err != nil {
 				return nil, err
 			}
-			if s.handoff != nil {
+			// A channel limited per endpoint (Slack's 1/s) keeps its
+			// topic when other processes may send too (an external
+			// Kafka): keyed by recipient, an endpoint's deliveries are
+			// sent by one process, which its limiter then bounds; handed
+			// on in memory, every fan-out worker would send to it.
+			if s.handoff != nil && (s.broker != nil || l.PerEndpoint == 0) {
 				s.handoff.Add(string(ch), bus.DeliveryTopic(ch), group, snd.Handle, s.onBatch(group))
 			}
 		}

@@ -531,52 +531,51 @@ func (q *queue) run(work context.Context) {
 	}
 }
 
-// sendBatch sends batch until it succeeds or work ends, then takes it off
-// the queue.
-func (q *queue) sendBatch(work context.Context, batch []item) {
+// records returns the records of batch.
+func records(batch []item) []*kgo.Record {
 	recs := make([]*kgo.Record, len(batch))
 	for i, it := range batch {
 		recs[i] = it.r
 	}
-	began := time.Now()
+	return recs
+}
+
+// retry runs f until it succeeds or work ends (its last error then),
+// backing off from 100 ms to 10 s between tries and logging each failure
+// as what failed.
+func (q *queue) retry(work context.Context, what string, n int, f func() error) error {
 	backoff := 100 * time.Millisecond
-	var err error
 	for {
-		if err = q.send(work, recs); err == nil || work.Err() != nil {
-			break
+		err := f()
+		if err == nil || work.Err() != nil {
+			return err
 		}
-		q.log.Error("handed-on batch failed; retrying", "records", len(recs), "err", err, "backoff", backoff)
+		q.log.Error(what+"; retrying", "records", n, "err", err, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-work.Done():
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// sendBatch sends batch until it succeeds or work ends, then takes it off
+// the queue.
+func (q *queue) sendBatch(work context.Context, batch []item) {
+	recs := records(batch)
+	began := time.Now()
+	err := q.retry(work, "handed-on batch failed", len(recs), func() error { return q.send(work, recs) })
 	if err == nil && q.onBatch != nil {
 		q.onBatch(recs, began, time.Since(began))
 	}
 	q.taken(batch, err)
 }
 
-// spillBatch produces spilled records whose turn has come.
+// spillBatch produces spilled records whose turn has come, until it
+// succeeds or work ends.
 func (q *queue) spillBatch(work context.Context, batch []item) {
-	recs := make([]*kgo.Record, len(batch))
-	for i, it := range batch {
-		recs[i] = it.r
-	}
-	backoff := 100 * time.Millisecond
-	var err error
-	for {
-		if err = q.h.o.Kafka.ProduceAsync(work, recs...)(); err == nil || work.Err() != nil {
-			break
-		}
-		q.log.Error("spilling to Kafka failed; retrying", "records", len(recs), "err", err, "backoff", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-work.Done():
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	recs := records(batch)
+	err := q.retry(work, "spilling to Kafka failed", len(recs), func() error { return q.h.o.Kafka.ProduceAsync(work, recs...)() })
 	q.mu.Lock()
 	if err == nil {
 		q.noteSpilled(recs)

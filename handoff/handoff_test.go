@@ -21,11 +21,16 @@ import (
 type kafka struct {
 	mu   sync.Mutex
 	recs []*kgo.Record
+	fail int // the next fail calls fail, keeping nothing
 }
 
 func (k *kafka) ProduceAsync(_ context.Context, recs ...*kgo.Record) func() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.fail > 0 {
+		k.fail--
+		return func() error { return errors.New("broker unavailable") }
+	}
 	for _, r := range recs {
 		r.Partition, r.Offset = 0, int64(len(k.recs))
 		k.recs = append(k.recs, r)
@@ -141,7 +146,7 @@ func TestHandedInOrder(t *testing.T) {
 // TestSpill holds the sender: once its batch has been sending for MaxWait
 // (or the queue has been full that long) the queue spills, records to recipients with none queued go to Kafka at
 // once, and those to a recipient with records queued wait for them and
-// follow them to Kafka, in order. The queue takes records
+// follow them to Kafka, in order (produced again when the produce fails). The queue takes records
 // again once it is empty and the sending stage has committed what it
 // spilled.
 func TestSpill(t *testing.T) {
@@ -171,6 +176,9 @@ func TestSpill(t *testing.T) {
 		gauge(t, h, "herald_handoff_spilled_total"); q != 5 || sp != 1 || n != 2 {
 		t.Fatalf("metrics: queued %v, spilling %v, spilled %v; want 5 (a0-a4), 1, 2 (a4, b0)", q, sp, n)
 	}
+	k.mu.Lock()
+	k.fail = 1 // a4's spill fails once, and is produced again
+	k.mu.Unlock()
 	close(s.gate) // the sender answers
 	for _, w := range waits {
 		if err := w(); err != nil {

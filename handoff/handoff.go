@@ -663,7 +663,11 @@ func (q *queue) caughtUp(ctx context.Context) {
 	}
 	if len(q.spilled) == 0 {
 		q.spill = false
-		q.log.Info("hand-off queue taking deliveries again: the sending stage has caught up")
+		if q.spills == 0 { // at start-up, behind the topic's backlog (none, usually)
+			q.log.Debug("hand-off queue taking deliveries: nothing left in the topic before them")
+		} else {
+			q.log.Info("hand-off queue taking deliveries again: the sending stage has caught up")
+		}
 	}
 }
 

@@ -163,8 +163,8 @@ func (h *Handoff) Close() {
 func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait func() error) {
 	var kafka []*kgo.Record
 	t := &tracker{done: make(chan struct{})}
-	t.n.Store(1)       // held until every record is placed
-	var ahead []behind // the queues this call's records went to
+	t.n.Store(1)     // held until every record is placed
+	var marks []mark // the queues this call's records went to
 	var spilled map[*queue][]*kgo.Record
 	for _, r := range recs {
 		q := h.queues[r.Topic]
@@ -172,8 +172,8 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 			kafka = append(kafka, r)
 			continue
 		}
-		if !slices.ContainsFunc(ahead, func(b behind) bool { return b.q == q }) {
-			ahead = append(ahead, behind{q: q})
+		if !slices.ContainsFunc(marks, func(m mark) bool { return m.q == q }) {
+			marks = append(marks, mark{q: q})
 		}
 		switch q.offer(ctx, r, t) {
 		case placedKafka:
@@ -187,8 +187,8 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 		}
 	}
 	t.finish(nil)
-	for i := range ahead {
-		ahead[i].added = ahead[i].q.addedSoFar()
+	for i := range marks {
+		marks[i].added = marks[i].q.addedSoFar()
 	}
 	var kwait func() error
 	if len(kafka) > 0 {
@@ -200,7 +200,7 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 	}
 	return func() error {
 		var errs []error
-		h.awaitTaken(ctx, ahead)
+		h.awaitTaken(ctx, marks)
 		if kwait != nil {
 			err := kwait()
 			for q, rs := range spilled {
@@ -218,8 +218,8 @@ func (h *Handoff) ProduceAsync(ctx context.Context, recs ...*kgo.Record) (wait f
 // errStopped is why a record offered after the hand-off stopped is refused.
 var errStopped = errors.New("the hand-off has stopped")
 
-// behind is how many records had been added to a queue once a call's were.
-type behind struct {
+// mark is how many records had been added to a queue once a call's were.
+type mark struct {
 	q     *queue
 	added int64
 }
@@ -232,11 +232,11 @@ type behind struct {
 // (docs/BENCHMARKS.md). The wait is short so that it adds little latency
 // where the senders keep up, and holds the fan-out up little behind a
 // sender stuck on a slow endpoint (whose queue spills: offer).
-func (h *Handoff) awaitTaken(ctx context.Context, ahead []behind) {
+func (h *Handoff) awaitTaken(ctx context.Context, marks []mark) {
 	var timer *time.Timer
-	for _, b := range ahead {
+	for _, m := range marks {
 		for {
-			took := b.q.takenSince(b.added)
+			took := m.q.takenSince(m.added)
 			if took == nil {
 				break
 			}
@@ -324,19 +324,20 @@ type queue struct {
 	items  []item         // waiting, in order; the worker takes from the front
 	local  map[string]int // by recipient (record key): records queued or being sent
 	held   int            // spilled records waiting in items for a recipient's earlier ones
-	moved  chan struct{}  // closed when records leave the queue (nil: nobody waits)
 	spill  bool           // spilling: new records go to Kafka
 	acking int            // spilled records produced and not yet acknowledged
 	// spilled is the highest offset spilled per partition, not yet known
 	// to be committed by group.
 	spilled map[int32]int64
 	closed  bool
-	stopped bool          // the worker has returned: offer places nothing
-	backlog bool          // the topic's end offsets at the start are still to be read into spilled
-	sending time.Time     // when the batch being sent began (zero: none)
-	added   int64         // records ever queued
-	takenN  int64         // records ever taken by the worker (the front of items)
-	tookCh  chan struct{} // closed when taken grows (nil: nobody waits)
+	stopped bool      // the worker has returned: offer places nothing
+	backlog bool      // the topic's end offsets at the start are still to be read into spilled
+	sending time.Time // when the batch being sent began (zero: none)
+	added   int64     // records ever queued
+	takenN  int64     // records ever taken by the worker (the front of items)
+	// changed is closed, and a new one made, when the worker takes records
+	// or they leave the queue (nil: nobody waits).
+	changed chan struct{}
 	// spills counts the records that went through Kafka because the queue
 	// was spilling.
 	spills int64
@@ -374,13 +375,7 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 				continue
 			}
 		case !q.spill:
-			q.local[key]++
-			t.n.Add(1)
-			q.added++
-			q.items = append(q.items, item{r: r, t: t})
-			q.mu.Unlock()
-			q.poke()
-			return placedQueue
+			return q.enqueue(item{r: r, t: t})
 		case q.local[key] == 0:
 			q.acking++
 			q.spills++
@@ -388,28 +383,19 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 			return placedKafka
 		case q.held < q.h.o.Capacity:
 			// Behind its recipient's earlier records: produced in turn.
-			q.local[key]++
 			q.held++
 			q.spills++
-			t.n.Add(1)
-			q.added++
-			q.items = append(q.items, item{r: r, t: t, spill: true})
-			q.mu.Unlock()
-			q.poke()
-			return placedQueue
+			return q.enqueue(item{r: r, t: t, spill: true})
 		default:
 			// So many records wait behind a slow recipient that memory,
 			// not Kafka, would hold the backlog: the fan-out waits.
 			wait = time.Minute
 		}
-		if q.moved == nil {
-			q.moved = make(chan struct{})
-		}
-		moved := q.moved
+		changed := q.waitChange()
 		q.mu.Unlock()
 		timer := time.NewTimer(wait)
 		select {
-		case <-moved:
+		case <-changed:
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
@@ -418,6 +404,18 @@ func (q *queue) offer(ctx context.Context, r *kgo.Record, t *tracker) placed {
 		timer.Stop()
 		q.mu.Lock()
 	}
+}
+
+// enqueue appends it to the queue and wakes the worker. Call it with mu
+// held; it unlocks mu.
+func (q *queue) enqueue(it item) placed {
+	q.local[string(it.r.Key)]++
+	q.added++
+	it.t.n.Add(1)
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	q.poke()
+	return placedQueue
 }
 
 // addedSoFar returns how many records have ever been queued.
@@ -435,10 +433,24 @@ func (q *queue) takenSince(n int64) <-chan struct{} {
 	if q.takenN >= n {
 		return nil
 	}
-	if q.tookCh == nil {
-		q.tookCh = make(chan struct{})
+	return q.waitChange()
+}
+
+// waitChange returns a channel closed at the next change (signal). Call it
+// with mu held.
+func (q *queue) waitChange() <-chan struct{} {
+	if q.changed == nil {
+		q.changed = make(chan struct{})
 	}
-	return q.tookCh
+	return q.changed
+}
+
+// signal wakes whoever waits for a change. Call it with mu held.
+func (q *queue) signal() {
+	if q.changed != nil {
+		close(q.changed)
+		q.changed = nil
+	}
 }
 
 // took records that the worker has taken the next n records, to send
@@ -450,10 +462,7 @@ func (q *queue) took(n int, sending bool) {
 	if sending {
 		q.sending = time.Now()
 	}
-	if q.tookCh != nil {
-		close(q.tookCh)
-		q.tookCh = nil
-	}
+	q.signal()
 }
 
 // spilledAcked notes what produce made of records spilled by offer.
@@ -598,10 +607,7 @@ func (q *queue) taken(batch []item, err error) {
 			q.held--
 		}
 	}
-	if q.moved != nil {
-		close(q.moved)
-		q.moved = nil
-	}
+	q.signal()
 	q.mu.Unlock()
 	for _, it := range batch {
 		it.t.finish(err)

@@ -62,6 +62,7 @@ type Config struct {
 	Secrets     Secrets     `koanf:"secrets"`
 	Outbound    Outbound    `koanf:"outbound"`
 	Debug       Debug       `koanf:"debug"`
+	GC          GC          `koanf:"gc"`
 	Webhook     Webhook     `koanf:"webhook"`
 	Slack       Slack       `koanf:"slack"`
 	Email       Email       `koanf:"email"`
@@ -377,6 +378,15 @@ type Debug struct {
 	PprofAddr string `koanf:"pprofAddr"`
 }
 
+// GC configures how often `herald serve` runs the Go garbage collector.
+type GC struct {
+	// MemoryMB is the Go memory, in MiB, the heap may grow into at GOGC=200
+	// (a collection when it reaches three times the live heap) before the
+	// collector runs as often as Go's default (twice the live heap). 0, or
+	// GOGC or GOMEMLIMIT in the environment, leaves the collector to Go.
+	MemoryMB int `koanf:"memoryMB"`
+}
+
 // Outbound is the policy for connections to user-supplied URLs (webhooks,
 // Slack webhooks).
 type Outbound struct {
@@ -620,6 +630,7 @@ func defaults() map[string]any {
 		"deliver.concurrency":          64,
 		"fanout.linger":                "2ms",
 		"fanout.handoff":               true,
+		"gc.memoryMB":                  192,
 		"deliver.recipientConcurrency": 0,
 		"deliver.timeout":              "30s",
 		"webhook.timeout":              "10s",
@@ -959,6 +970,9 @@ func (c *Config) Validate() error {
 		bad("alerts.retention must be 0 (keep every alert) or a positive duration, not %s", r)
 	} else if floor, why := alertsRetentionFloor(c); r > 0 && r < floor {
 		bad("alerts.retention must be 0 (keep every alert) or at least %s (%s), not %s", floor, why, r)
+	}
+	if c.GC.MemoryMB < 0 {
+		bad("gc.memoryMB must not be negative, not %d", c.GC.MemoryMB)
 	}
 	if c.Fanout.Linger < 0 || c.Fanout.Linger > time.Second {
 		bad("fanout.linger must be between 0 and 1s, not %s", c.Fanout.Linger)

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/heraldproject/herald/bus"
 	"github.com/heraldproject/herald/config"
+	"github.com/heraldproject/herald/gctune"
 	"github.com/heraldproject/herald/server"
 )
 
@@ -112,6 +114,14 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 		log := newLogger(stderr, cfg.Log)
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		memory := int64(cfg.GC.MemoryMB) << 20
+		if why := gctune.Disabled(memory, environ); why != "" {
+			log.Debug("garbage collector left to Go", "why", why)
+		} else {
+			gcCtx, gcStop := context.WithCancel(ctx)
+			defer gcStop()
+			go gctune.Run(gcCtx, gctune.Options{Memory: memory, Logger: log})
+		}
 		return server.Run(ctx, cfg, log, version())
 	}
 	return cmd

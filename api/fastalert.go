@@ -54,8 +54,7 @@ func (s *Server) acceptAlertFast(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	// The middleware has read the body into memory (at most MaxBodyBytes).
-	body, err := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body, err := bodyBytes(r)
 	if err != nil {
 		return false
 	}

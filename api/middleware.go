@@ -61,6 +61,26 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// readBody is a request body the middleware has read into memory; a handler
+// can take its bytes (bodyBytes) without reading it again.
+type readBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*readBody) Close() error { return nil }
+
+// bodyBytes returns r's body as bytes, leaving r.Body to be read from the
+// start by a later handler.
+func bodyBytes(r *http.Request) ([]byte, error) {
+	if rb, ok := r.Body.(*readBody); ok {
+		return rb.b, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b, err
+}
+
 // middleware gives every request an id (X-Request-Id, the caller's if sane),
 // logs it, and turns a panic into a 500 problem instead of a dropped
 // connection.
@@ -93,7 +113,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				writeProblem(w, http.StatusUnprocessableEntity, `request body contains a NUL character (\u0000), which Herald does not accept in any field`)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.Body = &readBody{Reader: bytes.NewReader(b), b: b}
 			r.ContentLength = int64(len(b))
 		}
 		// Herald reads JSON only. curl -d sends a form content type by

@@ -971,8 +971,8 @@ func (c *Config) Validate() error {
 	} else if floor, why := alertsRetentionFloor(c); r > 0 && r < floor {
 		bad("alerts.retention must be 0 (keep every alert) or at least %s (%s), not %s", floor, why, r)
 	}
-	if c.GC.MemoryMB < 0 {
-		bad("gc.memoryMB must not be negative, not %d", c.GC.MemoryMB)
+	if c.GC.MemoryMB < 0 || c.GC.MemoryMB > 1<<30 {
+		bad("gc.memoryMB must be between 0 and %d (MiB), not %d", 1<<30, c.GC.MemoryMB)
 	}
 	if c.Fanout.Linger < 0 || c.Fanout.Linger > time.Second {
 		bad("fanout.linger must be between 0 and 1s, not %s", c.Fanout.Linger)

@@ -82,7 +82,7 @@ func TestInvalid(t *testing.T) {
 		{"HERALD_RETRY_MAX_ATTEMPTS=0", "retry.maxAttempts"},
 		{"HERALD_LOG_REQUESTS=some", "log.requests must be all, errors or none"},
 		{"HERALD_FANOUT_LINGER=2s", "fanout.linger must be between 0 and 1s"},
-		{"HERALD_GC_MEMORY_MB=-1", "gc.memoryMB must not be negative"},
+		{"HERALD_GC_MEMORY_MB=-1", "gc.memoryMB must be between 0 and"},
 		{"HERALD_DELIVER_RECIPIENT_CONCURRENCY=-1", "deliver.recipientConcurrency must be 0 (automatic) or more, not -1"},
 		{"HERALD_HTTP_ADDR=nonsense", "http.addr"},
 		{"HERALD_ROUTES_CRITICAL=pager", "routes.critical"},

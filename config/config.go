@@ -380,10 +380,11 @@ type Debug struct {
 
 // GC configures how often `herald serve` runs the Go garbage collector.
 type GC struct {
-	// MemoryMB is the Go memory, in MiB, the heap may grow into at GOGC=200
-	// (a collection when it reaches three times the live heap) before the
-	// collector runs as often as Go's default (twice the live heap). 0, or
-	// GOGC or GOMEMLIMIT in the environment, leaves the collector to Go.
+	// MemoryMB is a budget, in MiB, for the Go heap and the runtime's
+	// other memory: after every collection GOGC is set to as much as 200
+	// (a collection once the heap is three times what is live) as keeps
+	// them within it, and never below 100 (Go's default). 0, or GOGC or
+	// GOMEMLIMIT in the environment, leaves the collector to Go.
 	MemoryMB int `koanf:"memoryMB"`
 }
 

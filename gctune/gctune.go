@@ -1,53 +1,57 @@
 // Package gctune trades a bounded amount of memory for less garbage
 // collection in a Herald process.
 //
-// Go's default collector (GOGC=100) lets the heap grow to twice what was
-// live after the last collection. Herald's heap is small and short-lived
-// (requests, records in flight), so at that setting the collector runs
-// often: 7% of the CPU in a closed-loop profile. Run lets the heap grow to
-// three times the live heap (GOGC=200) while the process's Go memory stays
-// under a budget, through the runtime's soft memory limit, and raises that
-// limit as the live heap grows, so that the collector never runs more often
-// than Go's default would.
+// Go's default collector (GOGC=100) lets the heap grow to about twice what
+// was live after the last collection. Herald's heap is small and
+// short-lived (requests, records in flight), so at that setting the
+// collector runs often: 7% of the CPU in a closed-loop profile. Run sets
+// GOGC after every collection: MaxPercent (the heap grows to three times
+// what is live) while the heap that allows, with the runtime's other
+// memory, fits in a budget; less as it stops fitting; and never below
+// MinPercent, Go's default, so the collector never runs more often than
+// the default would.
 package gctune
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
-	"math"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strings"
-	"time"
+	"sync/atomic"
 )
 
-// Percent is the GOGC Run sets while the process's memory is under its
-// budget.
-const Percent = 200
+// MaxPercent is the GOGC Run sets while the budget allows it; MinPercent
+// (Go's default) the lowest it sets.
+const (
+	MaxPercent = 200
+	MinPercent = 100
+)
 
 // Options configure Run.
 type Options struct {
-	// Memory is the budget in bytes: the Go memory (the runtime's total,
-	// less what it has returned to the system) the collector may let the
-	// heap grow into before it runs as often as Go's default.
+	// Memory is the budget in bytes: the heap the collector lets grow,
+	// and the runtime's memory besides it, stay within it while GOGC is
+	// above MinPercent.
 	Memory int64
-	// Interval is how often the live heap is read to move the limit
-	// (default 250ms).
-	Interval time.Duration
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Disabled reports why Run should not tune the collector: memory is not
 // positive, or the environment (environ, in os.Environ form) sets GOGC or
-// GOMEMLIMIT, which the runtime has applied already and the operator chose.
-// It returns "" when Run should.
+// GOMEMLIMIT, which the runtime has applied already and the operator chose
+// (an empty value is unset, as the runtime reads it). It returns "" when
+// Run should.
 func Disabled(memory int64, environ []string) string {
 	if memory <= 0 {
 		return "gc.memoryMB is 0"
 	}
 	for _, kv := range environ {
 		for _, name := range []string{"GOGC", "GOMEMLIMIT"} {
-			if strings.HasPrefix(kv, name+"=") {
+			if v, ok := strings.CutPrefix(kv, name+"="); ok && v != "" {
 				return name + " is set"
 			}
 		}
@@ -55,61 +59,88 @@ func Disabled(memory int64, environ []string) string {
 	return ""
 }
 
-// Run sets GOGC to Percent and, until ctx ends, keeps the runtime's soft
-// memory limit at Limit for the budget and the memory in use, read every
-// Interval; then it restores Go's defaults (GOGC=100, no limit).
-func Run(ctx context.Context, o Options) {
-	if o.Interval <= 0 {
-		o.Interval = 250 * time.Millisecond
+// Run sets GOGC to Percent of the budget and the memory in use now and
+// after every collection until ctx ends, then restores the GOGC it found.
+// It returns an error, having changed nothing, when the runtime does not
+// report the metrics it needs.
+func Run(ctx context.Context, o Options) error {
+	s, err := newSamples()
+	if err != nil {
+		return err
 	}
-	samples := newSamples()
-	limit := Limit(o.Memory, samples.read())
-	debug.SetMemoryLimit(limit)
-	debug.SetGCPercent(Percent)
+	percent := Percent(o.Memory, s.read())
+	prev := debug.SetGCPercent(percent)
+	defer debug.SetGCPercent(prev)
 	if o.Logger != nil {
-		o.Logger.Debug("garbage collector tuned", "gogc", Percent, "memory_mb", o.Memory>>20)
+		o.Logger.Debug("garbage collector tuned", "gogc", percent, "memory_mb", o.Memory>>20)
 	}
-	defer func() {
-		debug.SetGCPercent(100)
-		debug.SetMemoryLimit(math.MaxInt64)
-	}()
-	t := time.NewTicker(o.Interval)
-	defer t.Stop()
+	cycles := make(chan struct{}, 1)
+	var stopped atomic.Bool
+	defer stopped.Store(true)
+	var arm func()
+	arm = func() {
+		// A sentinel nothing references: its cleanup runs once a
+		// collection has found it unreachable, and arms the next one.
+		runtime.AddCleanup(&sentinel{}, func(struct{}) {
+			if stopped.Load() {
+				return
+			}
+			select {
+			case cycles <- struct{}{}:
+			default:
+			}
+			arm()
+		}, struct{}{})
+	}
+	arm()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			return nil
+		case <-cycles:
 		}
-		if l := Limit(o.Memory, samples.read()); l != limit {
-			limit = l
-			debug.SetMemoryLimit(limit)
+		if p := Percent(o.Memory, s.read()); p != percent {
+			percent = p
+			debug.SetGCPercent(p)
 		}
 	}
 }
 
-// Usage is what Limit needs from the runtime, in bytes.
+// sentinel is allocated on its own (it holds a pointer, so the allocator's
+// tiny blocks, which batch pointer-free objects, do not take it).
+type sentinel struct {
+	_ *byte
+	_ [16]byte
+}
+
+// Usage is what Percent needs from the runtime, in bytes.
 type Usage struct {
-	// Live is the heap live after the last collection.
-	Live uint64
+	// Live is the heap live after the last collection; Scan the stacks
+	// and globals that collection scanned. GOGC sets the heap's growth
+	// until the next collection as a share of the two.
+	Live, Scan uint64
 	// Other is the memory the runtime holds besides heap spans (stacks,
-	// metadata, buffers): it counts against the limit but does not grow
-	// with GOGC.
-	Other uint64
-	// Unused is memory in heap spans not holding objects (fragmentation).
-	Unused uint64
+	// metadata, buffers); Unused the memory in heap spans not holding
+	// objects (fragmentation). Neither grows with GOGC, but both count
+	// against the budget.
+	Other, Unused uint64
 }
 
-// Limit is the soft memory limit for memory bytes of budget: the budget,
-// or what Go's default collector would let the process use (twice the live
-// heap, plus what is not heap) when that is more, so that Herald never
-// collects more often than Go's default.
-func Limit(memory int64, u Usage) int64 {
-	floor := 2*u.Live + u.Other + u.Unused
-	if floor > math.MaxInt64/2 {
-		return math.MaxInt64
+// Percent is the GOGC for memory bytes of budget and usage u: the share of
+// u.Live and u.Scan the heap may grow by until the next collection without
+// the heap, u.Other and u.Unused going past the budget, between MinPercent
+// and MaxPercent.
+func Percent(memory int64, u Usage) int {
+	base := u.Live + u.Scan
+	used := u.Live + u.Other + u.Unused
+	if memory <= 0 || used >= uint64(memory) {
+		return MinPercent
 	}
-	return max(memory, int64(floor))
+	if base == 0 {
+		return MaxPercent
+	}
+	p := (uint64(memory) - used) * 100 / base // memory is at most 2^50 (config)
+	return int(min(max(p, MinPercent), MaxPercent))
 }
 
 // samples reads the runtime metrics Usage is made of.
@@ -117,6 +148,8 @@ type samples []metrics.Sample
 
 const (
 	mLive     = "/gc/heap/live:bytes"
+	mStack    = "/gc/scan/stack:bytes"
+	mGlobals  = "/gc/scan/globals:bytes"
 	mTotal    = "/memory/classes/total:bytes"
 	mReleased = "/memory/classes/heap/released:bytes"
 	mObjects  = "/memory/classes/heap/objects:bytes"
@@ -124,27 +157,34 @@ const (
 	mFree     = "/memory/classes/heap/free:bytes"
 )
 
-func newSamples() samples {
-	names := []string{mLive, mTotal, mReleased, mObjects, mUnused, mFree}
+// newSamples returns the samples, or an error naming a metric this runtime
+// does not report.
+func newSamples() (samples, error) {
+	names := []string{mLive, mStack, mGlobals, mTotal, mReleased, mObjects, mUnused, mFree}
 	s := make(samples, len(names))
 	for i, n := range names {
 		s[i].Name = n
 	}
-	return s
+	metrics.Read(s)
+	var errs []error
+	for _, x := range s {
+		if x.Value.Kind() != metrics.KindUint64 {
+			errs = append(errs, fmt.Errorf("gctune: the runtime does not report %s", x.Name))
+		}
+	}
+	return s, errors.Join(errs...)
 }
 
 func (s samples) read() Usage {
 	metrics.Read(s)
 	v := make(map[string]uint64, len(s))
 	for _, x := range s {
-		if x.Value.Kind() == metrics.KindUint64 {
-			v[x.Name] = x.Value.Uint64()
-		}
+		v[x.Name] = x.Value.Uint64()
 	}
 	heap := v[mReleased] + v[mObjects] + v[mUnused] + v[mFree]
 	var other uint64
 	if v[mTotal] > heap {
 		other = v[mTotal] - heap
 	}
-	return Usage{Live: v[mLive], Other: other, Unused: v[mUnused]}
+	return Usage{Live: v[mLive], Scan: v[mStack] + v[mGlobals], Other: other, Unused: v[mUnused]}
 }

@@ -2,28 +2,34 @@ package gctune
 
 import (
 	"context"
-	"math"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
 
-func TestLimit(t *testing.T) {
-	const mib = 1 << 20
+const mib = 1 << 20
+
+func TestPercent(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		memory int64
 		u      Usage
-		want   int64
+		want   int
 	}{
-		{"small heap: the budget", 192 * mib, Usage{Live: 20 * mib, Other: 10 * mib, Unused: 1 * mib}, 192 * mib},
-		{"at the budget", 192 * mib, Usage{Live: 90 * mib, Other: 12 * mib}, 192 * mib},
-		{"past it: Go's default", 192 * mib, Usage{Live: 100 * mib, Other: 10 * mib, Unused: 2 * mib}, 212 * mib},
-		{"huge", 1, Usage{Live: math.MaxUint64 / 2}, math.MaxInt64},
+		{"small heap: the most", 192 * mib, Usage{Live: 20 * mib, Scan: 1 * mib, Other: 10 * mib, Unused: 1 * mib}, MaxPercent},
+		// (192 - 60 - 12 - 0) / 60 = 2
+		{"just fits at the most", 192 * mib, Usage{Live: 60 * mib, Other: 12 * mib}, MaxPercent},
+		// (192 - 70 - 12 - 2) / (70 + 2) = 1.5
+		{"in between, scan counted", 192 * mib, Usage{Live: 70 * mib, Scan: 2 * mib, Other: 12 * mib, Unused: 2 * mib}, 150},
+		{"past the budget: Go's default", 192 * mib, Usage{Live: 100 * mib, Other: 10 * mib, Unused: 2 * mib}, MinPercent},
+		{"over it", 192 * mib, Usage{Live: 300 * mib}, MinPercent},
+		{"nothing live", 192 * mib, Usage{Other: 5 * mib}, MaxPercent},
+		{"no budget", 0, Usage{Live: 1}, MinPercent},
 	} {
-		if got := Limit(c.memory, c.u); got != c.want {
-			t.Errorf("%s: Limit = %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
+		if got := Percent(c.memory, c.u); got != c.want {
+			t.Errorf("%s: Percent = %d, want %d", c.name, got, c.want)
 		}
 	}
 }
@@ -34,10 +40,11 @@ func TestDisabled(t *testing.T) {
 		environ []string
 		want    string
 	}{
-		{192 << 20, []string{"PATH=/bin", "GOGCX=1"}, ""},
+		{192 * mib, []string{"PATH=/bin", "GOGCX=1"}, ""},
+		{192 * mib, []string{"GOGC=", "GOMEMLIMIT="}, ""}, // empty: unset, as the runtime reads it
 		{0, nil, "gc.memoryMB is 0"},
-		{192 << 20, []string{"GOGC=off"}, "GOGC is set"},
-		{192 << 20, []string{"HOME=/", "GOMEMLIMIT=1GiB"}, "GOMEMLIMIT is set"},
+		{192 * mib, []string{"GOGC=off"}, "GOGC is set"},
+		{192 * mib, []string{"HOME=/", "GOMEMLIMIT=1GiB"}, "GOMEMLIMIT is set"},
 	} {
 		if got := Disabled(c.memory, c.environ); got != c.want {
 			t.Errorf("Disabled(%d, %q) = %q, want %q", c.memory, c.environ, got, c.want)
@@ -45,50 +52,69 @@ func TestDisabled(t *testing.T) {
 	}
 }
 
-// TestRun tunes this test process's collector: the limit is the budget while
-// the heap is small, rises above it once the live heap is more than half of
-// it, and Go's defaults are back when Run returns.
-func TestRun(t *testing.T) {
-	const budget = 32 << 20
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Run(ctx, Options{Memory: budget, Interval: 5 * time.Millisecond})
-	}()
-	waitFor(t, "GOGC 200 and the budget as the limit", func() bool {
-		return gcPercent() == Percent && debug.SetMemoryLimit(-1) == budget
-	})
-
-	live := make([][]byte, 48)
-	for i := range live {
-		live[i] = make([]byte, 1<<20)
+// TestSamples checks the runtime reports every metric Usage is made of,
+// and that they describe this process.
+func TestSamples(t *testing.T) {
+	s, err := newSamples()
+	if err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "a limit above twice a 48 MiB live heap", func() bool {
-		runtime.GC()
-		return debug.SetMemoryLimit(-1) >= 2*48<<20
-	})
+	runtime.GC()
+	u := s.read()
+	if u.Live == 0 || u.Scan == 0 || u.Other == 0 {
+		t.Fatalf("usage %+v: want a live heap, scanned roots and other memory", u)
+	}
+}
+
+// TestRun tunes this test process's collector: GOGC is the most while the
+// heap is small against the budget, Go's default once a collection finds
+// the live heap too big for it, the most again once it has shrunk, and
+// what it was before once Run returns.
+func TestRun(t *testing.T) {
+	const budget = 96 * mib
+	before := debug.SetGCPercent(150)
+	defer debug.SetGCPercent(before)
+	runtime.GC() // an earlier test's heap is not this one's
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, Options{Memory: budget}) }()
+	waitGOGC(t, MaxPercent, nil)
+
+	live := make([][]byte, 64) // 64 MiB live: no room to grow by twice that
+	for i := range live {
+		live[i] = make([]byte, mib)
+	}
+	waitGOGC(t, MinPercent, runtime.GC)
 	runtime.KeepAlive(live)
+	live = nil
+	waitGOGC(t, MaxPercent, runtime.GC)
 
 	cancel()
-	<-done
-	if p, l := gcPercent(), debug.SetMemoryLimit(-1); p != 100 || l != math.MaxInt64 {
-		t.Fatalf("after Run: GOGC %d, limit %d; want Go's defaults", p, l)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := gogc(); p != 150 {
+		t.Fatalf("after Run: GOGC %d, want the 150 it found", p)
 	}
 }
 
-func gcPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
+// gogc reads GOGC without setting it.
+func gogc() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+// waitGOGC waits up to 10 s for GOGC to be want, calling poke (when not
+// nil) between looks.
+func waitGOGC(t *testing.T, want int, poke func()) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if ok() {
-			return
+	for deadline := time.Now().Add(10 * time.Second); gogc() != want; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is %d, not %d within 10 s", gogc(), want)
+		}
+		if poke != nil {
+			poke()
 		}
 	}
-	t.Fatalf("not within 10 s: %s", what)
 }

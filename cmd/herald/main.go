@@ -119,8 +119,14 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 			log.Debug("garbage collector left to Go", "why", why)
 		} else {
 			gcCtx, gcStop := context.WithCancel(ctx)
-			defer gcStop()
-			go gctune.Run(gcCtx, gctune.Options{Memory: memory, Logger: log})
+			gcDone := make(chan struct{})
+			go func() {
+				defer close(gcDone)
+				if err := gctune.Run(gcCtx, gctune.Options{Memory: memory, Logger: log}); err != nil {
+					log.Warn("garbage collector left to Go", "err", err)
+				}
+			}()
+			defer func() { gcStop(); <-gcDone }()
 		}
 		return server.Run(ctx, cfg, log, version())
 	}

@@ -201,14 +201,16 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 	// Every value is decoded here, on the consumer's goroutine, whose
 	// stack has grown: decoding needs a deep one (json/v2's options), and a
 	// new goroutine's small stack was grown and copied for every record.
-	byKey := make(map[string][]item)
+	items := make([]item, len(recs)) // decoded in place: one allocation for the batch
+	byKey := make(map[string][]*item)
 	var order []string
-	for _, r := range recs {
+	for i, r := range recs {
 		k := string(r.Key)
 		if _, ok := byKey[k]; !ok {
 			order = append(order, k)
 		}
-		it := item{r: r}
+		it := &items[i]
+		it.r = r
 		if it.err = bus.DecodeValueFast(r, &it.t, decodeTaskFast); it.err == nil && it.t.DeliveryID == "" {
 			it.err = errors.New("no deliveryId")
 		}
@@ -281,7 +283,7 @@ func (s *Sender) Handle(ctx context.Context, recs []*kgo.Record) error {
 					var next sync.Once
 					sent := func() { next.Do(func() { <-slots; <-mine; close(done) }) }
 					defer sent()
-					if err := s.one(ctx, it, snap.fresh(s.Store), &seenMu, seen, sent); err != nil {
+					if err := s.one(ctx, *it, snap.fresh(s.Store), &seenMu, seen, sent); err != nil {
 						failed.Store(true)
 						mu.Lock()
 						errs = append(errs, err)

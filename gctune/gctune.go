@@ -143,26 +143,38 @@ func Percent(memory int64, u Usage) int {
 	return int(min(max(p, MinPercent), MaxPercent))
 }
 
-// samples reads the runtime metrics Usage is made of.
+// samples reads the runtime metrics Usage is made of, in the order of
+// sampleNames.
 type samples []metrics.Sample
 
+// The samples' indexes.
 const (
-	mLive     = "/gc/heap/live:bytes"
-	mStack    = "/gc/scan/stack:bytes"
-	mGlobals  = "/gc/scan/globals:bytes"
-	mTotal    = "/memory/classes/total:bytes"
-	mReleased = "/memory/classes/heap/released:bytes"
-	mObjects  = "/memory/classes/heap/objects:bytes"
-	mUnused   = "/memory/classes/heap/unused:bytes"
-	mFree     = "/memory/classes/heap/free:bytes"
+	iLive = iota
+	iStack
+	iGlobals
+	iTotal
+	iReleased
+	iObjects
+	iUnused
+	iFree
 )
+
+var sampleNames = [...]string{
+	iLive:     "/gc/heap/live:bytes",
+	iStack:    "/gc/scan/stack:bytes",
+	iGlobals:  "/gc/scan/globals:bytes",
+	iTotal:    "/memory/classes/total:bytes",
+	iReleased: "/memory/classes/heap/released:bytes",
+	iObjects:  "/memory/classes/heap/objects:bytes",
+	iUnused:   "/memory/classes/heap/unused:bytes",
+	iFree:     "/memory/classes/heap/free:bytes",
+}
 
 // newSamples returns the samples, or an error naming a metric this runtime
 // does not report.
 func newSamples() (samples, error) {
-	names := []string{mLive, mStack, mGlobals, mTotal, mReleased, mObjects, mUnused, mFree}
-	s := make(samples, len(names))
-	for i, n := range names {
+	s := make(samples, len(sampleNames))
+	for i, n := range sampleNames {
 		s[i].Name = n
 	}
 	metrics.Read(s)
@@ -177,14 +189,11 @@ func newSamples() (samples, error) {
 
 func (s samples) read() Usage {
 	metrics.Read(s)
-	v := make(map[string]uint64, len(s))
-	for _, x := range s {
-		v[x.Name] = x.Value.Uint64()
-	}
-	heap := v[mReleased] + v[mObjects] + v[mUnused] + v[mFree]
+	v := func(i int) uint64 { return s[i].Value.Uint64() }
+	heap := v(iReleased) + v(iObjects) + v(iUnused) + v(iFree)
 	var other uint64
-	if v[mTotal] > heap {
-		other = v[mTotal] - heap
+	if total := v(iTotal); total > heap {
+		other = total - heap
 	}
-	return Usage{Live: v[mLive], Scan: v[mStack] + v[mGlobals], Other: other, Unused: v[mUnused]}
+	return Usage{Live: v(iLive), Scan: v(iStack) + v(iGlobals), Other: other, Unused: v(iUnused)}
 }

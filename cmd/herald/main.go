@@ -114,23 +114,29 @@ func serveCmd(environ []string, stderr io.Writer) *cobra.Command {
 		log := newLogger(stderr, cfg.Log)
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		memory := int64(cfg.GC.MemoryMB) << 20
-		if why := gctune.Disabled(memory, environ); why != "" {
-			log.Debug("garbage collector left to Go", "why", why)
-		} else {
-			gcCtx, gcStop := context.WithCancel(ctx)
-			gcDone := make(chan struct{})
-			go func() {
-				defer close(gcDone)
-				if err := gctune.Run(gcCtx, gctune.Options{Memory: memory, Logger: log}); err != nil {
-					log.Warn("garbage collector left to Go", "err", err)
-				}
-			}()
-			defer func() { gcStop(); <-gcDone }()
-		}
+		defer tuneGC(ctx, int64(cfg.GC.MemoryMB)<<20, environ, log)()
 		return server.Run(ctx, cfg, log, version())
 	}
 	return cmd
+}
+
+// tuneGC runs gctune for memory bytes of budget until ctx ends or the
+// returned stop is called (stop waits for it), unless the config or the
+// environment leaves the collector to Go.
+func tuneGC(ctx context.Context, memory int64, environ []string, log *slog.Logger) (stop func()) {
+	if why := gctune.Disabled(memory, environ); why != "" {
+		log.Debug("garbage collector left to Go", "why", why)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := gctune.Run(ctx, gctune.Options{Memory: memory, Logger: log}); err != nil {
+			log.Warn("garbage collector left to Go", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func brokerCmd(environ []string, stderr io.Writer) *cobra.Command {

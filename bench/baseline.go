@@ -36,7 +36,7 @@ func (r *runner) bareHandler(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer s.close()
-	c := &client{hc: r.hc, base: s.url()}
+	c := r.client(s.url(), "")
 	return r.closedLoop(ctx, ScenarioHandler, "baseline: bare HTTP handler", c, "/", r.o.Requests,
 		alertBody("@x", r.key(ScenarioHandler))), nil
 }
@@ -117,7 +117,7 @@ func (r *runner) bareRelay(ctx context.Context, again bool) (Result, error) {
 		key, scenario = key+"-again", scenario+" (again, at the end)"
 	}
 	start := time.Now()
-	res := r.closedLoop(ctx, ScenarioRelay, scenario, &client{hc: r.hc, base: s.url()}, "/",
+	res := r.closedLoop(ctx, ScenarioRelay, scenario, r.client(s.url(), ""), "/",
 		r.o.Requests, alertBody("@x", key))
 	res.Fanout = 1
 	r.awaitNotifications(ctx, &res, key, res.Requests, start)
@@ -153,9 +153,7 @@ func (r *runner) relayRates(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	defer done()
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}
-	defer hc.CloseIdleConnections()
-	c := &client{hc: hc, base: s.url()}
+	c := r.client(s.url(), "")
 	var out []Result
 	for i, rate := range r.o.Rates {
 		key := r.key(fmt.Sprintf("%s-%d-%g", ScenarioRelayRates, i, rate)) // as in rates

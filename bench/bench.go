@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Scenario names, as given to Options.Scenarios (and --scenarios).
@@ -129,6 +131,13 @@ type Options struct {
 	LogRecords, LogBatch int
 	// Peers are measured by the peer scenario.
 	Peers []Peer
+	// Rounds is how many times the peer and accept scenarios are measured,
+	// alternating (default 1): the first time in their place in the order,
+	// the rest after every other scenario. Herald's ratio to a peer is the
+	// median of the rounds' ratios: on a shared machine whose speed moves
+	// from one minute to the next, one pair measured minutes apart can be
+	// off by a quarter.
+	Rounds int
 	// ReceiverAddr is where the webhook receiver listens (default
 	// 127.0.0.1:0, any free port). A peer configured ahead of the run needs
 	// a fixed one.
@@ -158,6 +167,7 @@ func (o Options) withDefaults() Options {
 	o.LogRecords = cmp.Or(o.LogRecords, 200000)
 	o.LogBatch = cmp.Or(o.LogBatch, 1000)
 	o.ReceiverAddr = cmp.Or(o.ReceiverAddr, "127.0.0.1:0")
+	o.Rounds = cmp.Or(o.Rounds, 1)
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = DefaultScenarios()
 		if len(o.Peers) > 0 {
@@ -181,6 +191,9 @@ func (o Options) check(ctx context.Context) error {
 	if o.Concurrency < 1 || o.Requests < 1 || o.Duration <= 0 || o.Fanout < 0 || o.GroupSize < 1 ||
 		o.KafkaRecords < 1 || o.StoreRows < 1 || o.StoreBatch < 1 || o.LogRecords < 1 || o.LogBatch < 1 {
 		errs = append(errs, errors.New("concurrency, requests, duration, group size, kafka records, store rows and batch must be positive"))
+	}
+	if o.Rounds < 1 || o.Rounds > maxRounds {
+		errs = append(errs, fmt.Errorf("rounds %d: must be 1 to %d", o.Rounds, maxRounds))
 	}
 	for _, r := range o.Rates {
 		if r <= 0 {
@@ -253,6 +266,9 @@ type Result struct {
 	E2EP99ms        float64 `json:"endToEndP99Ms"`
 	// SetupS is how long the scenario's users and groups took to create.
 	SetupS float64 `json:"setupSeconds,omitempty"`
+	// Round is which of Options.Rounds measured it (peer and accept only,
+	// and only when there are several).
+	Round int `json:"round,omitempty"`
 	// Process is the measured system's memory and CPU while loaded.
 	Process *Process `json:"process,omitempty"`
 	// Err is why the scenario did not finish.
@@ -293,6 +309,7 @@ type Settings struct {
 	LogRecords   int       `json:"logRecords"`
 	LogBatch     int       `json:"logBatch"`
 	Peers        []Peer    `json:"peers,omitempty"`
+	Rounds       int       `json:"rounds,omitempty"`
 	PID          int       `json:"pid,omitempty"`
 }
 
@@ -300,7 +317,7 @@ func (o Options) settings() Settings {
 	return Settings{Server: o.Server, Scenarios: o.Scenarios, Concurrency: o.Concurrency, Requests: o.Requests,
 		Duration: o.Duration.String(), Fanout: o.Fanout, Rates: o.Rates, GroupSize: o.GroupSize,
 		Drain: o.Drain.String(), KafkaRecords: o.KafkaRecords, StoreRows: o.StoreRows, StoreBatch: o.StoreBatch,
-		LogRecords: o.LogRecords, LogBatch: o.LogBatch, Peers: o.Peers, PID: o.PID}
+		LogRecords: o.LogRecords, LogBatch: o.LogBatch, Peers: o.Peers, Rounds: o.Rounds, PID: o.PID}
 }
 
 // Run runs the selected scenarios in a fixed order (baselines first) and
@@ -336,6 +353,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	for r.round = 2; r.round <= o.Rounds && ctx.Err() == nil; r.round++ {
+		for _, name := range []string{ScenarioPeer, ScenarioAccept} {
+			if !slices.Contains(o.Scenarios, name) || ctx.Err() != nil {
+				continue
+			}
+			fmt.Fprintf(o.Progress, "scenario %s (round %d of %d)\n", name, r.round, o.Rounds)
+			rs, err := r.scenario(ctx, name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s, round %d: %w", name, r.round, err))
+				rs = append(rs, Result{Scenario: name, Name: name, Round: r.round, Err: err.Error()})
+			}
+			rep.Results = append(rep.Results, rs...)
+		}
+	}
+	if o.Rounds > 1 {
+		rep.Notes = append(rep.Notes, roundsNotes(rep.Results)...)
 	}
 	// The bare relay and the raw store inserts again at the end, when
 	// something is compared with them: on a shared machine a baseline
@@ -416,9 +450,11 @@ func againNote(rs []Result, b baselineAgain) string {
 type runner struct {
 	o      Options
 	rcv    *receiver
-	hc     *http.Client // closed-loop load and setup calls
+	hc     *http.Client     // setup calls and reads
+	fc     *fasthttp.Client // the load (client.post)
 	herald *target
 	tag    string // makes this run's names and labels unique
+	round  int    // of the peer and accept scenarios, from 1
 	fanout string // the fan-out group's name, once created
 }
 
@@ -439,8 +475,9 @@ func newRunner(ctx context.Context, o Options) (*runner, error) {
 	}
 	hc := &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2, MaxIdleConns: o.Concurrency * 4}}
-	r := &runner{o: o, rcv: rcv, hc: hc, tag: strconv.FormatInt(time.Now().UnixNano()/1e6%1e9, 36)}
-	r.herald = &target{api: &client{hc: hc, base: strings.TrimRight(o.Server, "/"), token: o.Token}}
+	r := &runner{o: o, rcv: rcv, hc: hc, fc: newLoadClient(maxInFlight + 2*o.Concurrency),
+		tag: strconv.FormatInt(time.Now().UnixNano()/1e6%1e9, 36), round: 1}
+	r.herald = &target{api: r.client(strings.TrimRight(o.Server, "/"), o.Token)}
 	if o.needsHerald() { // only then is o.Server known to be on loopback
 		r.herald = r.newTarget(ctx, r.herald.api.base, o.Token, o.PID)
 	}
@@ -450,7 +487,7 @@ func newRunner(ctx context.Context, o Options) (*runner, error) {
 // newTarget finds how to read a system's memory and CPU: its /metrics
 // when that has process metrics, else /proc for pid.
 func (r *runner) newTarget(ctx context.Context, base, token string, pid int) *target {
-	t := &target{api: &client{hc: r.hc, base: base, token: token}}
+	t := &target{api: r.client(base, token)}
 	m := metricsReader(r.hc, base+"/metrics", token)
 	if _, _, err := m(ctx); err == nil {
 		t.proc, t.from = m, "metrics"
@@ -461,9 +498,16 @@ func (r *runner) newTarget(ctx context.Context, base, token string, pid int) *ta
 	return t
 }
 
+// client returns a client of the API at base that sends the load with the
+// run's load client.
+func (r *runner) client(base, token string) *client {
+	return &client{hc: r.hc, fc: r.fc, base: base, token: token}
+}
+
 func (r *runner) close() {
 	r.rcv.close()
 	r.hc.CloseIdleConnections()
+	r.fc.CloseIdleConnections()
 }
 
 // scenario runs one named scenario.
@@ -499,3 +543,23 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 // key is the label value that marks one scenario's alerts, so the receiver
 // counts each scenario apart even when an earlier one is still draining.
 func (r *runner) key(name string) string { return r.tag + "-" + name }
+
+// maxRounds bounds Options.Rounds.
+const maxRounds = 20
+
+// inRound marks res as measured in the runner's current round, when the run
+// has several: its Round, and its row's label.
+func (r *runner) inRound(res *Result) {
+	if r.o.Rounds > 1 {
+		res.Round = r.round
+		res.Scenario += fmt.Sprintf(" (round %d of %d)", r.round, r.o.Rounds)
+	}
+}
+
+// roundKey is key(name), unique to the runner's round after the first.
+func (r *runner) roundKey(name string) string {
+	if r.round > 1 {
+		name += "-round" + strconv.Itoa(r.round)
+	}
+	return r.key(name)
+}

@@ -276,3 +276,76 @@ func TestBenchStoreAgainMean(t *testing.T) {
 		t.Errorf("store measured again without logs: %+v", bs)
 	}
 }
+
+// TestBenchPeerRounds measures the fake Alertmanager in two rounds: each
+// round's alerts counted apart, its rows labelled with the round.
+func TestBenchPeerRounds(t *testing.T) {
+	recv := freeAddr(t)
+	am := newFakeAlertmanager(t, "http://"+recv+"/hook")
+	rep, err := Run(context.Background(), Options{Scenarios: []string{ScenarioPeer}, Concurrency: 4, Rounds: 2,
+		Requests: 200, Duration: 10 * time.Second, Drain: 10 * time.Second, ReceiverAddr: recv,
+		Peers: []Peer{{Kind: "alertmanager", URL: am.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	for i, r := range rep.Results {
+		if r.Name != ScenarioPeer || r.Round != i+1 || r.Notifications != 200 || r.Expected != 200 ||
+			!strings.HasSuffix(r.Scenario, fmt.Sprintf("(round %d of 2)", i+1)) {
+			t.Errorf("round %d: %+v", i+1, r)
+		}
+	}
+	if rep.Options.Rounds != 2 {
+		t.Errorf("settings: %+v", rep.Options)
+	}
+}
+
+// TestRatiosRounds takes Herald's ratio to a peer as the median of the
+// rounds' ratios, each round's accept over the same round's peer, and says
+// each in a note.
+func TestRatiosRounds(t *testing.T) {
+	peer := func(round int, notif float64) Result {
+		return Result{Name: ScenarioPeer, Scenario: fmt.Sprintf("peer: alertmanager, 1 notification per alert (round %d of 3)", round),
+			Round: round, RequestsPerS: notif, NotificationsPS: notif}
+	}
+	accept := func(round int, notif float64) Result {
+		return Result{Name: ScenarioAccept, Round: round, RequestsPerS: notif, NotificationsPS: notif}
+	}
+	// Rounds 1.5, 1.0 and 1.2: the median is 1.2; a pooled ratio
+	// (7,000 against 5,500) would be 1.27.
+	rs := []Result{peer(1, 2000), accept(1, 3000), peer(2, 2000), accept(2, 2000), peer(3, 1500), accept(3, 1800)}
+	var got float64
+	for _, r := range ratios(rs) {
+		if r.Name == "notifications/s, 1 recipient: herald / alertmanager" {
+			got = r.Value
+		}
+	}
+	if math.Abs(got-1.2) > 1e-9 {
+		t.Errorf("herald / alertmanager %v, want the median 1.2; ratios %+v", got, ratios(rs))
+	}
+	notes := roundsNotes(rs)
+	if len(notes) != 1 || !strings.Contains(notes[0], "round 1: 1.500 (3000 against 2000), round 2: 1.000") ||
+		!strings.Contains(notes[0], "round 3: 1.200") {
+		t.Errorf("notes: %q", notes)
+	}
+	// A round whose accept failed has no ratio; the rest still count.
+	rs[3].Err = "boom"
+	for _, r := range ratios(rs) {
+		if r.Name == "notifications/s, 1 recipient: herald / alertmanager" && math.Abs(r.Value-1.35) > 1e-9 {
+			t.Errorf("without round 2: %v, want 1.35 (the median of 1.5 and 1.2)", r.Value)
+		}
+	}
+	if notes := roundsNotes(rs); len(notes) != 1 || !strings.Contains(notes[0], "round 2: no ratio") {
+		t.Errorf("notes without round 2: %q", notes)
+	}
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{4, 1}, 2.5}, {[]float64{5, 1, 3}, 3}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

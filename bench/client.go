@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // client posts JSON to one HTTP API.
@@ -19,6 +21,69 @@ type client struct {
 	hc    *http.Client
 	base  string
 	token string
+	// fc sends the load (post); nil sends it with hc. The load generator
+	// shares two cores with the system it measures, so its own cost per
+	// request is taken from that system: fasthttp's client makes the same
+	// requests as net/http's on keep-alive connections, with no goroutines
+	// of its own and no header maps (docs/BENCHMARKS.md, "The load
+	// generator").
+	fc *fasthttp.Client
+}
+
+// loadTimeout bounds one request of the load.
+const loadTimeout = 30 * time.Second
+
+// newLoadClient returns the fasthttp client the load is sent with: enough
+// connections for conns requests in flight to one server, each waiting for
+// a free connection rather than failing.
+func newLoadClient(conns int) *fasthttp.Client {
+	return &fasthttp.Client{
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		MaxConnsPerHost:           conns,
+		MaxConnWaitTimeout:        loadTimeout,
+		MaxIdleConnDuration:       10 * time.Second,
+		ReadTimeout:               loadTimeout,
+		WriteTimeout:              loadTimeout,
+		MaxIdemponentCallAttempts: 1, // a POST is never sent twice
+	}
+}
+
+// post sends body as JSON with POST and returns the status code, reading
+// and discarding the answer: the load's requests. It ends at ctx's
+// deadline, if sooner than loadTimeout; a non-2xx status is not an error.
+func (c *client) post(ctx context.Context, path string, body any) (int, error) {
+	if c.fc == nil {
+		return c.do(ctx, http.MethodPost, path, body, nil)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, fmt.Errorf("encode POST %s: %w", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(c.base + path)
+	req.Header.SetMethod(http.MethodPost)
+	req.Header.SetContentType("application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.SetBodyRaw(b)
+	deadline := time.Now().Add(loadTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := c.fc.DoDeadline(req, resp, deadline); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, err
+	}
+	return resp.StatusCode(), nil
 }
 
 // do sends body (nil: none) as JSON and decodes a 2xx answer into out (nil:

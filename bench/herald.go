@@ -13,16 +13,17 @@ import (
 // o.Concurrency clients: accept throughput and latency, and alerts in →
 // notifications out.
 func (r *runner) accept(ctx context.Context) (Result, error) {
-	name := "bench-" + r.tag
+	key := r.roundKey(ScenarioAccept)
+	name := "bench-" + key
 	if _, err := r.createUser(ctx, name); err != nil {
 		return Result{}, err
 	}
-	key := r.key(ScenarioAccept)
 	stop := r.herald.sample(ctx)
 	start := time.Now()
 	res := r.closedLoop(ctx, ScenarioAccept, "accept: herald, 1 recipient", r.herald.api, "/v1/alerts", r.o.Requests,
 		alertBody("@"+name, key))
 	res.Fanout = 1
+	r.inRound(&res)
 	r.awaitNotifications(ctx, &res, key, res.Requests, start)
 	res.Process = stop()
 	return res, nil
@@ -55,10 +56,7 @@ func (r *runner) rates(ctx context.Context) ([]Result, error) {
 		return nil, err
 	}
 	fanout := max(r.o.Fanout, 1)
-	hc := &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}
-	defer hc.CloseIdleConnections()
-	c := &client{hc: hc, base: r.herald.api.base, token: r.herald.api.token}
+	c := r.herald.api
 	var out []Result
 	for i, rate := range r.o.Rates {
 		// The step's index too: a rate given twice is two steps, each

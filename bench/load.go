@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -73,7 +72,7 @@ func (r *runner) closedLoop(ctx context.Context, name, scenario string, c *clien
 				}
 				t.sent.Add(1)
 				s := time.Now()
-				code, err := c.do(ctx, http.MethodPost, path, body(i), nil)
+				code, err := c.post(ctx, path, body(i))
 				if ctx.Err() != nil && err != nil {
 					return // cut off by the time bound: neither a success nor an error
 				}
@@ -129,7 +128,7 @@ loop:
 		last = due
 		wg.Go(func() {
 			defer func() { <-sem }()
-			code, err := c.do(ctx, http.MethodPost, path, body(i+1), nil)
+			code, err := c.post(ctx, path, body(i+1))
 			t.record(time.Since(due), code, err)
 		})
 	}

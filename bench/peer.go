@@ -33,7 +33,7 @@ func (r *runner) alertmanager(ctx context.Context, p Peer) (Result, error) {
 	if code, err := t.api.do(ctx, "GET", "/api/v2/status", nil, nil); err != nil || code != 200 {
 		return Result{}, fmt.Errorf("GET /api/v2/status: status %d, %v (is Alertmanager running?)", code, err)
 	}
-	key := r.key(ScenarioPeer + "-" + p.Kind)
+	key := r.roundKey(ScenarioPeer + "-" + p.Kind)
 	body := func(i int) any {
 		return []map[string]any{{
 			"labels":      map[string]string{"alertname": "HeraldBench", labelKey: key, labelID: strconv.Itoa(i)},
@@ -45,6 +45,7 @@ func (r *runner) alertmanager(ctx context.Context, p Peer) (Result, error) {
 	res := r.closedLoop(ctx, ScenarioPeer, "peer: "+p.Kind+", 1 notification per alert", t.api, "/api/v2/alerts",
 		r.o.Requests, body)
 	res.Fanout = 1
+	r.inRound(&res)
 	r.awaitNotifications(ctx, &res, key, res.Requests, start)
 	res.Process = stop()
 	return res, nil

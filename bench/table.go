@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -75,7 +76,8 @@ func ratios(rs []Result) []Ratio {
 	reqs := func(r *Result) float64 { return r.RequestsPerS }
 	notif := func(r *Result) float64 { return r.NotificationsPS }
 	handler, relay, kafka, store := first(ScenarioHandler), meanOf(rs, ScenarioRelay), first(ScenarioKafka), meanOf(rs, ScenarioStore)
-	accept, fanout, group := first(ScenarioAccept), first(ScenarioFanout), first(ScenarioGroup)
+	// Accept measured in several rounds: the mean, as for the relay.
+	accept, fanout, group := meanOf(rs, ScenarioAccept), first(ScenarioFanout), first(ScenarioGroup)
 	add("log records/s until searchable: herald / raw SQLite rows/s", first(ScenarioLogs), store, reqs, reqs)
 	add("accept req/s: herald / bare handler", accept, handler, reqs, reqs)
 	add("accept req/s: herald / bare relay", accept, relay, reqs, reqs)
@@ -92,11 +94,109 @@ func ratios(rs []Result) []Ratio {
 			out = append(out, Ratio{Name: fmt.Sprintf("end to end at %g/s: deliveries/s / offered deliveries/s",
 				r.OfferedPerS), Value: r.NotificationsPS / (r.OfferedPerS * float64(max(r.Fanout, 1)))})
 		}
-		if r.Name == ScenarioPeer && r.Err == "" {
-			add("accept req/s: herald / "+peerName(r), accept, r, reqs, reqs)
-			add("notifications/s, 1 recipient: herald / "+peerName(r), accept, r, notif, notif)
-			add("notifications/s: "+peerName(r)+" / bare relay", r, relay, notif, notif)
+	}
+	for _, p := range peerRounds(rs) {
+		if v := median(p.ratios(reqs)); v > 0 {
+			out = append(out, Ratio{Name: "accept req/s: herald / " + p.name, Value: v})
 		}
+		if v := median(p.ratios(notif)); v > 0 {
+			out = append(out, Ratio{Name: "notifications/s, 1 recipient: herald / " + p.name, Value: v})
+		}
+		add("notifications/s: "+p.name+" / bare relay", meanOf(p.results(), ScenarioPeer), relay, notif, notif)
+	}
+	return out
+}
+
+// peerRound is one round's peer result and Herald's accept result of the
+// same round (nil if it failed).
+type peerRound struct{ peer, accept *Result }
+
+// peerResults are one peer's rounds, in order.
+type peerResults struct {
+	name   string
+	rounds []peerRound
+}
+
+// peerRounds pairs each peer's results with Herald's accept results of the
+// same round (Result.Round; 0 for both in a run of one round).
+func peerRounds(rs []Result) []*peerResults {
+	var out []*peerResults
+	for i := range rs {
+		p := &rs[i]
+		if p.Name != ScenarioPeer || p.Err != "" {
+			continue
+		}
+		name := peerName(p)
+		j := slices.IndexFunc(out, func(pr *peerResults) bool { return pr.name == name })
+		if j < 0 {
+			out = append(out, &peerResults{name: name})
+			j = len(out) - 1
+		}
+		var a *Result
+		for k := range rs {
+			if rs[k].Name == ScenarioAccept && rs[k].Err == "" && rs[k].Round == p.Round {
+				a = &rs[k]
+				break
+			}
+		}
+		out[j].rounds = append(out[j].rounds, peerRound{peer: p, accept: a})
+	}
+	return out
+}
+
+// ratios returns Herald's accept result over the peer's, by f, for each
+// round that has both.
+func (p *peerResults) ratios(f func(*Result) float64) []float64 {
+	var out []float64
+	for _, r := range p.rounds {
+		if r.accept != nil && f(r.accept) > 0 && f(r.peer) > 0 {
+			out = append(out, f(r.accept)/f(r.peer))
+		}
+	}
+	return out
+}
+
+// results returns the peer's results, one a round.
+func (p *peerResults) results() []Result {
+	out := make([]Result, len(p.rounds))
+	for i, r := range p.rounds {
+		out[i] = *r.peer
+	}
+	return out
+}
+
+// median is the middle of vs (the mean of the middle two for an even
+// count); 0 for none.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// roundsNotes says, for each peer measured in several rounds, Herald's ratio
+// to it in each round and the rates behind it.
+func roundsNotes(rs []Result) []string {
+	var out []string
+	for _, p := range peerRounds(rs) {
+		if len(p.rounds) < 2 {
+			continue
+		}
+		var each []string
+		for _, r := range p.rounds {
+			if r.accept == nil || r.peer.NotificationsPS <= 0 {
+				each = append(each, fmt.Sprintf("round %d: no ratio", r.peer.Round))
+				continue
+			}
+			each = append(each, fmt.Sprintf("round %d: %.3f (%.0f against %.0f)", r.peer.Round,
+				r.accept.NotificationsPS/r.peer.NotificationsPS, r.accept.NotificationsPS, r.peer.NotificationsPS))
+		}
+		out = append(out, "notifications/s, 1 recipient: herald / "+p.name+" by round, alternating: "+
+			strings.Join(each, ", ")+"; the ratio above is their median")
 	}
 	return out
 }

@@ -5,8 +5,8 @@
 # off) with one webhook receiver pointing at the benchmark's receiver, routed
 # so that every unique alert is notified once and at once (group_by on the
 # bench_id label every benchmark alert carries, group_wait 0s, no resolved
-# notifications), runs `herald bench --peer alertmanager=...` with the
-# arguments given to this script, and stops Alertmanager.
+# notifications), runs `herald bench --peer alertmanager=... --rounds 3` with
+# the arguments given to this script, and stops Alertmanager.
 #
 # Installs Debian's prometheus-alertmanager when no Alertmanager is found and
 # this runs as root.
@@ -84,7 +84,10 @@ done
 echo "$("$am" --version 2>&1 | head -1) on 127.0.0.1:$am_port (pid $am_pid)" >&2
 
 status=0
-"$herald" bench --peer "alertmanager=http://127.0.0.1:$am_port" --receiver-addr "127.0.0.1:$receiver_port" "$@" || status=$?
+# Three rounds of Alertmanager and Herald's accept, alternating, unless the
+# arguments say otherwise (the last --rounds given counts).
+"$herald" bench --peer "alertmanager=http://127.0.0.1:$am_port" --receiver-addr "127.0.0.1:$receiver_port" \
+	--rounds 3 "$@" || status=$?
 if [[ $status -ne 0 ]]; then
 	echo "--- alertmanager log" >&2
 	tail -20 "$dir/alertmanager.log" >&2

@@ -25,18 +25,21 @@ import (
 // on acceptance when absent), GET /api/v2/status, GET /metrics, and webhook
 // notifications (version 4 payloads, an "alerts" array) to hook. Like
 // Alertmanager it batches several alerts into one notification, and it
-// notifies some alerts twice, which the receiver must count once.
+// notifies some alerts twice, which the receiver must count once. Like
+// Alertmanager routing by group_by: ['bench_id'] with group_interval 5m, it
+// holds (here: never sends) a new alert whose bench_id was notified before.
 type fakeAlertmanager struct {
 	*httptest.Server
-	hook    string
-	mu      sync.Mutex
-	pending []map[string]any
+	hook     string
+	mu       sync.Mutex
+	pending  []map[string]any
+	notified map[any]bool // bench_id values
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
 
 func newFakeAlertmanager(t *testing.T, hook string) *fakeAlertmanager {
-	f := &fakeAlertmanager{hook: hook, done: make(chan struct{})}
+	f := &fakeAlertmanager{hook: hook, done: make(chan struct{}), notified: map[any]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v2/status", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "{}") })
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
@@ -52,6 +55,11 @@ func newFakeAlertmanager(t *testing.T, hook string) *fakeAlertmanager {
 		now := time.Now().UTC().Format(time.RFC3339Nano)
 		f.mu.Lock()
 		for _, a := range as {
+			labels, _ := a["labels"].(map[string]any)
+			if f.notified[labels[labelID]] {
+				continue // its group waits for group_interval
+			}
+			f.notified[labels[labelID]] = true
 			if _, ok := a["startsAt"]; !ok {
 				a["startsAt"] = now
 			}

@@ -34,9 +34,12 @@ func (r *runner) alertmanager(ctx context.Context, p Peer) (Result, error) {
 		return Result{}, fmt.Errorf("GET /api/v2/status: status %d, %v (is Alertmanager running?)", code, err)
 	}
 	key := r.roundKey(ScenarioPeer + "-" + p.Kind)
+	// bench_id is unique to the run and the round, not just the alert's
+	// number: Alertmanager groups by it, and an alert in a group notified
+	// before (an earlier round's) waits group_interval (5m) to be sent.
 	body := func(i int) any {
 		return []map[string]any{{
-			"labels":      map[string]string{"alertname": "HeraldBench", labelKey: key, labelID: strconv.Itoa(i)},
+			"labels":      map[string]string{"alertname": "HeraldBench", labelKey: key, labelID: key + "-" + strconv.Itoa(i)},
 			"annotations": map[string]string{"summary": "bench " + strconv.Itoa(i)},
 		}}
 	}

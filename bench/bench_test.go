@@ -34,8 +34,8 @@ type fakeAlertmanager struct {
 	mu       sync.Mutex
 	pending  []map[string]any
 	notified map[any]bool // bench_id values
-	done    chan struct{}
-	wg      sync.WaitGroup
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newFakeAlertmanager(t *testing.T, hook string) *fakeAlertmanager {

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +139,11 @@ type Options struct {
 	// from one minute to the next, one pair measured minutes apart can be
 	// off by a quarter.
 	Rounds int
+	// BetweenRounds, if set, is a shell command run before each round
+	// after the first (bench/peers/alertmanager.sh restarts Alertmanager
+	// with empty storage, so no round's peer holds an earlier round's
+	// alerts). Its failure ends the rounds.
+	BetweenRounds string
 	// ReceiverAddr is where the webhook receiver listens (default
 	// 127.0.0.1:0, any free port). A peer configured ahead of the run needs
 	// a fixed one.
@@ -310,14 +316,17 @@ type Settings struct {
 	LogBatch     int       `json:"logBatch"`
 	Peers        []Peer    `json:"peers,omitempty"`
 	Rounds       int       `json:"rounds,omitempty"`
-	PID          int       `json:"pid,omitempty"`
+	// BetweenRounds is Options.BetweenRounds.
+	BetweenRounds string `json:"betweenRounds,omitempty"`
+	PID           int    `json:"pid,omitempty"`
 }
 
 func (o Options) settings() Settings {
 	return Settings{Server: o.Server, Scenarios: o.Scenarios, Concurrency: o.Concurrency, Requests: o.Requests,
 		Duration: o.Duration.String(), Fanout: o.Fanout, Rates: o.Rates, GroupSize: o.GroupSize,
 		Drain: o.Drain.String(), KafkaRecords: o.KafkaRecords, StoreRows: o.StoreRows, StoreBatch: o.StoreBatch,
-		LogRecords: o.LogRecords, LogBatch: o.LogBatch, Peers: o.Peers, Rounds: o.Rounds, PID: o.PID}
+		LogRecords: o.LogRecords, LogBatch: o.LogBatch, Peers: o.Peers, Rounds: o.Rounds,
+		BetweenRounds: o.BetweenRounds, PID: o.PID}
 }
 
 // Run runs the selected scenarios in a fixed order (baselines first) and
@@ -355,6 +364,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	for r.round = 2; r.round <= o.Rounds && ctx.Err() == nil; r.round++ {
+		if err := r.betweenRounds(ctx); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		for _, name := range []string{ScenarioPeer, ScenarioAccept} {
 			if !slices.Contains(o.Scenarios, name) || ctx.Err() != nil {
 				continue
@@ -543,6 +556,26 @@ func (r *runner) scenario(ctx context.Context, name string) ([]Result, error) {
 // key is the label value that marks one scenario's alerts, so the receiver
 // counts each scenario apart even when an earlier one is still draining.
 func (r *runner) key(name string) string { return r.tag + "-" + name }
+
+// betweenRounds runs Options.BetweenRounds, if set, its output going to
+// Progress.
+func (r *runner) betweenRounds(ctx context.Context) error {
+	if r.o.BetweenRounds == "" {
+		return nil
+	}
+	fmt.Fprintf(r.o.Progress, "between rounds: %s\n", r.o.BetweenRounds)
+	cmd := exec.CommandContext(ctx, "sh", "-c", r.o.BetweenRounds)
+	cmd.Stdout, cmd.Stderr = r.o.Progress, r.o.Progress
+	cmd.WaitDelay = 10 * time.Second // a background child holding the output open
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("before round %d: %s: %w", r.round, r.o.BetweenRounds, err)
+	}
+	// Kept-alive connections to a server the command restarted are dead;
+	// the load's POSTs are not sent twice, so each would count an error.
+	r.fc.CloseIdleConnections()
+	r.hc.CloseIdleConnections()
+	return nil
+}
 
 // maxRounds bounds Options.Rounds.
 const maxRounds = 20

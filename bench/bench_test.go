@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -286,15 +287,20 @@ func TestBenchStoreAgainMean(t *testing.T) {
 }
 
 // TestBenchPeerRounds measures the fake Alertmanager in two rounds: each
-// round's alerts counted apart, its rows labelled with the round.
+// round's alerts counted apart, its rows labelled with the round, the
+// command between rounds run once; a failing command ends the rounds.
 func TestBenchPeerRounds(t *testing.T) {
 	recv := freeAddr(t)
 	am := newFakeAlertmanager(t, "http://"+recv+"/hook")
+	marks := filepath.Join(t.TempDir(), "marks")
 	rep, err := Run(context.Background(), Options{Scenarios: []string{ScenarioPeer}, Concurrency: 4, Rounds: 2,
 		Requests: 200, Duration: 10 * time.Second, Drain: 10 * time.Second, ReceiverAddr: recv,
-		Peers: []Peer{{Kind: "alertmanager", URL: am.URL}}})
+		Peers: []Peer{{Kind: "alertmanager", URL: am.URL}}, BetweenRounds: "echo between >> " + marks})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(marks); err != nil || string(b) != "between\n" {
+		t.Errorf("between rounds: %q, %v; want one run", b, err)
 	}
 	if len(rep.Results) != 2 {
 		t.Fatalf("results: %+v", rep.Results)
@@ -307,6 +313,13 @@ func TestBenchPeerRounds(t *testing.T) {
 	}
 	if rep.Options.Rounds != 2 {
 		t.Errorf("settings: %+v", rep.Options)
+	}
+
+	rep, err = Run(context.Background(), Options{Scenarios: []string{ScenarioPeer}, Concurrency: 4, Rounds: 3,
+		Requests: 50, Duration: 10 * time.Second, Drain: 10 * time.Second, ReceiverAddr: recv,
+		Peers: []Peer{{Kind: "alertmanager", URL: am.URL}}, BetweenRounds: "exit 3"})
+	if err == nil || !strings.Contains(err.Error(), "before round 2") || len(rep.Results) != 1 {
+		t.Errorf("a failing command between rounds: %v, %d results; want an error and round 1 only", err, len(rep.Results))
 	}
 }
 

@@ -183,8 +183,8 @@ func median(vs []float64) float64 {
 func roundsNotes(rs []Result) []string {
 	var out []string
 	for _, p := range peerRounds(rs) {
-		if len(p.rounds) < 2 {
-			continue
+		if len(p.rounds) < 2 || len(p.ratios(func(r *Result) float64 { return r.NotificationsPS })) == 0 {
+			continue // one round, or Herald not measured
 		}
 		var each []string
 		for _, r := range p.rounds {

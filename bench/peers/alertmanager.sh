@@ -6,7 +6,8 @@
 # so that every unique alert is notified once and at once (group_by on the
 # bench_id label every benchmark alert carries, group_wait 0s, no resolved
 # notifications), runs `herald bench --peer alertmanager=... --rounds 3` with
-# the arguments given to this script, and stops Alertmanager.
+# the arguments given to this script (Alertmanager restarted with empty
+# storage before each round after the first), and stops Alertmanager.
 #
 # Installs Debian's prometheus-alertmanager when no Alertmanager is found and
 # this runs as root.
@@ -37,11 +38,15 @@ if [[ -z $am ]]; then
 fi
 
 dir=$(mktemp -d -t herald-bench-am.XXXXXX)
-am_pid=
 cleanup() {
-	if [[ -n $am_pid ]]; then
-		kill "$am_pid" 2>/dev/null || true
-		wait "$am_pid" 2>/dev/null || true
+	if [[ -s $dir/am.pid ]]; then
+		local pid
+		pid=$(cat "$dir/am.pid")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
 	fi
 	rm -rf "$dir"
 }
@@ -67,27 +72,49 @@ receivers:
         send_resolved: false
 EOF
 
-"$am" --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \
-	--web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= \
-	--log.level=warn >"$dir/alertmanager.log" 2>&1 &
-am_pid=$!
-for _ in $(seq 100); do
+# start.sh stops the Alertmanager it started before, if any, and starts a
+# fresh one (empty storage), waiting until it is ready. The benchmark runs it
+# before each round after the first (--between-rounds), so every round
+# measures an Alertmanager that holds no earlier round's alerts.
+cat >"$dir/start.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+if [[ -s "$dir/am.pid" ]]; then
+	pid=\$(cat "$dir/am.pid")
+	kill "\$pid" 2>/dev/null || true
+	for _ in \$(seq 100); do
+		kill -0 "\$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+fi
+rm -rf "$dir/data"
+"$am" --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \\
+	--web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= \\
+	--log.level=warn >>"$dir/alertmanager.log" 2>&1 </dev/null &
+echo \$! >"$dir/am.pid"
+for _ in \$(seq 100); do
 	if curl -fsS "http://127.0.0.1:$am_port/-/ready" >/dev/null 2>&1; then
-		break
+		exit 0
 	fi
-	if ! kill -0 "$am_pid" 2>/dev/null; then
+	if ! kill -0 "\$(cat "$dir/am.pid")" 2>/dev/null; then
 		cat "$dir/alertmanager.log" >&2
 		exit 1
 	fi
 	sleep 0.1
 done
-echo "$("$am" --version 2>&1 | head -1) on 127.0.0.1:$am_port (pid $am_pid)" >&2
+echo "alertmanager on 127.0.0.1:$am_port was not ready within 10 s" >&2
+exit 1
+EOF
+chmod +x "$dir/start.sh"
+"$dir/start.sh"
+echo "$("$am" --version 2>&1 | head -1) on 127.0.0.1:$am_port (pid $(cat "$dir/am.pid"))" >&2
 
 status=0
-# Three rounds of Alertmanager and Herald's accept, alternating, unless the
-# arguments say otherwise (the last --rounds given counts).
+# Three rounds of Alertmanager and Herald's accept, alternating, each with a
+# fresh Alertmanager, unless the arguments say otherwise (the last --rounds
+# given counts).
 "$herald" bench --peer "alertmanager=http://127.0.0.1:$am_port" --receiver-addr "127.0.0.1:$receiver_port" \
-	--rounds 3 "$@" || status=$?
+	--rounds 3 --between-rounds "$dir/start.sh" "$@" || status=$?
 if [[ $status -ne 0 ]]; then
 	echo "--- alertmanager log" >&2
 	tail -20 "$dir/alertmanager.log" >&2

@@ -120,6 +120,7 @@ groups and log records the benchmark creates are left in Herald: use a throwaway
 	f.IntVar(&o.LogBatch, "log-batch", 1000, "log records per request of the logs scenario")
 	f.StringArrayVar(&peers, "peer", nil, "a peer to measure, kind=url (repeatable; kind: alertmanager)")
 	f.IntVar(&o.Rounds, "rounds", 1, "measure the peer and accept scenarios this many times, alternating; ratios to a peer are the median of the rounds'")
+	f.StringVar(&o.BetweenRounds, "between-rounds", "", "a shell command run before each round after the first (e.g. one that restarts the peer)")
 	f.StringVar(&o.ReceiverAddr, "receiver-addr", "127.0.0.1:0", "where the webhook receiver listens (fix it for a peer configured beforehand)")
 	f.IntVar(&o.PID, "pid", 0, "Herald's process id, to read memory and CPU from /proc when /metrics has none")
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")

@@ -352,11 +352,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if !slices.Contains(o.Scenarios, name) {
 			continue
 		}
-		fmt.Fprintf(o.Progress, "scenario %s\n", name)
-		rs, err := r.scenario(ctx, name)
+		rs, err := r.measure(ctx, name)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			rs = append(rs, Result{Scenario: name, Name: name, Err: err.Error()})
+			errs = append(errs, err)
 		}
 		rep.Results = append(rep.Results, rs...)
 		if ctx.Err() != nil {
@@ -372,11 +370,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if !slices.Contains(o.Scenarios, name) || ctx.Err() != nil {
 				continue
 			}
-			fmt.Fprintf(o.Progress, "scenario %s (round %d of %d)\n", name, r.round, o.Rounds)
-			rs, err := r.scenario(ctx, name)
+			rs, err := r.measure(ctx, name)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s, round %d: %w", name, r.round, err))
-				rs = append(rs, Result{Scenario: name, Name: name, Round: r.round, Err: err.Error()})
+				errs = append(errs, err)
 			}
 			rep.Results = append(rep.Results, rs...)
 		}
@@ -521,6 +517,24 @@ func (r *runner) close() {
 	r.rcv.close()
 	r.hc.CloseIdleConnections()
 	r.fc.CloseIdleConnections()
+}
+
+// measure runs one named scenario, saying so in Progress; a failure is
+// also among the results returned, as a Result with Err. A round after the
+// first is named in both.
+func (r *runner) measure(ctx context.Context, name string) ([]Result, error) {
+	progress, label, round := name, name, 0
+	if r.round > 1 {
+		progress = fmt.Sprintf("%s (round %d of %d)", name, r.round, r.o.Rounds)
+		label, round = fmt.Sprintf("%s, round %d", name, r.round), r.round
+	}
+	fmt.Fprintf(r.o.Progress, "scenario %s\n", progress)
+	rs, err := r.scenario(ctx, name)
+	if err != nil {
+		rs = append(rs, Result{Scenario: name, Name: name, Round: round, Err: err.Error()})
+		return rs, fmt.Errorf("%s: %w", label, err)
+	}
+	return rs, nil
 }
 
 // scenario runs one named scenario.

@@ -21,7 +21,7 @@ type client struct {
 	hc    *http.Client
 	base  string
 	token string
-	// fc sends the load (post); nil sends it with hc. The load generator
+	// fc sends the load (post). The load generator
 	// shares two cores with the system it measures, so its own cost per
 	// request is taken from that system: fasthttp's client makes the same
 	// requests as net/http's on keep-alive connections, with no goroutines
@@ -53,9 +53,6 @@ func newLoadClient(conns int) *fasthttp.Client {
 // and discarding the answer: the load's requests. It ends at ctx's
 // deadline, if sooner than loadTimeout; a non-2xx status is not an error.
 func (c *client) post(ctx context.Context, path string, body any) (int, error) {
-	if c.fc == nil {
-		return c.do(ctx, http.MethodPost, path, body, nil)
-	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return 0, fmt.Errorf("encode POST %s: %w", path, err)

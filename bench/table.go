@@ -73,8 +73,7 @@ func ratios(rs []Result) []Ratio {
 		}
 		out = append(out, Ratio{Name: name, Value: num(a) / den(b)})
 	}
-	reqs := func(r *Result) float64 { return r.RequestsPerS }
-	notif := func(r *Result) float64 { return r.NotificationsPS }
+	reqs, notif := requestsPerS, notificationsPerS
 	handler, relay, kafka, store := first(ScenarioHandler), meanOf(rs, ScenarioRelay), first(ScenarioKafka), meanOf(rs, ScenarioStore)
 	// Accept measured in several rounds: the mean, as for the relay.
 	accept, fanout, group := meanOf(rs, ScenarioAccept), first(ScenarioFanout), first(ScenarioGroup)
@@ -106,6 +105,10 @@ func ratios(rs []Result) []Ratio {
 	}
 	return out
 }
+
+// requestsPerS and notificationsPerS are the rates ratios compare.
+func requestsPerS(r *Result) float64      { return r.RequestsPerS }
+func notificationsPerS(r *Result) float64 { return r.NotificationsPS }
 
 // peerRound is one round's peer result and Herald's accept result of the
 // same round (nil if it failed).
@@ -183,7 +186,7 @@ func median(vs []float64) float64 {
 func roundsNotes(rs []Result) []string {
 	var out []string
 	for _, p := range peerRounds(rs) {
-		if len(p.rounds) < 2 || len(p.ratios(func(r *Result) float64 { return r.NotificationsPS })) == 0 {
+		if len(p.rounds) < 2 || len(p.ratios(notificationsPerS)) == 0 {
 			continue // one round, or Herald not measured
 		}
 		var each []string

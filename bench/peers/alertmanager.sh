@@ -39,14 +39,8 @@ fi
 
 dir=$(mktemp -d -t herald-bench-am.XXXXXX)
 cleanup() {
-	if [[ -s $dir/am.pid ]]; then
-		local pid
-		pid=$(cat "$dir/am.pid")
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
+	if [[ -x $dir/start.sh ]]; then
+		"$dir/start.sh" stop || true
 	fi
 	rm -rf "$dir"
 }
@@ -73,9 +67,10 @@ receivers:
 EOF
 
 # start.sh stops the Alertmanager it started before, if any, and starts a
-# fresh one (empty storage), waiting until it is ready. The benchmark runs it
-# before each round after the first (--between-rounds), so every round
-# measures an Alertmanager that holds no earlier round's alerts.
+# fresh one (empty storage), waiting until it is ready; `start.sh stop` only
+# stops it. The benchmark runs it before each round after the first
+# (--between-rounds), so every round measures an Alertmanager that holds no
+# earlier round's alerts.
 cat >"$dir/start.sh" <<EOF
 #!/usr/bin/env bash
 set -euo pipefail
@@ -86,6 +81,10 @@ if [[ -s "$dir/am.pid" ]]; then
 		kill -0 "\$pid" 2>/dev/null || break
 		sleep 0.1
 	done
+	rm -f "$dir/am.pid"
+fi
+if [[ \${1:-} == stop ]]; then
+	exit 0
 fi
 rm -rf "$dir/data"
 "$am" --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \\

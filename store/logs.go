@@ -95,7 +95,7 @@ func (s *Store) insertLogs(ctx context.Context, recs []*herald.LogRecord) (int, 
 	rows := make([][]any, len(recs))
 	for i, r := range recs {
 		rows[i] = []any{r.ID, nanos(r.Time), r.Service, r.Level.Rank(), r.Message,
-			jsonText(r.Attributes, "{}"), r.TraceID, r.SpanID, now}
+			jsonObject(r.Attributes), r.TraceID, r.SpanID, now}
 	}
 	inserted := 0
 	err = s.tx(ctx, "insert_logs", func(tx txn) error {

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -254,7 +255,10 @@ type Result struct {
 	Requests       int            `json:"requests"`
 	Errors         int            `json:"errors"`
 	ErrorsByStatus map[string]int `json:"errorsByStatus,omitempty"`
-	RequestsPerS   float64        `json:"requestsPerSecond"`
+	// ErrorSamples holds, for each kind of ErrorsByStatus that was an error
+	// rather than a status ("transport"), the first such error's text.
+	ErrorSamples map[string]string `json:"errorSamples,omitempty"`
+	RequestsPerS float64           `json:"requestsPerSecond"`
 	// Latencies of a request (accept), a record's produce, or a batch's
 	// transaction. Open-loop latencies count from when the request was due,
 	// so a stalled server is not hidden by a stalled generator.
@@ -404,6 +408,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if note := waitsNote(res); note != "" {
 			rep.Notes = append(rep.Notes, note)
 		}
+		if note := errorsNote(res); note != "" {
+			rep.Notes = append(rep.Notes, note)
+		}
 		if res.ErrorsByStatus["429"] > 0 {
 			rep.Notes = append(rep.Notes, res.Scenario+": answered 429 (rate limited): start Herald with HERALD_AUTH_RATE=0")
 		}
@@ -412,6 +419,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return rep, fmt.Errorf("bench: %w", err)
 	}
 	return rep, ctx.Err()
+}
+
+// errorsNote says what a scenario's failed requests were, by kind (an HTTP
+// status, or "transport" with the first such error's text), so a run with
+// errors explains them; "" when there were none.
+func errorsNote(res Result) string {
+	if res.Errors == 0 || len(res.ErrorsByStatus) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(res.ErrorsByStatus)) {
+		p := fmt.Sprintf("%s %d", k, res.ErrorsByStatus[k])
+		if s := res.ErrorSamples[k]; s != "" {
+			p += fmt.Sprintf(" (the first: %s)", s)
+		}
+		parts = append(parts, p)
+	}
+	return fmt.Sprintf("%s: %d requests failed: %s", res.Scenario, res.Errors, strings.Join(parts, ", "))
 }
 
 // baselineAgain is a baseline measured a second time at the end of a run.

@@ -370,3 +370,27 @@ func TestRatiosRounds(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsNote: failed requests are reported by kind, a transport error
+// with the first one's text, and a result without errors has no note.
+func TestErrorsNote(t *testing.T) {
+	var tl tally
+	tl.record(time.Millisecond, 202, nil)
+	tl.record(0, 0, errors.New("the server closed connection before returning the first response byte"))
+	tl.record(0, 0, errors.New("a later one"))
+	tl.record(time.Millisecond, 503, nil)
+	res := tl.result("herald", "accept: herald, 1 recipient", time.Second)
+	want := "accept: herald, 1 recipient: 3 requests failed: 503 1, transport 2 (the first: the server closed connection " +
+		"before returning the first response byte)"
+	if got := errorsNote(res); got != want {
+		t.Fatalf("note = %q\nwant   %q", got, want)
+	}
+	if res.Requests != 1 || res.Errors != 3 {
+		t.Fatalf("requests %d, errors %d; want 1 and 3", res.Requests, res.Errors)
+	}
+	var ok tally
+	ok.record(time.Millisecond, 202, nil)
+	if got := errorsNote(ok.result("herald", "accept", time.Second)); got != "" {
+		t.Fatalf("note without errors = %q", got)
+	}
+}

@@ -15,6 +15,7 @@ type tally struct {
 	mu     sync.Mutex
 	lat    []time.Duration
 	errs   map[string]int
+	sample map[string]string // the first error of each kind (errs' keys) that was one
 	sent   atomic.Int64
 	done   atomic.Int64
 	failed atomic.Int64
@@ -29,7 +30,14 @@ func (t *tally) record(d time.Duration, code int, err error) {
 		if t.errs == nil {
 			t.errs = map[string]int{}
 		}
-		t.errs[statusKey(code, err)]++
+		k := statusKey(code, err)
+		t.errs[k]++
+		if err != nil && t.sample[k] == "" {
+			if t.sample == nil {
+				t.sample = map[string]string{}
+			}
+			t.sample[k] = err.Error()
+		}
 		return
 	}
 	t.lat = append(t.lat, d)
@@ -41,7 +49,7 @@ func (t *tally) result(name, scenario string, elapsed time.Duration) Result {
 	defer t.mu.Unlock()
 	slices.Sort(t.lat)
 	r := Result{Scenario: scenario, Name: name, Unit: "requests", Requests: len(t.lat), Errors: int(t.failed.Load()),
-		ErrorsByStatus: t.errs, P50ms: ms(pct(t.lat, .5)), P90ms: ms(pct(t.lat, .9)), P99ms: ms(pct(t.lat, .99))}
+		ErrorsByStatus: t.errs, ErrorSamples: t.sample, P50ms: ms(pct(t.lat, .5)), P90ms: ms(pct(t.lat, .9)), P99ms: ms(pct(t.lat, .99))}
 	if elapsed > 0 {
 		r.RequestsPerS = float64(len(t.lat)) / elapsed.Seconds()
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,5 +393,41 @@ func TestErrorsNote(t *testing.T) {
 	ok.record(time.Millisecond, 202, nil)
 	if got := errorsNote(ok.result("herald", "accept", time.Second)); got != "" {
 		t.Fatalf("note without errors = %q", got)
+	}
+}
+
+// stalledDeadline is a context past its deadline whose timer has not fired
+// yet (Err nil), as a loaded machine leaves one for a moment.
+type stalledDeadline struct {
+	context.Context
+	at time.Time
+}
+
+func (c stalledDeadline) Deadline() (time.Time, bool) { return c.at, true }
+
+// TestPostCutOff: a load request at or past its scenario's deadline is cut
+// off (context.DeadlineExceeded, which the closed loop counts as neither a
+// success nor an error), whether or not the context's timer has fired, and
+// one still unanswered at the deadline is cut off too; neither is sent as a
+// failure.
+func TestPostCutOff(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	c := &client{base: srv.URL, fc: newLoadClient(4)}
+	past := stalledDeadline{Context: context.Background(), at: time.Now().Add(-time.Millisecond)}
+	if code, err := c.post(past, "/", map[string]int{"a": 1}); !errors.Is(err, context.DeadlineExceeded) || code != 0 {
+		t.Fatalf("past the deadline, timer not fired: %d, %v; want context.DeadlineExceeded", code, err)
+	}
+	if n := got.Load(); n != 0 {
+		t.Fatalf("the server got %d requests past the deadline", n)
+	}
+	soon := stalledDeadline{Context: context.Background(), at: time.Now().Add(50 * time.Millisecond)}
+	if code, err := c.post(soon, "/", map[string]int{"a": 1}); !errors.Is(err, context.DeadlineExceeded) || code != 0 {
+		t.Fatalf("unanswered at the deadline: %d, %v; want context.DeadlineExceeded", code, err)
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -81,7 +82,7 @@ func (r *runner) closedLoop(ctx context.Context, name, scenario string, c *clien
 				t.sent.Add(1)
 				s := time.Now()
 				code, err := c.post(ctx, path, body(i))
-				if ctx.Err() != nil && err != nil {
+				if err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 					return // cut off by the time bound: neither a success nor an error
 				}
 				t.record(time.Since(s), code, err)

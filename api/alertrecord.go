@@ -58,12 +58,5 @@ func appendStrings[S ~string](b []byte, ss []S) []byte {
 	if ss == nil {
 		return append(b, "null"...)
 	}
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = bus.AppendString(b, s)
-	}
-	return append(b, ']')
+	return bus.AppendStrings(b, ss)
 }

@@ -58,7 +58,25 @@ func (c *client) post(ctx context.Context, path string, body any) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("encode POST %s: %w", path, err)
 	}
-	if err := ctx.Err(); err != nil {
+	deadline := time.Now().Add(loadTimeout)
+	end, cut := ctx.Deadline() // the end of the scenario
+	if cut && end.Before(deadline) {
+		deadline = end
+	}
+	// Past ctx's deadline, the request is cut off by it, even while its
+	// timer has not fired yet (ctx.Err() nil): on a loaded machine that
+	// took long enough for the closed loop's clients to fail thousands of
+	// requests at once, each with fasthttp's "timeout" (docs/BENCHMARKS.md).
+	cutOff := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if cut && !time.Now().Before(end) {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
+	if err := cutOff(); err != nil {
 		return 0, err
 	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -71,24 +89,9 @@ func (c *client) post(ctx context.Context, path string, body any) (int, error) {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.SetBodyRaw(b)
-	deadline := time.Now().Add(loadTimeout)
-	cut := false // the deadline is ctx's: the end of the scenario
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline, cut = d, true
-	}
-	// Past ctx's deadline, the request was cut off by it, even while its
-	// timer has not fired yet (ctx.Err() nil): on a loaded machine that
-	// took long enough for the closed loop's clients to fail thousands of
-	// requests at once, each with fasthttp's "timeout" (docs/BENCHMARKS.md).
-	if cut && !time.Now().Before(deadline) {
-		return 0, context.DeadlineExceeded
-	}
 	if err := c.fc.DoDeadline(req, resp, deadline); err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		if cut && !time.Now().Before(deadline) {
-			return 0, context.DeadlineExceeded
+		if cerr := cutOff(); cerr != nil {
+			return 0, cerr
 		}
 		return 0, err
 	}

@@ -81,6 +81,19 @@ func AppendStringMap(b []byte, m map[string]string) []byte {
 	return append(b, '}')
 }
 
+// AppendStrings appends ss to b as a JSON array of strings ("[]" when
+// empty), its strings written by AppendString.
+func AppendStrings[S ~string](b []byte, ss []S) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, s)
+	}
+	return append(b, ']')
+}
+
 // AppendString appends s to b as a JSON string, for record values encoded by
 // hand (the herald.alerts and delivery records). It writes what
 // encoding/json does but for its HTML escapes, and replaces invalid UTF-8

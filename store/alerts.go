@@ -305,14 +305,7 @@ func jsonArray[S ~string](ss []S) string {
 	for _, s := range ss {
 		n += len(s) + 3
 	}
-	b := append(make([]byte, 0, n), '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = bus.AppendString(b, s)
-	}
-	return string(append(b, ']'))
+	return string(bus.AppendStrings(make([]byte, 0, n), ss))
 }
 
 type querier interface {
